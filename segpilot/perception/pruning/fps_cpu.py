@@ -1,0 +1,165 @@
+"""Compiled CPU kernels for farthest-point sampling under the fused distance (numba).
+
+Why a compiled path at all: per view, SeGPruner runs ~66 dependent greedy steps over 729
+tokens; in eager torch each step is ~30 tiny ops whose dispatch cost dominates (see
+`fps.py`). One compiled loop per view, views spread over the cores, removes that.
+
+Why int16: snapped features (`fps.snap_unit_features`) are multiples of 2^-11 in [-1, 1],
+i.e. integers in [-2048, 2048] after scaling. Stored as int16 they take half the bytes of
+float32 (a view's 729 x 1152 features, 1.7 MB, stays in cache) and their dot products
+accumulate exactly in int32 (|sum| <= 2^22 * 1.03^2 < 2^31). Converted back to float32 the
+similarity is the same exact value the float32 paths compute, and the distance arithmetic
+below mirrors `fps.fused_distance` / `fps.geo_distance` op for op in float32, so the
+indices are identical to the torch kernel and to the plain loop (tests check all three).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba is a hard dependency in requirements.txt; the torch kernel is the fallback.
+    import numba
+    from numba import njit, prange
+except ImportError:  # pragma: no cover - exercised only on installs without numba
+    njit = None
+
+SIM_SCALE = np.float32(1.0 / 4194304.0)  # 2^-22: one int16 unit squared
+
+
+def available() -> bool:
+    """Whether the compiled kernels can run (numba importable)."""
+    return njit is not None
+
+
+if njit is not None:
+
+    @njit(fastmath=True, inline="always", cache=True)
+    def _dot_int16(a, b):  # exact in any order, so fastmath's reassociation is harmless
+        acc = np.int32(0)
+        for i in range(a.shape[0]):
+            acc += np.int32(a[i]) * np.int32(b[i])
+        return acc
+
+    @njit(cache=True)
+    def _scan(q, norm, pos, valid, bias, mind, lo, hi, centre, inv_dmax, w_geo, w_feat):
+        """Update mind[lo:hi] with one new centre; return (best value, first argmax) there.
+
+        Exact pruning: sim <= |q_j| |q_c|, so d(j, c) >= w_geo * geo * inv_dmax
+        + w_feat * (1 - |q_j| |q_c|) + bias_j. When that cheap bound already reaches
+        mind[j], the new centre cannot lower it and the D-dim dot product is skipped (the
+        1e-5 margin covers float32 rounding of the bound).
+        """
+        one = np.float32(1.0)
+        neg_inf = np.float32(-np.inf)
+        qc = q[centre]
+        nc = norm[centre]
+        pcx = pos[centre, 0]
+        pcy = pos[centre, 1]
+        pcz = pos[centre, 2]
+        vc = valid[centre]
+        best = neg_inf
+        arg = -1
+        for j in range(lo, hi):
+            m = mind[j]
+            if m == neg_inf:
+                continue
+            geo = np.float32(0.0)
+            if vc and valid[j]:
+                dx = pos[j, 0] - pcx
+                dy = pos[j, 1] - pcy
+                dz = pos[j, 2] - pcz
+                geo = np.sqrt(dx * dx + dy * dy + dz * dz)
+            lower = w_geo * (geo * inv_dmax) + w_feat * (1.0 - norm[j] * nc) + bias[j] - 1e-5
+            if lower < m:
+                sim = np.float32(_dot_int16(q[j], qc)) * SIM_SCALE
+                d = w_geo * (geo * inv_dmax) + w_feat * (one - sim) + bias[j]
+                if d < m:
+                    m = d
+                    mind[j] = d
+            if m > best:  # strict: the first maximum wins, like torch.argmax
+                best = m
+                arg = j
+        return best, arg
+
+    @njit(cache=True)
+    def _norms(q):
+        norm = np.empty(q.shape[0], np.float64)
+        for j in range(q.shape[0]):
+            norm[j] = np.sqrt(np.float64(_dot_int16(q[j], q[j]))) / 2048.0
+        return norm
+
+    @njit(cache=True)
+    def _fps_one(q, pos, valid, bias, mind, k, start, inv_dmax, w_geo, w_feat, out):
+        """Greedy FPS over one problem; `mind` holds +inf for candidates, -inf otherwise."""
+        norm = _norms(q)
+        centre = start
+        for step in range(k):
+            out[step] = centre
+            mind[centre] = np.float32(-np.inf)
+            _, centre = _scan(q, norm, pos, valid, bias, mind, 0, q.shape[0], centre, inv_dmax, w_geo, w_feat)
+
+    @njit(parallel=True, cache=True)
+    def _fps_one_parallel(q, pos, valid, bias, mind, k, start, inv_dmax, w_geo, w_feat, out, n_chunks):
+        """`_fps_one` with each step's scan split over token chunks (one big problem)."""
+        n = q.shape[0]
+        norm = _norms(q)
+        bests = np.empty(n_chunks, np.float32)
+        args = np.empty(n_chunks, np.int64)
+        size = (n + n_chunks - 1) // n_chunks
+        centre = start
+        for step in range(k):
+            out[step] = centre
+            mind[centre] = np.float32(-np.inf)
+            for c in prange(n_chunks):
+                lo = c * size
+                hi = min(n, lo + size)
+                bests[c], args[c] = _scan(q, norm, pos, valid, bias, mind, lo, hi, centre, inv_dmax, w_geo, w_feat)
+            best = np.float32(-np.inf)
+            centre = -1
+            for c in range(n_chunks):  # chunks in index order: ties keep the first index
+                if bests[c] > best:
+                    best = bests[c]
+                    centre = args[c]
+
+    @njit(parallel=True, cache=True)
+    def _fps_batch(q, pos, valid, bias, cand, k, start, inv_dmax, w_geo, w_feat, out):
+        for b in prange(q.shape[0]):
+            mind = np.where(cand[b], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+            _fps_one(q[b], pos[b], valid[b], bias[b], mind, k[b], start[b], inv_dmax[b], w_geo, w_feat, out[b])
+
+
+def greedy_fps_cpu(
+    q: np.ndarray,
+    pos: np.ndarray,
+    valid: np.ndarray,
+    bias: np.ndarray,
+    candidates: np.ndarray,
+    k: np.ndarray,
+    start: np.ndarray,
+    inv_dmax: np.ndarray,
+    w_geo: float,
+    w_feat: float,
+) -> np.ndarray:
+    """Batched exact FPS; the numpy twin of `fps.greedy_fps` (same arguments, same result).
+
+    q: (B, T, D) int16 snapped features x 2048; pos: (B, T, 3) float32 with zeros where
+    `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
+    int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k.
+    """
+    k_max = int(k.max()) if k.size else 0
+    out = np.full((q.shape[0], k_max), -1, dtype=np.int64)
+    if k_max == 0:
+        return out
+    args = (np.float32(w_geo), np.float32(w_feat))
+    if q.shape[0] == 1:  # one big problem: split every step's scan over the cores instead
+        mind = np.where(candidates[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+        _fps_one_parallel(
+            q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), np.float32(inv_dmax[0]),
+            *args, out[0], 4 * numba.get_num_threads(),
+        )
+        return out
+    _fps_batch(
+        q, pos, valid, bias, candidates, k.astype(np.int64), start.astype(np.int64),
+        inv_dmax.astype(np.float32), *args, out,
+    )
+    return out

@@ -1,0 +1,57 @@
+"""One entry point for batched farthest-point sampling, dispatching to the fastest exact kernel.
+
+Both kernels return identical indices (see `fps.py` and `fps_cpu.py`); the choice is speed
+only: the compiled kernel wins when there are several independent problems to spread over
+the cores (per-view sampling), the lazy torch kernel wins on one big problem (its flushes
+are matrix-matrix products) and is the one that runs on accelerators.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from segpilot.perception.pruning import fps_cpu
+from segpilot.perception.pruning.fps import SNAP_SCALE, greedy_fps
+
+BACKENDS = ("auto", "torch", "cpu")
+
+
+def batched_fps(
+    q: Tensor,
+    xyz: Tensor,
+    candidates: Tensor,
+    k: Tensor,
+    start: Tensor,
+    inv_dmax: Tensor,
+    w_geo: float,
+    w_feat: float,
+    bias: Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    """Exact FPS for B problems; returns (B, max k) long, -1 past each problem's k.
+
+    `q` (B, T, D) int16 are `fps.quantize_unit_features` grid units; the other arguments are
+    those of `fps.greedy_fps`.
+    """
+    use_cpu = backend == "cpu" or (backend == "auto" and q.device.type == "cpu" and fps_cpu.available())
+    if not use_cpu:
+        feats = q.float() / SNAP_SCALE
+        return greedy_fps(feats, xyz, candidates, k, start, inv_dmax, w_geo, w_feat, bias)
+    valid = torch.isfinite(xyz).all(-1)
+    pos = torch.where(valid[..., None], xyz, torch.zeros(()))
+    if bias is None:
+        bias = torch.zeros(candidates.shape, dtype=torch.float32)
+    out = fps_cpu.greedy_fps_cpu(
+        q.contiguous().numpy(),
+        pos.float().contiguous().numpy(),
+        valid.contiguous().numpy(),
+        bias.float().contiguous().numpy(),
+        candidates.contiguous().numpy(),
+        k.numpy(),
+        start.numpy(),
+        inv_dmax.float().numpy(),
+        w_geo,
+        w_feat,
+    )
+    return torch.from_numpy(out)

@@ -1,0 +1,84 @@
+"""The plain, obviously correct loop of SeGPruner's farthest-point sampling.
+
+Kept as the oracle for `fps.greedy_fps` (tests assert identical indices) and as the
+baseline of `segpilot bench prune`. One problem at a time, one matrix-vector product per
+step, the running minimum updated eagerly - exactly the paper's description.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from segpilot.perception.pruning.fps import fused_distance, geo_distance
+
+
+def greedy_fps_loop(
+    feats: Tensor,
+    xyz: Tensor,
+    candidates: Tensor,
+    k: int,
+    start: int,
+    inv_dmax: Tensor,
+    w_geo: float,
+    w_feat: float,
+    bias: Tensor | None = None,
+) -> list[int]:
+    """FPS over one problem: feats (T, D) snapped, xyz (T, 3) NaN = none, candidates (T,) bool."""
+    if bias is None:
+        bias = torch.zeros(feats.shape[0])
+    valid = torch.isfinite(xyz).all(-1)
+    pos = torch.where(valid[:, None], xyz, torch.zeros(()))
+    mind = torch.where(candidates, torch.tensor(float("inf")), torch.tensor(float("-inf")))
+    chosen: list[int] = []
+    centre = int(start)
+    for _ in range(k):
+        chosen.append(centre)
+        sim = feats @ feats[centre]
+        geo = geo_distance(pos, valid, pos[centre], valid[centre])
+        mind = torch.minimum(mind, fused_distance(sim, geo, w_geo, w_feat, inv_dmax, bias))
+        mind[centre] = float("-inf")
+        centre = int(torch.argmax(mind))
+    return chosen
+
+
+def segpruner_loop(tokens, k: int, importance_ratio: float, lam: float, mode: str) -> list[int]:
+    """Plain SeGPruner for the exact modes: `per_view` (reference code) or `global`.
+
+    Budget split per view: K // V each, the first K % V views one more, water-filled when a
+    view has fewer tokens than its share (same rule as `base.split_budget`).
+    """
+    from segpilot.perception.pruning.base import split_budget
+    from segpilot.perception.pruning.fps import snap_unit_features
+
+    feats = snap_unit_features(tokens.features)
+    if mode == "global":
+        groups = [list(range(len(tokens)))]
+        shares = [k]
+    else:
+        views = sorted(set(tokens.view.tolist()))
+        groups = [[i for i in range(len(tokens)) if int(tokens.view[i]) == v] for v in views]
+        shares = split_budget(torch.tensor([len(g) for g in groups]), k).tolist()
+    kept: list[int] = []
+    for members, share in zip(groups, shares):
+        n_imp = int(share * importance_ratio)
+        by_saliency = sorted(members, key=lambda i: (-float(tokens.saliency[i]), i))
+        important = by_saliency[:n_imp]
+        rest = [i for i in members if i not in set(important)]
+        kept += important
+        if share - n_imp <= 0:
+            continue
+        start = min(rest, key=lambda i: (-float(tokens.saliency[i]), i))
+        with_pos = [i for i in rest if bool(torch.isfinite(tokens.xyz[i]).all())]
+        d_max = 0.0
+        if with_pos:
+            anchor = min(with_pos, key=lambda i: (-float(tokens.saliency[i]), i))
+            d_max = max(float(torch.linalg.vector_norm(tokens.xyz[i] - tokens.xyz[anchor])) for i in with_pos)
+        inv = torch.tensor(1.0 / d_max if d_max > 0 else 1.0, dtype=torch.float32)
+        local = torch.tensor(members)
+        cand = torch.tensor([i in set(rest) for i in members])
+        picks = greedy_fps_loop(
+            feats[local], tokens.xyz[local].float(), cand, share - n_imp, members.index(start), inv, lam, 1.0 - lam
+        )
+        kept += [members[p] for p in picks]
+    return sorted(kept)
