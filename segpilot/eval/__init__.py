@@ -1,1 +1,1 @@
-"""segpilot."""
+"""Datasets, metrics and batch evaluation."""

@@ -1,1 +1,1 @@
-"""segpilot."""
+"""Cameras, frame conventions, depth unprojection, patch positions, view selection (numpy only)."""

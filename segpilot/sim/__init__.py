@@ -1,1 +1,1 @@
-"""segpilot."""
+"""Simulator adapters that produce Frames (Habitat conversion; embedded simulator)."""

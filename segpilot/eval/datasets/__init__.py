@@ -1,1 +1,1 @@
-"""segpilot."""
+"""Dataset readers and writers (ScanNet export layout)."""

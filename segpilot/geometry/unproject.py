@@ -1,0 +1,91 @@
+"""Depth unprojection, projection and per-patch 3D positions (vectorised numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segpilot.errors import SegpilotError
+from segpilot.geometry.camera import PinholeCamera
+from segpilot.geometry.conventions import check_rigid, invert_pose
+
+
+def unproject_depth(depth: np.ndarray, camera: PinholeCamera) -> np.ndarray:
+    """(H, W, 3) points in the OpenCV camera frame (metres); NaN where depth is invalid."""
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.shape != (camera.height, camera.width):
+        raise SegpilotError(f"depth is {depth.shape} but the camera is {camera.height}x{camera.width} (H x W)")
+    valid = np.isfinite(depth) & (depth > 0)
+    z = np.where(valid, depth, np.nan).astype(np.float64)
+    u = np.arange(camera.width, dtype=np.float64)[None, :]
+    v = np.arange(camera.height, dtype=np.float64)[:, None]
+    x = (u - camera.cx) / camera.fx * z
+    y = (v - camera.cy) / camera.fy * z
+    return np.stack([x, y, z], axis=-1)
+
+
+def transform_points(T_a_b: np.ndarray, xyz_b: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Apply a rigid 4x4 transform to (..., 3) points (NaN stays NaN)."""
+    T = check_rigid(T_a_b)
+    return xyz_b @ T[:3, :3].T + T[:3, 3]
+
+
+def depth_to_world(depth: np.ndarray, camera: PinholeCamera, T_world_cam: np.ndarray) -> np.ndarray:  # noqa: N803
+    """(H, W, 3) world points (metres); NaN where depth is invalid."""
+    return transform_points(T_world_cam, unproject_depth(depth, camera))
+
+
+def project_points(
+    xyz_world: np.ndarray,
+    camera: PinholeCamera,
+    T_world_cam: np.ndarray,  # noqa: N803
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project (N, 3) world points: returns (uv (N, 2) pixels, z (N,) depth in metres)."""
+    xyz_cam = transform_points(invert_pose(T_world_cam), np.asarray(xyz_world, dtype=np.float64))
+    z = xyz_cam[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = camera.fx * xyz_cam[:, 0] / z + camera.cx
+        v = camera.fy * xyz_cam[:, 1] / z + camera.cy
+    return np.stack([u, v], axis=-1), z
+
+
+def patch_index(height: int, width: int, grid_hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) row-major patch id of every pixel for a grid over the whole image.
+
+    Patch boundaries are proportional (row r belongs to patch floor(r * rows / H)), which is
+    exactly where an encoder's square patches fall after it resizes the image to its input
+    size, whatever the aspect ratio.
+    """
+    rows, cols = grid_hw
+    if rows <= 0 or cols <= 0 or rows > height or cols > width:
+        raise SegpilotError(f"patch grid {grid_hw} must be positive and at most the image size {height}x{width}")
+    r = (np.arange(height) * rows) // height
+    c = (np.arange(width) * cols) // width
+    return r[:, None] * cols + c[None, :]
+
+
+def patch_xyz(
+    depth: np.ndarray,
+    camera: PinholeCamera,
+    T_world_cam: np.ndarray,  # noqa: N803
+    grid_hw: tuple[int, int],
+    min_valid_fraction: float = 0.5,
+) -> np.ndarray:
+    """Mean world position of each patch's valid pixels: (rows * cols, 3), row-major.
+
+    As SeGPruner and Video-3D LLM do, every pixel of the patch is back-projected and the
+    token's position is their mean. A patch with fewer than `min_valid_fraction` valid depth
+    pixels gets NaN: its mean would be biased towards whatever few pixels survived.
+    """
+    if not 0.0 <= min_valid_fraction <= 1.0:
+        raise SegpilotError(f"min_valid_fraction must lie in [0, 1], got {min_valid_fraction}")
+    pts = depth_to_world(depth, camera, T_world_cam).reshape(-1, 3)
+    pid = patch_index(camera.height, camera.width, grid_hw).reshape(-1)
+    n_patches = grid_hw[0] * grid_hw[1]
+    valid = np.isfinite(pts).all(axis=1)
+    total = np.bincount(pid, minlength=n_patches)
+    count = np.bincount(pid[valid], minlength=n_patches)
+    sums = np.stack([np.bincount(pid[valid], weights=pts[valid, i], minlength=n_patches) for i in range(3)], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / count[:, None]
+    ok = (count > 0) & (count >= min_valid_fraction * total)
+    return np.where(ok[:, None], mean, np.nan).astype(np.float32)
