@@ -1,1 +1,1 @@
-"""segpilot."""
+"""VisualTokens, vision encoders (features + saliency) and pruning/ (Pruner protocol, methods)."""

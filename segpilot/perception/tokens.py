@@ -116,7 +116,7 @@ class VisualTokens:
             raise SegpilotError(f"{n_tok} tokens per view do not fill a {grid_hw[0]}x{grid_hw[1]} grid")
         device = features.device
         return VisualTokens(
-            features=features.reshape(n_views * n_tok, -1),
+            features=features.reshape(n_views * n_tok, features.shape[-1]),
             saliency=saliency.reshape(-1).float(),
             xyz=xyz.reshape(-1, 3).float(),
             view=torch.arange(n_views, device=device).repeat_interleave(n_tok),

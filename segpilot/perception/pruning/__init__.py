@@ -1,1 +1,1 @@
-"""segpilot."""
+"""Pruning methods behind one `Pruner` protocol and a name registry (see registry.py)."""

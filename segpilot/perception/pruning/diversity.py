@@ -61,9 +61,14 @@ class _GreedyBase:
         w_geo, w_feat = self._weights()
         bias = self._bias(tokens, unit)
         picks = batched_fps(
-            q[None], self._xyz(tokens)[None].float(), torch.ones(1, n, dtype=torch.bool, device=device),
-            torch.tensor([k], device=device), torch.tensor([start], device=device),
-            torch.tensor([self._inv_dmax(tokens, start)], device=device), w_geo, w_feat,
+            q[None],
+            self._xyz(tokens)[None].float(),
+            torch.ones(1, n, dtype=torch.bool, device=device),
+            torch.tensor([k], device=device),
+            torch.tensor([start], device=device),
+            torch.tensor([self._inv_dmax(tokens, start)], device=device),
+            w_geo,
+            w_feat,
             None if bias is None else bias[None].float(),
         )
         return finalize(picks[0], n, k)

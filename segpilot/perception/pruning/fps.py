@@ -85,9 +85,7 @@ def geo_distance(p_a: Tensor, valid_a: Tensor, p_b: Tensor, valid_b: Tensor) -> 
     return torch.where(valid_a & valid_b, g, torch.zeros((), dtype=g.dtype, device=g.device))
 
 
-def fused_distance(
-    sim: Tensor, geo: Tensor, w_geo: float, w_feat: float, inv_dmax: Tensor, bias: Tensor
-) -> Tensor:
+def fused_distance(sim: Tensor, geo: Tensor, w_geo: float, w_feat: float, inv_dmax: Tensor, bias: Tensor) -> Tensor:
     """d = w_geo * geo / d_max + w_feat * (1 - cos) + bias; shared by all implementations.
 
     SeGPruner uses w_geo = lam, w_feat = 1 - lam, bias = 0. A per-token bias turns the same
@@ -119,7 +117,7 @@ class _Batch:
 
     def push(self, centre: Tensor) -> None:
         """Add one centre per problem, (B,), to the pending set."""
-        flat = (self.offset[:, 0] + centre)
+        flat = self.offset[:, 0] + centre
         i = self.n_pending
         self.p_feat[:, i] = self.flat.index_select(0, flat)
         self.p_pos[:, i] = self.pos.reshape(-1, 3).index_select(0, flat)

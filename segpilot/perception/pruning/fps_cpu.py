@@ -20,6 +20,10 @@ import numpy as np
 try:  # numba is a hard dependency in requirements.txt; the torch kernel is the fallback.
     import numba
     from numba import njit, prange
+
+    # OpenMP first: thread-safe (ROS executors may call from several threads) and it avoids
+    # numba's warning about the TBB version Debian ships.
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 except ImportError:  # pragma: no cover - exercised only on installs without numba
     njit = None
 
@@ -154,12 +158,29 @@ def greedy_fps_cpu(
     if q.shape[0] == 1:  # one big problem: split every step's scan over the cores instead
         mind = np.where(candidates[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
         _fps_one_parallel(
-            q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), np.float32(inv_dmax[0]),
-            *args, out[0], 4 * numba.get_num_threads(),
+            q[0],
+            pos[0],
+            valid[0],
+            bias[0],
+            mind,
+            int(k[0]),
+            int(start[0]),
+            np.float32(inv_dmax[0]),
+            *args,
+            out[0],
+            4 * numba.get_num_threads(),
         )
         return out
     _fps_batch(
-        q, pos, valid, bias, candidates, k.astype(np.int64), start.astype(np.int64),
-        inv_dmax.astype(np.float32), *args, out,
+        q,
+        pos,
+        valid,
+        bias,
+        candidates,
+        k.astype(np.int64),
+        start.astype(np.int64),
+        inv_dmax.astype(np.float32),
+        *args,
+        out,
     )
     return out

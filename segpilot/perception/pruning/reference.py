@@ -52,31 +52,35 @@ def segpruner_loop(tokens, k: int, importance_ratio: float, lam: float, mode: st
     from segpilot.perception.pruning.fps import snap_unit_features
 
     feats = snap_unit_features(tokens.features)
+    saliency = tokens.saliency.tolist()
+    has_pos = torch.isfinite(tokens.xyz).all(-1).tolist()
     if mode == "global":
         groups = [list(range(len(tokens)))]
         shares = [k]
     else:
         views = sorted(set(tokens.view.tolist()))
-        groups = [[i for i in range(len(tokens)) if int(tokens.view[i]) == v] for v in views]
+        groups = [torch.nonzero(tokens.view == v).flatten().tolist() for v in views]
         shares = split_budget(torch.tensor([len(g) for g in groups]), k).tolist()
     kept: list[int] = []
-    for members, share in zip(groups, shares):
+    for members, share in zip(groups, shares, strict=True):
         n_imp = int(share * importance_ratio)
-        by_saliency = sorted(members, key=lambda i: (-float(tokens.saliency[i]), i))
-        important = by_saliency[:n_imp]
-        rest = [i for i in members if i not in set(important)]
+        important = sorted(members, key=lambda i: (-saliency[i], i))[:n_imp]
+        important_set = set(important)
+        rest = [i for i in members if i not in important_set]
         kept += important
         if share - n_imp <= 0:
             continue
-        start = min(rest, key=lambda i: (-float(tokens.saliency[i]), i))
-        with_pos = [i for i in rest if bool(torch.isfinite(tokens.xyz[i]).all())]
+        start = min(rest, key=lambda i: (-saliency[i], i))
+        with_pos = [i for i in rest if has_pos[i]]
         d_max = 0.0
         if with_pos:
-            anchor = min(with_pos, key=lambda i: (-float(tokens.saliency[i]), i))
-            d_max = max(float(torch.linalg.vector_norm(tokens.xyz[i] - tokens.xyz[anchor])) for i in with_pos)
-        inv = torch.tensor(1.0 / d_max if d_max > 0 else 1.0, dtype=torch.float32)
+            anchor = min(with_pos, key=lambda i: (-saliency[i], i))
+            d_max = float(torch.linalg.vector_norm(tokens.xyz[with_pos] - tokens.xyz[anchor], dim=-1).max())
+        # float32 division, as the fast path does (a float64 division then rounding may differ).
+        inv = 1.0 / torch.tensor(d_max if d_max > 0 else 1.0, dtype=torch.float32)
         local = torch.tensor(members)
-        cand = torch.tensor([i in set(rest) for i in members])
+        rest_set = set(rest)
+        cand = torch.tensor([i in rest_set for i in members])
         picks = greedy_fps_loop(
             feats[local], tokens.xyz[local].float(), cand, share - n_imp, members.index(start), inv, lam, 1.0 - lam
         )

@@ -30,6 +30,7 @@ why: exact, order-independent dot products, hence identical results on every bac
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -37,8 +38,6 @@ from torch import Tensor
 
 from segpilot.errors import SegpilotError
 from segpilot.perception.pruning.base import Budget, finalize, resolve_budget, split_budget, view_layout
-import threading
-
 from segpilot.perception.pruning.fps import Workspace, quantize_unit_features
 from segpilot.perception.pruning.kernels import BACKENDS, batched_fps
 from segpilot.perception.pruning.registry import register_pruner
@@ -148,8 +147,12 @@ class SeGPruner:
         sub = _gather(tokens, feats, pool[None])
         start_in_pool = torch.searchsorted(pool, g_start)
         final = self._fps(
-            sub.feats, sub.xyz, torch.ones_like(sub.real), torch.tensor([k_fps], device=device),
-            start_in_pool, g_inv,
+            sub.feats,
+            sub.xyz,
+            torch.ones_like(sub.real),
+            torch.tensor([k_fps], device=device),
+            start_in_pool,
+            g_inv,
         )
         return torch.cat([torch.nonzero(important).flatten(), pool[final[0]]])
 
@@ -164,7 +167,9 @@ class _Groups:
     def __init__(self, tokens: VisualTokens, feats: Tensor, slot: Tensor):
         self.real = slot >= 0
         n_groups, width = slot.shape
-        if n_groups * width == len(tokens) and bool((slot.flatten() == torch.arange(len(tokens), device=slot.device)).all()):
+        if n_groups * width == len(tokens) and bool(
+            (slot.flatten() == torch.arange(len(tokens), device=slot.device)).all()
+        ):
             # Equal-size groups in flat order (the usual multi-view case): views, not copies.
             self.feats = feats.view(n_groups, width, -1)
             self.saliency = tokens.saliency.float().view(n_groups, width)

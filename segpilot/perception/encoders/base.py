@@ -1,0 +1,91 @@
+"""Vision-encoder protocol, image preprocessing, and the encoder registry.
+
+An encoder turns V RGB images into per-patch features and a saliency score per patch on a
+fixed grid (rows x cols). Which pixels belong to which patch is decided by
+`geometry.unproject.patch_index`, so 3D positions and features always describe the same
+image region.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from segpilot.errors import SegpilotError
+
+
+@dataclass(frozen=True)
+class EncodedViews:
+    """features: (V, T, D) float32; saliency: (V, T) float32; T = rows * cols, row-major."""
+
+    features: Tensor
+    saliency: Tensor
+    grid_hw: tuple[int, int]
+
+
+@runtime_checkable
+class VisionEncoder(Protocol):
+    """Encodes a batch of views; see `EncodedViews`."""
+
+    name: str
+    grid_hw: tuple[int, int]
+
+    def encode(self, images: Sequence[np.ndarray]) -> EncodedViews: ...
+
+
+def to_pixel_values(images: Sequence[np.ndarray], size: int, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """(V, 3, size, size) float32: bicubic resize of RGB uint8 images, then (x/255 - mean) / std."""
+    batch = []
+    for i, img in enumerate(images):
+        img = np.asarray(img)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise SegpilotError(f"image {i} must be (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
+        resized = Image.fromarray(img).resize((size, size), Image.BICUBIC)
+        batch.append(np.asarray(resized, dtype=np.float32) / 255.0)
+    x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
+    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+_BUILTIN: dict[str, str] = {"efficientnet-lite0": "segpilot.perception.encoders.efficientnet:EfficientNetLiteEncoder"}
+_REGISTRY: dict[str, Callable[..., VisionEncoder]] = {}
+
+
+def register_encoder(name: str) -> Callable[[Callable[..., VisionEncoder]], Callable[..., VisionEncoder]]:
+    """Register a built-in encoder factory by name; a taken name is an error."""
+
+    def decorate(factory):
+        if name in _REGISTRY:
+            raise SegpilotError(f"an encoder named {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorate
+
+
+def available_encoders() -> list[str]:
+    """Registered encoder names (a local transformers folder is accepted too)."""
+    return sorted(set(_BUILTIN) | set(_REGISTRY))
+
+
+def make_encoder(spec: str, batch_size: int = 4, device: str = "cpu") -> VisionEncoder:
+    """An encoder from a registered name or from a local transformers checkpoint folder."""
+    if spec in _BUILTIN and spec not in _REGISTRY:
+        module, attr = _BUILTIN[spec].split(":")
+        _REGISTRY[spec] = getattr(importlib.import_module(module), attr)
+    if spec in _REGISTRY:
+        return _REGISTRY[spec](batch_size=batch_size, device=device)
+    if Path(spec).is_dir():
+        from segpilot.perception.encoders.hf import HFVisionEncoder
+
+        return HFVisionEncoder.from_pretrained(spec, batch_size=batch_size, device=device)
+    raise SegpilotError(
+        f"unknown encoder {spec!r}: expected one of {', '.join(available_encoders())} or a local checkpoint folder"
+    )

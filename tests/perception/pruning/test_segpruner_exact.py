@@ -1,0 +1,75 @@
+"""The fast SeGPruner returns exactly the plain loop's indices in the exact modes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from segpilot.perception.pruning.fps import greedy_fps, snap_unit_features
+from segpilot.perception.pruning.fps_cpu import available as cpu_available
+from segpilot.perception.pruning.kernels import batched_fps
+from segpilot.perception.pruning.reference import greedy_fps_loop, segpruner_loop
+from segpilot.perception.pruning.registry import make_pruner
+from segpilot.perception.synthetic import room_tokens
+from tests.conftest import make_tokens
+
+BACKENDS = ["torch"] + (["cpu"] if cpu_available() else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", ["per_view", "global"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_views=st.integers(1, 5),
+    grid=st.integers(2, 7),
+    dim=st.integers(2, 24),
+    seed=st.integers(0, 100_000),
+    budget=st.integers(1, 120),
+    ratio=st.sampled_from([0.0, 0.25, 0.5]),
+    lam=st.sampled_from([0.0, 0.5, 0.8, 1.0]),
+    nan_share=st.sampled_from([0.0, 0.2, 1.0]),
+)
+def test_fast_equals_loop(backend, mode, n_views, grid, dim, seed, budget, ratio, lam, nan_share):
+    tokens = make_tokens(n_views, grid, dim, seed, nan_share)
+    fast = make_pruner("segpruner", mode=mode, importance_ratio=ratio, lam=lam, backend=backend).select(tokens, budget)
+    assert fast.tolist() == segpruner_loop(tokens, min(budget, len(tokens)), ratio, lam, mode)
+
+
+@pytest.mark.parametrize("mode", ["per_view", "global"])
+def test_fast_equals_loop_on_a_realistic_scene(mode):
+    """12 views of a room with cross-view redundancy and near-ties (1152-d like SigLIP)."""
+    tokens = room_tokens(n_views=6, grid_hw=(9, 9), dim=64, seed=3)
+    k = round(0.09 * len(tokens))
+    for backend in BACKENDS:
+        fast = make_pruner("segpruner", mode=mode, backend=backend).select(tokens, k)
+        assert fast.tolist() == segpruner_loop(tokens, k, 0.0, 0.5, mode)
+
+
+def test_lazy_kernel_flushes_and_verifies_like_the_loop():
+    """Small flush width and verify size force every code path of the lazy torch kernel."""
+    gen = torch.Generator().manual_seed(0)
+    feats = snap_unit_features(torch.randn(3, 60, 8, generator=gen))
+    xyz = torch.rand(3, 60, 3, generator=gen)
+    cand = torch.rand(3, 60, generator=gen) > 0.2
+    k = torch.tensor([10, 25, 3])
+    start = torch.stack([torch.nonzero(c)[0, 0] for c in cand])
+    inv = torch.full((3,), 0.7)
+    for flush, verify in [(2, 1), (3, 4), (64, 2)]:
+        out = greedy_fps(feats, xyz, cand, k, start, inv, 0.5, 0.5, flush_every=flush, verify=verify)
+        for b in range(3):
+            ref = greedy_fps_loop(feats[b], xyz[b], cand[b], int(k[b]), int(start[b]), inv[b], 0.5, 0.5)
+            assert out[b, : int(k[b])].tolist() == ref
+            assert (out[b, int(k[b]) :] == -1).all()
+
+
+@pytest.mark.skipif(not cpu_available(), reason="numba missing")
+def test_compiled_and_torch_kernels_agree_with_bias():
+    gen = torch.Generator().manual_seed(1)
+    q = torch.round(snap_unit_features(torch.randn(2, 40, 16, generator=gen)) * 2048).to(torch.int16)
+    xyz = torch.rand(2, 40, 3, generator=gen)
+    bias = torch.rand(2, 40, generator=gen) * 0.3
+    cand = torch.ones(2, 40, dtype=torch.bool)
+    args = (xyz, cand, torch.tensor([12, 7]), torch.tensor([0, 5]), torch.tensor([1.0, 0.5]), 0.2, 0.8, bias)
+    assert torch.equal(batched_fps(q, *args, backend="cpu"), batched_fps(q, *args, backend="torch"))
