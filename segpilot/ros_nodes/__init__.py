@@ -1,1 +1,1 @@
-"""segpilot."""
+"""rclpy nodes and ROS message conversions (thin adapters around segpilot.pipeline)."""

@@ -1,1 +1,1 @@
-"""segpilot."""
+"""Pictures of results: per-view overlays, PLY token clouds."""

@@ -1,0 +1,29 @@
+# segpilot: `make demo` installs everything and runs the main job; `make test` installs and tests.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.segpilot-installed
+PIP    := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+
+.PHONY: install demo test bench lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
+	bash scripts/install_system_deps.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/segpilot prune --out runs/demo
+
+test: install
+	$(PY) -m ruff check segpilot tests scripts
+	$(PY) -m pytest
+
+bench: install
+	$(VENV)/bin/segpilot bench prune
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

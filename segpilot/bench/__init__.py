@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (ratios measured in one run)."""

@@ -1,0 +1,166 @@
+"""`segpilot` command line: argument parsing only; the work lives in the pipeline modules.
+
+    segpilot prune [--scene DIR] [--views 12] [--method segpruner] [--budget 0.09] [--out RUN]
+    segpilot bench prune [--shapes 12x729x1152,8x196x256] [--repeats 5] [--json FILE]
+    segpilot methods
+
+Errors in the input (missing files, bad values, unknown names) print one line
+`segpilot: error: ...` and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from segpilot.errors import SegpilotError
+
+SCHEMA_VERSION = 1
+
+
+def demo_scene_path() -> Path:
+    """The bundled ScanNet-layout scene (real habitat-sim frames of a furnished room)."""
+    return Path(str(resources.files("segpilot") / "data" / "demo_scene"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from segpilot.config import add_config_arguments
+    from segpilot.pipeline import PruneConfig
+
+    parser = argparse.ArgumentParser(prog="segpilot", description="3D-aware visual token pruning for multi-view RGB-D.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    prune = sub.add_parser("prune", help="prune the visual tokens of a ScanNet-layout scene and draw the result")
+    prune.add_argument(
+        "--scene", type=Path, default=None, help="ScanNet-layout scene folder (default: the bundled demo scene)"
+    )
+    prune.add_argument("--out", type=Path, default=None, help="output folder for kept.json, overlays and the PLY")
+    prune.add_argument(
+        "--params-file", type=Path, default=None, help="ROS 2 style parameter YAML (config/*.yaml); flags override it"
+    )
+    add_config_arguments(prune, PruneConfig)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    bp = bench_sub.add_parser("prune", help="speed, exactness and coverage of every pruner")
+    bp.add_argument("--shapes", default="12x729x1152,8x196x256", help="comma-separated VIEWSxTOKENSxDIM shapes")
+    bp.add_argument("--budget", type=float, default=0.09, help="fraction of tokens kept (default 0.09)")
+    bp.add_argument("--repeats", type=int, default=5, help="timed runs per method (median reported)")
+    bp.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    bp.add_argument(
+        "--scene", default=None, help="also bench real tokens of this ScanNet-layout scene ('demo' = the bundled one)"
+    )
+
+    sub.add_parser("methods", help="list the registered pruning methods and encoders")
+    return parser
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from segpilot.config import build_config, load_params_file
+    from segpilot.eval.datasets.scannet import ScanNetScene
+    from segpilot.pipeline import PruneConfig, PrunePipeline
+
+    file_params = load_params_file(args.params_file) if args.params_file else {}
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "scene", "out", "params_file")}
+    config = build_config(PruneConfig, file_params, flags)
+    scene = ScanNetScene(args.scene or demo_scene_path())
+    ids = scene.valid_frame_ids()
+    frames = scene.frames(ids)
+    pipeline = PrunePipeline(config)
+    result = pipeline.run(frames)
+    n, k = len(result.tokens), len(result.kept)
+    mode = f"[{config.mode}]" if config.method == "segpruner" else ""
+    print(
+        f"scene {scene.scene_id}: {len(result.view_frames)} views x "
+        f"{result.tokens.grid_hw[0]}x{result.tokens.grid_hw[1]} patches, encoder {config.encoder}"
+    )
+    print(f"kept {k} / {n} tokens ({100.0 * k / max(n, 1):.1f}%) with {config.method}{mode}")
+    print("timings: " + ", ".join(f"{name} {1000 * s:.1f} ms" for name, s in result.timings.items()))
+    if args.out:
+        _write_prune_outputs(args.out, scene, ids, frames, result, pipeline)
+        print(f"wrote {args.out}/kept.json, {len(result.view_frames)} overlays and tokens.ply")
+    return 0
+
+
+def _write_prune_outputs(out: Path, scene, ids, frames, result, pipeline) -> None:
+    import numpy as np
+
+    from segpilot.viz.overlay import save_overlay, write_ply
+
+    out.mkdir(parents=True, exist_ok=True)
+    tokens, kept = result.tokens.to("cpu"), result.kept.cpu()
+    keep_mask = np.zeros(len(tokens), dtype=bool)
+    keep_mask[kept.numpy()] = True
+    by_view: dict[str, list[int]] = {}
+    for v, frame_index in enumerate(result.view_frames):
+        patches = tokens.patch.numpy()[(tokens.view.numpy() == v) & keep_mask].tolist()
+        frame_id = ids[frame_index]
+        by_view[str(frame_id)] = patches
+        title = f"frame {frame_id}: kept {len(patches)}/{tokens.grid_hw[0] * tokens.grid_hw[1]} patches"
+        save_overlay(
+            out / f"view_{frame_id:05d}.png", frames[frame_index].rgb, np.array(patches), tokens.grid_hw, title
+        )
+    colours = np.where(keep_mask[:, None], np.array([255, 90, 0], np.uint8), np.array([150, 150, 150], np.uint8))
+    n_points = write_ply(out / "tokens.ply", tokens.xyz.numpy(), colours)
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "scene": str(scene.root),
+        "scene_id": scene.scene_id,
+        "frame_ids": [ids[i] for i in result.view_frames],
+        "grid_hw": list(tokens.grid_hw),
+        "n_tokens": len(tokens),
+        "n_kept": int(len(kept)),
+        "config": pipeline.describe(),
+        "kept": kept.tolist(),
+        "kept_patches_by_frame": by_view,
+        "ply_points": n_points,
+        "timings_s": result.timings,
+    }
+    tmp = out / "kept.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, out / "kept.json")  # atomic: a reader never sees half a file
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from segpilot.bench import prune as bench_prune
+
+    if args.repeats < 1:
+        raise SegpilotError(f"--repeats must be >= 1, got {args.repeats}")
+    shapes = [s for s in args.shapes.split(",") if s]
+    for s in shapes:
+        parts = s.lower().split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise SegpilotError(f"shape {s!r} must be VIEWSxTOKENSxDIM with positive integers, e.g. 12x729x1152")
+    scene = demo_scene_path() if args.scene == "demo" else args.scene
+    return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene)
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from segpilot.perception.encoders.base import available_encoders
+    from segpilot.perception.pruning.registry import available_pruners
+
+    print("pruning methods: " + ", ".join(available_pruners()))
+    print("encoders: " + ", ".join(available_encoders()) + ", or a local CLIP/SigLIP checkpoint folder")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"prune": cmd_prune, "bench": cmd_bench, "methods": cmd_methods}
+    try:
+        return handlers[args.command](args)
+    except SegpilotError as exc:
+        print(f"segpilot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("segpilot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The pruning pipeline shared by the CLI, the ROS nodes and batch evaluation.
+
+frames --(view selection)--> views --(encoder)--> features, saliency
+       --(depth, intrinsics, pose)--> per-patch world xyz      } VisualTokens
+VisualTokens --(pruner.select(budget))--> kept indices
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from segpilot.errors import SegpilotError
+from segpilot.geometry.frame import Frame
+from segpilot.geometry.views import VIEW_SELECTIONS, select_max_coverage, select_uniform
+from segpilot.perception.encoders.base import make_encoder
+from segpilot.perception.pruning.base import Budget
+from segpilot.perception.pruning.registry import available_pruners, make_pruner
+from segpilot.perception.tokenize import tokens_from_frames
+from segpilot.perception.tokens import VisualTokens
+
+SEGPRUNER_FIELDS = ("importance_ratio", "lam", "mode", "candidate_factor")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """What to prune and how (one field = one CLI flag = one ROS parameter)."""
+
+    views: int = 12
+    """Number of views taken from the scan."""
+    view_selection: str = "uniform"
+    """How views are chosen: uniform (SeGPruner) or coverage (greedy voxel coverage)."""
+    coverage_voxel_m: float = 0.1
+    """Voxel size in metres for coverage view selection."""
+    encoder: str = "efficientnet-lite0"
+    """Vision encoder: a registered name or a local CLIP/SigLIP checkpoint folder."""
+    min_valid_fraction: float = 0.5
+    """A patch gets a 3D position only if at least this share of its pixels has valid depth."""
+    method: str = "segpruner"
+    """Pruning method (see `segpilot prune --help` for the list)."""
+    budget: float = 0.09
+    """Tokens kept: a fraction of all tokens if <= 1, else a token count."""
+    seed: int = 0
+    """Seed for methods with random choices."""
+    importance_ratio: float = 0.0
+    """segpruner: share of the budget kept by saliency alone (r)."""
+    lam: float = 0.5
+    """segpruner: weight of 3D distance in the fused distance (lambda)."""
+    mode: str = "hierarchical"
+    """segpruner: per_view, global or hierarchical budget."""
+    candidate_factor: float = 2.0
+    """segpruner hierarchical: per-view candidates per kept token."""
+    device: str = "cpu"
+    """Torch device for the encoder and the pruner."""
+
+    def __post_init__(self) -> None:
+        if self.views < 1:
+            raise SegpilotError(f"views must be >= 1, got {self.views}")
+        if self.view_selection not in VIEW_SELECTIONS:
+            raise SegpilotError(
+                f"view_selection must be one of {', '.join(VIEW_SELECTIONS)}, got {self.view_selection!r}"
+            )
+        if self.method not in available_pruners():
+            raise SegpilotError(
+                f"unknown pruning method {self.method!r}; expected one of {', '.join(available_pruners())}"
+            )
+        if not self.budget >= 0 or (self.budget > 1 and self.budget != int(self.budget)):
+            raise SegpilotError(f"budget must be a fraction in [0, 1] or a whole token count, got {self.budget}")
+        make_pruner(self.method, **self.pruner_params())  # validates the method's parameters now
+
+    @property
+    def budget_value(self) -> Budget:
+        """The budget as the pruners take it: float fraction or int count."""
+        return float(self.budget) if self.budget <= 1 else int(self.budget)
+
+    def pruner_params(self) -> dict:
+        """Keyword parameters of the chosen pruner."""
+        if self.method == "segpruner":
+            return {k: getattr(self, k) for k in SEGPRUNER_FIELDS}
+        return {"seed": self.seed}
+
+
+@dataclass
+class PruneResult:
+    """Tokens, kept indices, chosen frame indices and per-stage wall times (seconds)."""
+
+    tokens: VisualTokens
+    kept: torch.Tensor
+    view_frames: list[int]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class PrunePipeline:
+    """Holds the encoder and the pruner; `run` is the whole data flow for one scan."""
+
+    def __init__(self, config: PruneConfig):
+        self.config = config
+        self.encoder = make_encoder(config.encoder, device=config.device)
+        self.pruner = make_pruner(config.method, **config.pruner_params())
+
+    def select_views(self, frames: Sequence[Frame]) -> list[int]:
+        if self.config.view_selection == "coverage":
+            return select_max_coverage(frames, self.config.views, self.config.coverage_voxel_m)
+        return select_uniform(len(frames), self.config.views)
+
+    def run(self, frames: Sequence[Frame]) -> PruneResult:
+        if not frames:
+            raise SegpilotError("the scan has no frames with a valid pose")
+        t0 = time.perf_counter()
+        chosen = self.select_views(frames)
+        t1 = time.perf_counter()
+        tokens = tokens_from_frames([frames[i] for i in chosen], self.encoder, self.config.min_valid_fraction)
+        tokens = tokens.to(self.config.device)
+        t2 = time.perf_counter()
+        kept = self.pruner.select(tokens, self.config.budget_value)
+        t3 = time.perf_counter()
+        timings = {"select_views": t1 - t0, "encode": t2 - t1, "prune": t3 - t2}
+        return PruneResult(tokens, kept, chosen, timings)
+
+    def describe(self) -> dict:
+        return asdict(self.config)

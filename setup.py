@@ -1,0 +1,40 @@
+"""ament_python / pip install script for segpilot (one package named after the ROS package)."""
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "segpilot"
+HERE = Path(__file__).parent
+
+
+def requirements() -> list[str]:
+    lines = (HERE / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "-"))]
+
+
+def package_data() -> list[str]:
+    root = HERE / PACKAGE
+    return [str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.is_file()]
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    package_data={PACKAGE: package_data()},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=requirements(),
+    python_requires=">=3.10",
+    zip_safe=False,
+    maintainer="segpilot developers",
+    description="3D-aware visual token pruning for VLMs and VLA policies on multi-view RGB-D",
+    license="Apache-2.0",
+    entry_points={"console_scripts": [f"segpilot = {PACKAGE}.cli:main"]},
+)

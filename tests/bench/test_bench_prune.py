@@ -1,0 +1,30 @@
+"""The benchmark runs end to end on small shapes and reports the exact modes as exact."""
+
+from __future__ import annotations
+
+from segpilot.bench.prune import format_table, run_bench
+
+
+def test_bench_small_shapes():
+    rows = run_bench(["3x16x8", "2x25x16"], budget=0.2, repeats=1)
+    methods = {r["method"] for r in rows}
+    assert {"segpruner[per_view]", "segpruner[global]", "segpruner[hierarchical]", "random", "mmr"} <= methods
+    for r in rows:
+        if r["method"] in ("segpruner[per_view]", "segpruner[global]"):
+            assert r["exact_vs_loop"] is True
+        if r["method"] == "segpruner[global]":
+            assert r["agreement_with_global"] == 1.0
+    assert "segpruner[global]" in format_table(rows)
+
+
+def test_committed_results_are_consistent():
+    """docs/bench_prune.json (the figures quoted in the README) says the exact modes were exact."""
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).resolve().parents[2] / "docs" / "bench_prune.json").read_text())
+    assert data["schema_version"] == 1
+    exact_rows = [r for r in data["rows"] if r["method"] in ("segpruner[per_view]", "segpruner[global]")]
+    assert len(exact_rows) >= 4 and all(r["exact_vs_loop"] for r in exact_rows)
+    assert all(r["agreement_with_global"] == 1.0 for r in exact_rows if r["method"] == "segpruner[global]")
+    assert {r["budget"] for r in data["rows"] if r["shape"] == "12x729x1152"} == {787}
