@@ -8,8 +8,7 @@ image region.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -20,6 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from segpilot.errors import SegpilotError
+from segpilot.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -54,34 +54,21 @@ def to_pixel_values(images: Sequence[np.ndarray], size: int, mean: Sequence[floa
     return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
 
 
-_BUILTIN: dict[str, str] = {"efficientnet-lite0": "segpilot.perception.encoders.efficientnet:EfficientNetLiteEncoder"}
-_REGISTRY: dict[str, Callable[..., VisionEncoder]] = {}
-
-
-def register_encoder(name: str) -> Callable[[Callable[..., VisionEncoder]], Callable[..., VisionEncoder]]:
-    """Register a built-in encoder factory by name; a taken name is an error."""
-
-    def decorate(factory):
-        if name in _REGISTRY:
-            raise SegpilotError(f"an encoder named {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
+ENCODERS: Registry[VisionEncoder] = Registry(
+    "encoder", {"efficientnet-lite0": "segpilot.perception.encoders.efficientnet"}
+)
+register_encoder = ENCODERS.register
 
 
 def available_encoders() -> list[str]:
     """Registered encoder names (a local transformers folder is accepted too)."""
-    return sorted(set(_BUILTIN) | set(_REGISTRY))
+    return ENCODERS.names()
 
 
 def make_encoder(spec: str, batch_size: int = 4, device: str = "cpu") -> VisionEncoder:
     """An encoder from a registered name or from a local transformers checkpoint folder."""
-    if spec in _BUILTIN and spec not in _REGISTRY:
-        module, attr = _BUILTIN[spec].split(":")
-        _REGISTRY[spec] = getattr(importlib.import_module(module), attr)
-    if spec in _REGISTRY:
-        return _REGISTRY[spec](batch_size=batch_size, device=device)
+    if spec in ENCODERS:
+        return ENCODERS.get(spec)(batch_size=batch_size, device=device)
     if Path(spec).is_dir():
         from segpilot.perception.encoders.hf import HFVisionEncoder
 

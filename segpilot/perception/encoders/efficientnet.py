@@ -18,13 +18,14 @@ import numpy as np
 import torch
 
 from segpilot.errors import SegpilotError
-from segpilot.perception.encoders.base import EncodedViews, to_pixel_values
+from segpilot.perception.encoders.base import EncodedViews, register_encoder, to_pixel_values
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _STRIDE16_BLOCKS = 11  # blocks 0..10 end at stride 16 with 112 channels
 
 
+@register_encoder("efficientnet-lite0")
 class EfficientNetLiteEncoder:
     """Pretrained EfficientNet-Lite0 truncated at stride 16."""
 

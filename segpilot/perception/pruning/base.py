@@ -99,3 +99,24 @@ def view_layout(view: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     slot = torch.full((n_views, t_max), -1, dtype=torch.long, device=view.device)
     slot[inverse[order], pos] = order
     return slot, counts, order
+
+
+class BudgetedPruner:
+    """Shared `select`: resolve the budget, answer keep-all / keep-none, check the contract.
+
+    Subclasses implement `_choose(tokens, k)` for 0 < k < N and may return indices in any order.
+    """
+
+    name = ""
+
+    def select(self, tokens: VisualTokens, budget: Budget, query: str | None = None) -> Tensor:
+        n, device = len(tokens), tokens.features.device
+        k = resolve_budget(budget, n)
+        if k >= n:
+            return torch.arange(n, device=device)
+        if k == 0:
+            return torch.zeros(0, dtype=torch.long, device=device)
+        return finalize(self._choose(tokens, k), n, k)
+
+    def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
+        raise NotImplementedError

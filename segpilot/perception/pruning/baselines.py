@@ -7,22 +7,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from segpilot.perception.pruning.base import Budget, finalize, resolve_budget
+from segpilot.perception.pruning.base import BudgetedPruner
 from segpilot.perception.pruning.registry import register_pruner
 from segpilot.perception.tokens import VisualTokens
 
 
-def _trivial(n: int, k: int, device: torch.device) -> Tensor | None:
-    """The answer when there is nothing to choose (keep all or keep none)."""
-    if k >= n:
-        return torch.arange(n, device=device)
-    if k == 0:
-        return torch.zeros(0, dtype=torch.long, device=device)
-    return None
-
-
 @dataclass(frozen=True)
-class _Seeded:
+class _Seeded(BudgetedPruner):
     seed: int = 0
     """Seed of the method's random choices (ignored by deterministic methods)."""
 
@@ -33,13 +24,9 @@ class RandomPruner(_Seeded):
 
     name = "random"
 
-    def select(self, tokens: VisualTokens, budget: Budget, query: str | None = None) -> Tensor:
-        n, device = len(tokens), tokens.features.device
-        k = resolve_budget(budget, n)
-        if (done := _trivial(n, k, device)) is not None:
-            return done
+    def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
         gen = torch.Generator().manual_seed(self.seed)  # CPU generator: same result on any device
-        return finalize(torch.randperm(n, generator=gen)[:k].to(device), n, k)
+        return torch.randperm(len(tokens), generator=gen)[:k].to(tokens.features.device)
 
 
 @register_pruner("uniform")
@@ -48,13 +35,8 @@ class UniformPruner(_Seeded):
 
     name = "uniform"
 
-    def select(self, tokens: VisualTokens, budget: Budget, query: str | None = None) -> Tensor:
-        n, device = len(tokens), tokens.features.device
-        k = resolve_budget(budget, n)
-        if (done := _trivial(n, k, device)) is not None:
-            return done
-        idx = torch.div(torch.arange(k, device=device) * n, k, rounding_mode="floor")
-        return finalize(idx, n, k)
+    def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
+        return torch.div(torch.arange(k, device=tokens.features.device) * len(tokens), k, rounding_mode="floor")
 
 
 @register_pruner("saliency")
@@ -66,10 +48,5 @@ class SaliencyPruner(_Seeded):
 
     name = "saliency"
 
-    def select(self, tokens: VisualTokens, budget: Budget, query: str | None = None) -> Tensor:
-        n, device = len(tokens), tokens.features.device
-        k = resolve_budget(budget, n)
-        if (done := _trivial(n, k, device)) is not None:
-            return done
-        order = torch.argsort(tokens.saliency, descending=True, stable=True)
-        return finalize(order[:k], n, k)
+    def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
+        return torch.argsort(tokens.saliency, descending=True, stable=True)[:k]

@@ -22,18 +22,15 @@ import torch
 from torch import Tensor
 
 from segpilot.errors import SegpilotError
-from segpilot.perception.pruning.base import Budget, finalize, resolve_budget
-from segpilot.perception.pruning.baselines import _trivial
+from segpilot.perception.pruning.base import BudgetedPruner
 from segpilot.perception.pruning.fps import SNAP_SCALE, quantize_unit_features
 from segpilot.perception.pruning.kernels import batched_fps
 from segpilot.perception.pruning.registry import register_pruner
 from segpilot.perception.tokens import VisualTokens
 
 
-class _GreedyBase:
+class _GreedyBase(BudgetedPruner):
     """Shared body: one global greedy problem over all tokens."""
-
-    name = ""
 
     def _weights(self) -> tuple[float, float]:
         return 0.0, 1.0  # feature distance only
@@ -50,11 +47,8 @@ class _GreedyBase:
     def _xyz(self, tokens: VisualTokens) -> Tensor:
         return torch.full_like(tokens.xyz, float("nan"))  # geometry unused
 
-    def select(self, tokens: VisualTokens, budget: Budget, query: str | None = None) -> Tensor:
+    def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
         n, device = len(tokens), tokens.features.device
-        k = resolve_budget(budget, n)
-        if (done := _trivial(n, k, device)) is not None:
-            return done
         q = quantize_unit_features(tokens.features)
         unit = q.float() / SNAP_SCALE
         start = self._start(tokens, unit)
@@ -71,7 +65,7 @@ class _GreedyBase:
             w_feat,
             None if bias is None else bias[None].float(),
         )
-        return finalize(picks[0], n, k)
+        return picks[0]
 
 
 @register_pruner("divprune")

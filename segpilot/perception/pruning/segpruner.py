@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from segpilot.errors import SegpilotError
-from segpilot.perception.pruning.base import Budget, finalize, resolve_budget, split_budget, view_layout
+from segpilot.perception.pruning.base import BudgetedPruner, split_budget, view_layout
 from segpilot.perception.pruning.fps import Workspace, quantize_unit_features
 from segpilot.perception.pruning.kernels import BACKENDS, batched_fps
 from segpilot.perception.pruning.registry import register_pruner
@@ -82,7 +82,7 @@ class SeGPrunerConfig:
 
 
 @register_pruner("segpruner")
-class SeGPruner:
+class SeGPruner(BudgetedPruner):
     """Semantic-geometric pruner; see the module docstring. Deterministic (no randomness)."""
 
     name = "segpruner"
@@ -91,14 +91,8 @@ class SeGPruner:
         self.config = SeGPrunerConfig(**params)
         self.seed = seed  # unused: the method is deterministic; kept for a uniform signature
 
-    def select(self, tokens: VisualTokens, budget: Budget, query: str | None = None) -> Tensor:
-        n = len(tokens)
-        k = resolve_budget(budget, n)
-        device = tokens.features.device
-        if k >= n:
-            return torch.arange(n, device=device)
-        if k == 0:
-            return torch.zeros(0, dtype=torch.long, device=device)
+    def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
+        n, device = len(tokens), tokens.features.device
         feats = quantize_unit_features(tokens.features, _workspace())  # (N, D) int16 grid units
         mode = self.config.mode
         if mode == "hierarchical":
@@ -111,7 +105,7 @@ class SeGPruner:
                 slot = torch.arange(n, device=device)[None]
                 k_groups = torch.tensor([k], device=device)
             kept = self._grouped(tokens, feats, slot, k_groups)
-        return finalize(kept, n, k)
+        return kept
 
     def _grouped(self, tokens: VisualTokens, feats: Tensor, slot: Tensor, k_groups: Tensor) -> Tensor:
         """Importance + FPS independently in each group (row of `slot`, -1 = padding)."""
