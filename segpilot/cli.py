@@ -68,25 +68,23 @@ def cmd_prune(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "scene", "out", "params_file")}
     config = build_config(PruneConfig, file_params, flags)
     scene = ScanNetScene(args.scene or demo_scene_path())
-    ids = scene.valid_frame_ids()
-    frames = scene.frames(ids)
     pipeline = PrunePipeline(config)
-    result = pipeline.run(frames)
+    result = pipeline.run_scene(scene)
     n, k = len(result.tokens), len(result.kept)
     mode = f"[{config.mode}]" if config.method == "segpruner" else ""
     print(
-        f"scene {scene.scene_id}: {len(result.view_frames)} views x "
+        f"scene {scene.scene_id}: {len(result.view_ids)} views x "
         f"{result.tokens.grid_hw[0]}x{result.tokens.grid_hw[1]} patches, encoder {config.encoder}"
     )
     print(f"kept {k} / {n} tokens ({100.0 * k / max(n, 1):.1f}%) with {config.method}{mode}")
     print("timings: " + ", ".join(f"{name} {1000 * s:.1f} ms" for name, s in result.timings.items()))
     if args.out:
-        _write_prune_outputs(args.out, scene, ids, frames, result, pipeline)
-        print(f"wrote {args.out}/kept.json, {len(result.view_frames)} overlays and tokens.ply")
+        _write_prune_outputs(args.out, scene, result, pipeline)
+        print(f"wrote {args.out}/kept.json, {len(result.view_ids)} overlays and tokens.ply")
     return 0
 
 
-def _write_prune_outputs(out: Path, scene, ids, frames, result, pipeline) -> None:
+def _write_prune_outputs(out: Path, scene, result, pipeline) -> None:
     import numpy as np
 
     from segpilot.viz.overlay import save_overlay, write_ply
@@ -96,21 +94,18 @@ def _write_prune_outputs(out: Path, scene, ids, frames, result, pipeline) -> Non
     keep_mask = np.zeros(len(tokens), dtype=bool)
     keep_mask[kept.numpy()] = True
     by_view: dict[str, list[int]] = {}
-    for v, frame_index in enumerate(result.view_frames):
+    for v, (frame_id, frame) in enumerate(zip(result.view_ids, result.views, strict=True)):
         patches = tokens.patch.numpy()[(tokens.view.numpy() == v) & keep_mask].tolist()
-        frame_id = ids[frame_index]
         by_view[str(frame_id)] = patches
         title = f"frame {frame_id}: kept {len(patches)}/{tokens.grid_hw[0] * tokens.grid_hw[1]} patches"
-        save_overlay(
-            out / f"view_{frame_id:05d}.png", frames[frame_index].rgb, np.array(patches), tokens.grid_hw, title
-        )
+        save_overlay(out / f"view_{frame_id:05d}.png", frame.rgb, np.array(patches), tokens.grid_hw, title)
     colours = np.where(keep_mask[:, None], np.array([255, 90, 0], np.uint8), np.array([150, 150, 150], np.uint8))
     n_points = write_ply(out / "tokens.ply", tokens.xyz.numpy(), colours)
     record = {
         "schema_version": SCHEMA_VERSION,
         "scene": str(scene.root),
         "scene_id": scene.scene_id,
-        "frame_ids": [ids[i] for i in result.view_frames],
+        "frame_ids": result.view_ids,
         "grid_hw": list(tokens.grid_hw),
         "n_tokens": len(tokens),
         "n_kept": int(len(kept)),

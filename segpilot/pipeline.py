@@ -7,6 +7,7 @@ VisualTokens --(pruner.select(budget))--> kept indices
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from segpilot.errors import SegpilotError
+from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.geometry.frame import Frame
 from segpilot.geometry.views import VIEW_SELECTIONS, select_max_coverage, select_uniform
 from segpilot.perception.encoders.base import make_encoder
@@ -53,10 +55,14 @@ class PruneConfig:
     """segpruner: per_view, global or hierarchical budget."""
     candidate_factor: float = 2.0
     """segpruner hierarchical: per-view candidates per kept token."""
+    coverage_candidates: int = 300
+    """coverage view selection over a scan: at most this many evenly strided frames are loaded."""
     device: str = "cpu"
     """Torch device for the encoder and the pruner."""
 
     def __post_init__(self) -> None:
+        if self.coverage_candidates < 1:
+            raise SegpilotError(f"coverage_candidates must be >= 1, got {self.coverage_candidates}")
         if self.views < 1:
             raise SegpilotError(f"views must be >= 1, got {self.views}")
         if self.view_selection not in VIEW_SELECTIONS:
@@ -85,11 +91,16 @@ class PruneConfig:
 
 @dataclass
 class PruneResult:
-    """Tokens, kept indices, chosen frame indices and per-stage wall times (seconds)."""
+    """Tokens, kept indices, the chosen views and per-stage wall times (seconds).
+
+    `view_ids` are the chosen frames' ids: ScanNet frame numbers for `run_scene`, indices
+    into the given sequence for `run`. Token view v comes from `views[v]`.
+    """
 
     tokens: VisualTokens
     kept: torch.Tensor
-    view_frames: list[int]
+    view_ids: list[int]
+    views: list[Frame]
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -107,18 +118,42 @@ class PrunePipeline:
         return select_uniform(len(frames), self.config.views)
 
     def run(self, frames: Sequence[Frame]) -> PruneResult:
+        """Select views among `frames` (already in memory, e.g. a ROS keyframe buffer) and prune."""
         if not frames:
             raise SegpilotError("the scan has no frames with a valid pose")
         t0 = time.perf_counter()
         chosen = self.select_views(frames)
+        return self._run_views(chosen, [frames[i] for i in chosen], time.perf_counter() - t0)
+
+    def run_scene(self, scene: ScanNetScene) -> PruneResult:
+        """Like `run`, but reads from disk only the frames that view selection needs.
+
+        A ScanNet scan has thousands of frames; uniform selection loads just the chosen ones,
+        coverage selection at most `coverage_candidates` evenly strided ones.
+        """
+        t0 = time.perf_counter()
+        ids = scene.valid_frame_ids()
+        if not ids:
+            raise SegpilotError(f"scene {scene.scene_id} has no frames with a valid pose")
+        if self.config.view_selection == "uniform":
+            chosen = [ids[i] for i in select_uniform(len(ids), self.config.views)]
+            views = scene.frames(chosen)
+        else:
+            candidates = ids[:: max(1, math.ceil(len(ids) / self.config.coverage_candidates))]
+            frames = scene.frames(candidates)
+            picked = self.select_views(frames)
+            chosen, views = [candidates[i] for i in picked], [frames[i] for i in picked]
+        return self._run_views(chosen, views, time.perf_counter() - t0)
+
+    def _run_views(self, view_ids: list[int], views: list[Frame], select_s: float) -> PruneResult:
         t1 = time.perf_counter()
-        tokens = tokens_from_frames([frames[i] for i in chosen], self.encoder, self.config.min_valid_fraction)
+        tokens = tokens_from_frames(views, self.encoder, self.config.min_valid_fraction)
         tokens = tokens.to(self.config.device)
         t2 = time.perf_counter()
         kept = self.pruner.select(tokens, self.config.budget_value)
         t3 = time.perf_counter()
-        timings = {"select_views": t1 - t0, "encode": t2 - t1, "prune": t3 - t2}
-        return PruneResult(tokens, kept, chosen, timings)
+        timings = {"select_views": select_s, "encode": t2 - t1, "prune": t3 - t2}
+        return PruneResult(tokens, kept, view_ids, views, timings)
 
     def describe(self) -> dict:
         return asdict(self.config)

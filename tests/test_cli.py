@@ -83,3 +83,25 @@ def test_methods_lists_the_registry(capsys):
 
 def test_bundled_scene_is_packaged():
     assert (demo_scene_path() / "depth" / "0.png").exists()
+
+
+def test_run_scene_loads_only_the_chosen_frames(monkeypatch):
+    """A ScanNet scan has thousands of frames: uniform view selection reads just the chosen ones."""
+    from segpilot.eval.datasets.scannet import ScanNetScene
+    from segpilot.pipeline import PruneConfig, PrunePipeline
+
+    loaded: list[int] = []
+    original = ScanNetScene.frame
+
+    def spy(self, frame_id):
+        loaded.append(frame_id)
+        return original(self, frame_id)
+
+    monkeypatch.setattr(ScanNetScene, "frame", spy)
+    pipeline = PrunePipeline(PruneConfig(views=2, method="uniform", budget=10.0))
+    result = pipeline.run_scene(ScanNetScene(demo_scene_path()))
+    assert loaded == [0, 4] == result.view_ids  # round(i * 8 / 2)
+    loaded.clear()
+    pipeline = PrunePipeline(PruneConfig(views=2, view_selection="coverage", coverage_candidates=3, budget=10.0))
+    result = pipeline.run_scene(ScanNetScene(demo_scene_path()))
+    assert loaded == [0, 3, 6] and set(result.view_ids) <= {0, 3, 6} and len(result.kept) == 10
