@@ -2,6 +2,8 @@
 
     segpilot prune [--scene DIR] [--views 12] [--method segpruner] [--budget 0.09] [--out RUN]
     segpilot bench prune [--shapes 12x729x1152,8x196x256] [--repeats 5] [--json FILE]
+    segpilot sim make-qa --scenes N --seed S --out DIR | render --seed S --out DIR | expert --episodes N
+    segpilot bench sim
     segpilot methods
 
 Errors in the input (missing files, bad values, unknown names) print one line
@@ -54,6 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument(
         "--scene", default=None, help="also bench real tokens of this ScanNet-layout scene ('demo' = the bundled one)"
     )
+
+    bs = bench_sub.add_parser("sim", help="frames per second of the embedded simulator")
+    bs.add_argument("--scenes", type=int, default=3, help="generated rooms to time (default 3)")
+    bs.add_argument("--frames", type=int, default=200, help="frames per room (default 200)")
+
+    sim = sub.add_parser("sim", help="embedded simulator: synthetic data, pictures, expert episodes")
+    sim_sub = sim.add_subparsers(dest="sim", required=True)
+    mq = sim_sub.add_parser("make-qa", help="render generated rooms and write ScanQA-format question splits")
+    mq.add_argument("--scenes", type=int, required=True, help="number of generated rooms")
+    mq.add_argument("--seed", type=int, default=0, help="seed of the first room (room i uses seed + i)")
+    mq.add_argument("--out", type=Path, required=True, help="output folder")
+    rd = sim_sub.add_parser("render", help="montage (rgb, depth, ids) and top-down map of a generated room")
+    rd.add_argument("--seed", type=int, default=0)
+    rd.add_argument("--out", type=Path, required=True)
+    ex = sim_sub.add_parser("expert", help="run the shortest-path expert on generated navigation episodes")
+    ex.add_argument("--episodes", type=int, default=20)
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--out", type=Path, default=None, help="write episodes.json, metrics and trajectory maps")
 
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
     return parser
@@ -123,6 +143,8 @@ def _write_prune_outputs(out: Path, scene, result, pipeline) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from segpilot.bench import prune as bench_prune
 
+    if args.bench == "sim":
+        return _bench_sim(args)
     if args.repeats < 1:
         raise SegpilotError(f"--repeats must be >= 1, got {args.repeats}")
     shapes = [s for s in args.shapes.split(",") if s]
@@ -132,6 +154,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise SegpilotError(f"shape {s!r} must be VIEWSxTOKENSxDIM with positive integers, e.g. 12x729x1152")
     scene = demo_scene_path() if args.scene == "demo" else args.scene
     return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene)
+
+
+def _bench_sim(args: argparse.Namespace) -> int:
+    from segpilot.sim import commands
+
+    if args.scenes < 1 or args.frames < 1:
+        raise SegpilotError("--scenes and --frames must be >= 1")
+    rows = commands.bench(args.scenes, args.frames)
+    print(f"segpilot bench sim: embedded simulator, {rows[0]['width']}x{rows[0]['height']} RGB-D + object ids")
+    print(f"{'scene':<16}{'triangles':>10}{'render fps':>12}{'step fps':>10}")
+    for r in rows:
+        print(f"{r['scene']:<16}{r['triangles']:>10}{r['render_fps']:>12.1f}{r['step_fps']:>10.1f}")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from segpilot.sim import commands
+
+    if args.sim == "make-qa":
+        from segpilot.sim.make_qa import make_qa
+
+        if args.scenes < 1:
+            raise SegpilotError(f"--scenes must be >= 1, got {args.scenes}")
+        summary = make_qa(args.out, args.scenes, args.seed)
+        print(json.dumps(summary, indent=1))
+        print(f"wrote {args.out}/scans/, ScanQA_v1.0_{{train,val,test}}.json and summary.json")
+    elif args.sim == "render":
+        for path in commands.render(args.seed, args.out):
+            print(f"wrote {path}")
+    else:
+        if args.episodes < 1:
+            raise SegpilotError(f"--episodes must be >= 1, got {args.episodes}")
+        print(json.dumps(commands.run_expert(args.episodes, args.seed, args.out), indent=1))
+    return 0
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -146,7 +202,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"prune": cmd_prune, "bench": cmd_bench, "methods": cmd_methods}
+    handlers = {"prune": cmd_prune, "bench": cmd_bench, "sim": cmd_sim, "methods": cmd_methods}
     try:
         return handlers[args.command](args)
     except SegpilotError as exc:

@@ -45,3 +45,12 @@ def test_no_python_file_is_huge():
 def test_config_yaml_is_ros_params_layout():
     data = yaml.safe_load((PKG.parent / "config" / "prune.yaml").read_text())
     assert list(data) == ["/**"] and "ros__parameters" in data["/**"]
+
+
+def test_sim_config_documented_and_yaml_valid():
+    from segpilot.sim.base import SimConfig
+
+    assert set(field_docs(SimConfig)) == set(SimConfig.__dataclass_fields__)
+    params = load_params_file(PKG.parent / "config" / "sim.yaml")
+    assert set(params) == set(SimConfig.__dataclass_fields__)
+    SimConfig(**params)

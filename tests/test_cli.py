@@ -105,3 +105,20 @@ def test_run_scene_loads_only_the_chosen_frames(monkeypatch):
     pipeline = PrunePipeline(PruneConfig(views=2, view_selection="coverage", coverage_candidates=3, budget=10.0))
     result = pipeline.run_scene(ScanNetScene(demo_scene_path()))
     assert loaded == [0, 3, 6] and set(result.view_ids) <= {0, 3, 6} and len(result.kept) == 10
+
+
+def test_sim_commands(tmp_path):
+    proc = _run("sim", "make-qa", "--scenes", "1", "--seed", "3", "--out", str(tmp_path / "qa"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "qa" / "summary.json").read_text())["scenes"] == 1
+    proc = _run("sim", "render", "--seed", "3", "--out", str(tmp_path / "r"))
+    assert (
+        proc.returncode == 0 and (tmp_path / "r" / "montage.png").exists() and (tmp_path / "r" / "topdown.png").exists()
+    )
+    proc = _run("sim", "expert", "--episodes", "2", "--seed", "1", "--out", str(tmp_path / "e"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["success_rate"] == 1
+    proc = _run("bench", "sim", "--scenes", "1", "--frames", "5")
+    assert proc.returncode == 0 and "render fps" in proc.stdout
+    proc = _run("sim", "make-qa", "--scenes", "0", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "--scenes must be >= 1" in proc.stderr

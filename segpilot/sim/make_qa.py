@@ -1,0 +1,164 @@
+"""Synthetic 3D question answering data in ScanQA format, rendered by the embedded simulator.
+
+    <out>/scans/<scene_id>/            ScanNet export layout (colour JPEG, uint16 mm depth,
+                                        4x4 pose and intrinsic text files)
+    <out>/scenes/<scene_id>.json|.ply  scene graph and mesh (ground truth)
+    <out>/ScanQA_v1.0_{train,val,test}.json
+    <out>/summary.json                 question-type mix and multi-view statistics
+
+Questions follow ScanQA's kinds - object, colour, number, place and relations - and their
+answers and object ids come from the scene graph. A question is *single-view answerable*
+when one frame shows every object it needs (150+ pixels each); the summary reports how
+many are not. Unlike real ScanQA, the test split keeps its answers (it is synthetic).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from segpilot.eval.datasets.scannet import write_scene
+from segpilot.sim.base import AgentPose, SimConfig
+from segpilot.sim.embedded import EmbeddedSimulator
+from segpilot.sim.scenes import SURFACES, Scene, generate_scene
+
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+VISIBLE_PIXELS = 150  # ~12x12 px at 320x240: enough to tell a small object's category and colour
+
+
+QA_SIM_CONFIG = SimConfig(hfov_deg=60.0)  # ScanNet's depth camera sees ~58 degrees, not Habitat's 90
+
+
+def coverage_trajectory(sim: EmbeddedSimulator, lattice: int = 3, headings: int = 12) -> list[AgentPose]:
+    """Poses that cover the room: a lattice of standing points, each looking all around."""
+    from segpilot.sim.commands import free_point_near
+
+    scene = sim.scene
+    poses = []
+    for i in range(lattice):
+        for j in range(lattice):
+            x, y = free_point_near(sim, (i + 0.5) / lattice * scene.width, (j + 0.5) / lattice * scene.depth)
+            poses += [AgentPose(x, y, 2 * math.pi * h / headings) for h in range(headings)]
+    return poses
+
+
+def _names(objs) -> list[str]:
+    return [o.category for o in objs]
+
+
+def _where(scene: Scene, o) -> str:
+    if o.support is not None:
+        return SURFACES.get(scene.by_id(o.support).category, "on the " + scene.by_id(o.support).category)
+    if o.near is not None:
+        return f"next to the {scene.by_id(o.near).category}"
+    return "on the floor"
+
+
+def questions_for(scene: Scene) -> list[dict]:
+    """All templated questions of a scene: dicts with question, answers, object_ids, type."""
+    out: list[dict] = []
+    items = [o for o in scene.objects if o.kind != "structure"]
+    cat_count = Counter(o.category for o in items)
+    unique_cat = {c for c, n in cat_count.items() if n == 1}
+
+    def add(kind, question, answers, objs):
+        out.append({"question": question, "answers": answers, "object_ids": [o.id for o in objs],
+                    "object_names": _names(objs), "type": kind})  # fmt: skip
+
+    for s in items:
+        on = [o for o in items if o.support == s.id]
+        if s.category not in unique_cat or not on:
+            continue
+        if len(on) == 1:
+            add("object", f"What is on the {s.category}?", [on[0].category], [on[0], s])
+        for o in on:
+            same_colour = [x for x in on if x.colour == o.colour]
+            if len(same_colour) == 1:
+                add("object", f"What {o.colour} object is on the {s.category}?", [o.category], [o, s])
+            same_cat = [x for x in on if x.category == o.category]
+            if len(same_cat) == 1:
+                add("color", f"What color is the {o.category} on the {s.category}?", [o.colour], [o, s])
+    for o in items:
+        if o.category in unique_cat:
+            add("color", f"What color is the {o.category}?", [o.colour], [o])
+            if o.kind == "object":
+                add("place", f"Where is the {o.category}?", [_where(scene, o)], [o])
+        same = [x for x in items if x.category == o.category and x.colour == o.colour]
+        if o.kind == "object" and len(same) == 1 and o.category not in unique_cat:
+            add("place", f"Where is the {o.colour} {o.category}?", [_where(scene, o)], [o])
+        if o.near is not None and scene.by_id(o.near).category in unique_cat:
+            anchor = scene.by_id(o.near)
+            near = [x for x in items if x.near == anchor.id]
+            if len(near) == 1:
+                add("relation", f"What is next to the {anchor.category}?", [o.category], [o, anchor])
+            if len(same) == 1:
+                add("relation", f"What is the {o.colour} {o.category} next to?", [anchor.category], [o, anchor])
+
+    def count(question, objs):
+        if 0 < len(objs) < len(NUMBER_WORDS):
+            add("number", question, [NUMBER_WORDS[len(objs)], str(len(objs))], objs)
+
+    for cat in sorted(cat_count):
+        count(f"How many {cat + ('es' if cat.endswith('x') else 's')} are there in the room?",
+              [o for o in items if o.category == cat])  # fmt: skip
+    small = [o for o in items if o.kind == "object"]
+    for colour in sorted({o.colour for o in small}):
+        same = [o for o in small if o.colour == colour]
+        if len(same) >= 2:  # usually spread over the room: no single view shows them all
+            count(f"How many {colour} objects are there in the room?", same)
+    count("How many objects are on the floor?", [o for o in small if o.support is None])
+    return out
+
+
+def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None = None, splits=(0.7, 0.15)) -> dict:
+    """Generate scenes, render them, write ScanQA-format splits; returns the summary dict."""
+    out = Path(out)
+    config = config or QA_SIM_CONFIG
+    records: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
+    stats = Counter()
+    per_type = Counter()
+    multi = Counter()
+    # Split by scene: every split gets at least one scene once there are three.
+    n_val = max(1, round(n_scenes * splits[1])) if n_scenes >= 3 else 0
+    n_test = max(1, round(n_scenes * (1.0 - splits[0] - splits[1]))) if n_scenes >= 3 else 0
+    n_train = n_scenes - n_val - n_test
+    for i in range(n_scenes):
+        scene = generate_scene(seed + i)
+        scene.save(out / "scenes")
+        sim = EmbeddedSimulator(scene, config)
+        poses = coverage_trajectory(sim)
+        observations = [sim.render(p) for p in poses]
+        write_scene(out / "scans" / scene.scene_id, [o.frame for o in observations])
+        visible = [set(np.flatnonzero(np.bincount(o.object_ids.ravel()) >= VISIBLE_PIXELS)) for o in observations]
+        split = "train" if i < n_train else "val" if i < n_train + n_val else "test"
+        for q_index, q in enumerate(questions_for(scene)):
+            needed = set(q["object_ids"])
+            single = any(needed <= v for v in visible)
+            seen = set().union(*visible) >= needed
+            if not seen:
+                stats["skipped_never_visible"] += 1
+                continue
+            per_type[q["type"]] += 1
+            multi[q["type"]] += int(not single)
+            records[split].append({
+                "question_id": f"{split}-{scene.scene_id}-{q_index}", "scene_id": scene.scene_id,
+                "question": q["question"], "answers": q["answers"], "object_ids": q["object_ids"],
+                "object_names": q["object_names"], "question_type": q["type"], "single_view_answerable": single,
+            })  # fmt: skip
+        stats["frames"] += len(poses)
+    for split, items in records.items():
+        (out / f"ScanQA_v1.0_{split}.json").write_text(json.dumps(items, indent=1))
+    total = sum(per_type.values())
+    summary = {
+        "schema_version": 1, "scenes": n_scenes, "seed": seed, "frames": stats["frames"],
+        "questions": {s: len(v) for s, v in records.items()}, "type_mix": dict(per_type),
+        "needs_more_than_one_view": dict(multi), "needs_more_than_one_view_total": sum(multi.values()),
+        "needs_more_than_one_view_share": (sum(multi.values()) / total) if total else 0.0,
+        "skipped_never_visible": stats["skipped_never_visible"],
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
