@@ -4,6 +4,8 @@
                                         4x4 pose and intrinsic text files)
     <out>/scenes/<scene_id>.json|.ply  scene graph and mesh (ground truth)
     <out>/ScanQA_v1.0_{train,val,test}.json
+    <out>/eqa_episodes_{split}.json    the same questions as question episodes (start pose,
+                                        view-collection trajectory, question, answers)
     <out>/summary.json                 question-type mix and multi-view statistics
 
 Questions follow ScanQA's kinds - object, colour, number, place and relations - and their
@@ -24,6 +26,7 @@ import numpy as np
 from segpilot.eval.datasets.scannet import write_scene
 from segpilot.sim.base import AgentPose, SimConfig
 from segpilot.sim.embedded import EmbeddedSimulator
+from segpilot.sim.episodes import QuestionEpisode, save_episodes, yaw_to_quat_xyzw
 from segpilot.sim.scenes import SURFACES, Scene, generate_scene
 
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
@@ -103,7 +106,7 @@ def questions_for(scene: Scene) -> list[dict]:
             add("number", question, [NUMBER_WORDS[len(objs)], str(len(objs))], objs)
 
     for cat in sorted(cat_count):
-        count(f"How many {cat + ('es' if cat.endswith('x') else 's')} are there in the room?",
+        count(f"How many {_plural(cat)} are there in the room?",
               [o for o in items if o.category == cat])  # fmt: skip
     small = [o for o in items if o.kind == "object"]
     for colour in sorted({o.colour for o in small}):
@@ -111,7 +114,19 @@ def questions_for(scene: Scene) -> list[dict]:
         if len(same) >= 2:  # usually spread over the room: no single view shows them all
             count(f"How many {colour} objects are there in the room?", same)
     count("How many objects are on the floor?", [o for o in small if o.support is None])
+    cats = sorted(c for c in cat_count if c in {o.category for o in small})
+    for i, a in enumerate(cats):  # comparisons need every instance of both: often spread out
+        for b in cats[i + 1 :]:
+            na, nb = cat_count[a], cat_count[b]
+            if na != nb and max(na, nb) >= 2:
+                more = _plural(a if na > nb else b)
+                objs = [o for o in small if o.category in (a, b)]
+                add("number", f"Are there more {_plural(a)} or {_plural(b)} in the room?", [more], objs)
     return out
+
+
+def _plural(category: str) -> str:
+    return category + ("es" if category.endswith("x") else "s")
 
 
 def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None = None, splits=(0.7, 0.15)) -> dict:
@@ -119,6 +134,7 @@ def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None 
     out = Path(out)
     config = config or QA_SIM_CONFIG
     records: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
+    episodes: dict[str, list[QuestionEpisode]] = {"train": [], "val": [], "test": []}
     stats = Counter()
     per_type = Counter()
     multi = Counter()
@@ -135,6 +151,7 @@ def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None 
         write_scene(out / "scans" / scene.scene_id, [o.frame for o in observations])
         visible = [set(np.flatnonzero(np.bincount(o.object_ids.ravel()) >= VISIBLE_PIXELS)) for o in observations]
         split = "train" if i < n_train else "val" if i < n_train + n_val else "test"
+        trajectory = [[p.x, p.y, p.yaw] for p in poses]
         for q_index, q in enumerate(questions_for(scene)):
             needed = set(q["object_ids"])
             single = any(needed <= v for v in visible)
@@ -144,6 +161,13 @@ def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None 
                 continue
             per_type[q["type"]] += 1
             multi[q["type"]] += int(not single)
+            episodes[split].append(QuestionEpisode(
+                episode_id=f"{split}-{scene.scene_id}-{q_index}", scene_id=scene.scene_id,
+                start_position=[poses[0].x, poses[0].y, 0.0], start_rotation=yaw_to_quat_xyzw(poses[0].yaw),
+                trajectory=trajectory,
+                question={"question_text": q["question"], "answer_text": q["answers"][0], "answers": q["answers"],
+                          "question_type": q["type"], "object_ids": q["object_ids"]},
+            ))  # fmt: skip
             records[split].append({
                 "question_id": f"{split}-{scene.scene_id}-{q_index}", "scene_id": scene.scene_id,
                 "question": q["question"], "answers": q["answers"], "object_ids": q["object_ids"],
@@ -152,6 +176,7 @@ def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None 
         stats["frames"] += len(poses)
     for split, items in records.items():
         (out / f"ScanQA_v1.0_{split}.json").write_text(json.dumps(items, indent=1))
+        save_episodes(out / f"eqa_episodes_{split}.json", episodes[split])
     total = sum(per_type.values())
     summary = {
         "schema_version": 1, "scenes": n_scenes, "seed": seed, "frames": stats["frames"],

@@ -27,7 +27,25 @@ def test_answers_follow_the_scene_graph():
     scene = generate_scene(21)
     for q in questions_for(scene):
         objs = [scene.by_id(i) for i in q["object_ids"]]
-        if q["type"] == "number":
+        if q["question"].startswith("How many"):
             assert q["answers"][1] == str(len(objs))
+        if q["question"].startswith("Are there more"):
+            counts = {}
+            for o in objs:
+                counts[o.category] = counts.get(o.category, 0) + 1
+            winner = max(counts, key=counts.get)
+            assert q["answers"] == [winner + ("es" if winner.endswith("x") else "s")]
+            assert len(set(counts.values())) == 2
         if q["type"] == "color" and q["question"].startswith("What color is the") and " on the " not in q["question"]:
             assert q["answers"] == [objs[0].colour]
+
+
+def test_question_episodes_written(tmp_path):
+    from segpilot.sim.episodes import QuestionEpisode, load_episodes
+
+    make_qa(tmp_path, 1, seed=22)
+    eps = load_episodes(tmp_path / "eqa_episodes_train.json")
+    assert eps and all(isinstance(e, QuestionEpisode) for e in eps)
+    qa = json.loads((tmp_path / "ScanQA_v1.0_train.json").read_text())
+    assert [e.question["question_text"] for e in eps] == [q["question"] for q in qa]
+    assert len(eps[0].trajectory) == len(ScanNetScene(tmp_path / "scans" / eps[0].scene_id).frame_ids)
