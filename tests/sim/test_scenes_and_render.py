@@ -44,9 +44,7 @@ def test_same_seed_same_scene_and_images():
     x, y = free_point_near(sa, a.width / 2, a.depth / 2)
     oa, ob = sa.render(AgentPose(x, y, 1.0)), sb.render(AgentPose(x, y, 1.0))
     assert np.array_equal(oa.frame.rgb, ob.frame.rgb) and np.array_equal(oa.object_ids, ob.object_ids)
-    assert not np.array_equal(generate_scene(6).mesh.vertices.shape, a.mesh.vertices.shape) or [
-        vars(o) for o in generate_scene(6).objects
-    ] != [vars(o) for o in a.objects]
+    assert [vars(o) for o in generate_scene(6).objects] != [vars(o) for o in a.objects]  # seeds differ
 
 
 def test_object_pixels_land_in_their_boxes(scene, sim):
