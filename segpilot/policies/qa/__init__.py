@@ -1,0 +1,1 @@
+"""3D question answering over pruned visual tokens: VLM adapters and the answer type."""

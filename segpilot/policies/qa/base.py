@@ -1,0 +1,50 @@
+"""What every VLM adapter returns, and the greedy prefill/decode loop they share.
+
+Adapters insert the kept tokens' LM-space embeddings into the prompt through
+`inputs_embeds`, so pruning never needs the model's own image-token bookkeeping; timings are
+taken per stage so a pruning method's savings show up where they happen (prefill).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Answer:
+    """A generated answer with the kept token ids and per-stage wall times in seconds."""
+
+    text: str
+    kept: list[int]
+    n_tokens: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@torch.inference_mode()
+def greedy_generate(
+    model, inputs_embeds: Tensor, max_new_tokens: int, eos_token_id: int | None
+) -> tuple[list[int], dict[str, float]]:
+    """Greedy decoding with a KV cache; returns new token ids and prefill / decode seconds."""
+    t0 = time.perf_counter()
+    out = model(inputs_embeds=inputs_embeds, use_cache=True)
+    next_id = int(out.logits[0, -1].argmax())
+    t1 = time.perf_counter()
+    ids: list[int] = []
+    past = out.past_key_values
+    for _ in range(max_new_tokens):
+        if eos_token_id is not None and next_id == eos_token_id:
+            break
+        ids.append(next_id)
+        if len(ids) == max_new_tokens:
+            break
+        out = model(
+            input_ids=torch.tensor([[next_id]], device=inputs_embeds.device), past_key_values=past, use_cache=True
+        )
+        past = out.past_key_values
+        next_id = int(out.logits[0, -1].argmax())
+    t2 = time.perf_counter()
+    return ids, {"prefill": t1 - t0, "decode": t2 - t1}

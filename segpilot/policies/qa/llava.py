@@ -1,0 +1,135 @@
+"""LLaVA-1.5 / LLaVA-NeXT style adapter (CLIP vision tower + projector + Llama-family LM).
+
+- encode: the model's own vision tower through `HFVisionEncoder` (features of
+  hidden_states[vision_feature_layer] without [CLS], i.e. LLaVA's "default" strategy, and
+  [CLS]->patch saliency of that layer), plus the 3D position of every patch;
+- answer: the kept tokens (view-major, patch order) are projected by the model's
+  multi_modal_projector, optionally plus a sinusoidal 3D position embedding, and replace
+  the `<image>` placeholder of the prompt through `inputs_embeds`; greedy decoding.
+With nothing pruned, the logits equal the model's own (input_ids + pixel_values) path
+(tested). Images are resized to the tower's square input without cropping, so every patch
+maps onto the whole RGB-D frame (`geometry.unproject.patch_index`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from segpilot.errors import SegpilotError
+from segpilot.geometry.frame import Frame
+from segpilot.geometry.unproject import patch_xyz
+from segpilot.perception.encoders.hf import HFVisionEncoder
+from segpilot.perception.tokens import VisualTokens
+from segpilot.policies.qa.base import Answer, greedy_generate
+from segpilot.policies.qa.position3d import sinusoidal_xyz
+
+DEFAULT_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"
+IMAGE_PLACEHOLDER = "<image>"
+
+
+class LlavaAdapter:
+    """Wraps one LlavaForConditionalGeneration instance and its tokenizer."""
+
+    family = "llava"
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        template: str = DEFAULT_TEMPLATE,
+        use_3d_position: bool = False,
+        min_valid_fraction: float = 0.5,
+        batch_size: int = 4,
+        device: str = "cpu",
+    ):
+        if template.count(IMAGE_PLACEHOLDER) != 1 or "{question}" not in template:
+            raise SegpilotError(f"prompt template needs exactly one {IMAGE_PLACEHOLDER} and a {{question}} field")
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.template = template
+        self.use_3d_position = use_3d_position
+        self.min_valid_fraction = min_valid_fraction
+        self.device = torch.device(device)
+        cfg = model.config
+        if cfg.vision_feature_select_strategy != "default" or not isinstance(cfg.vision_feature_layer, int):
+            raise SegpilotError(
+                "LLaVA adapter supports vision_feature_select_strategy='default' with one feature layer"
+            )
+        self.vision = HFVisionEncoder(
+            model.model.vision_tower,
+            "clip",
+            feature_layer=cfg.vision_feature_layer,
+            batch_size=batch_size,
+            device=device,
+        )
+        self.projector = model.model.multi_modal_projector
+        self.hidden_size = model.get_input_embeddings().weight.shape[1]
+
+    @staticmethod
+    def from_pretrained(path: str | Path, **kwargs) -> LlavaAdapter:
+        """Load a local checkpoint folder (safetensors, no remote code, no network)."""
+        from transformers import AutoTokenizer, LlavaForConditionalGeneration
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise SegpilotError(f"{path} is not a transformers checkpoint folder (no config.json)")
+        try:
+            model = LlavaForConditionalGeneration.from_pretrained(
+                path, local_files_only=True, use_safetensors=True, trust_remote_code=False
+            )
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        except (OSError, ValueError) as exc:
+            raise SegpilotError(f"cannot load a LLaVA checkpoint from {path}: {str(exc).splitlines()[0]}") from None
+        return LlavaAdapter(model, tokenizer, **kwargs)
+
+    def encode(self, frames: Sequence[Frame]) -> VisualTokens:
+        enc = self.vision.encode([f.rgb for f in frames])
+        xyz = np.stack(
+            [patch_xyz(f.depth, f.camera, f.T_world_cam, enc.grid_hw, self.min_valid_fraction) for f in frames]
+        )
+        return VisualTokens.from_views(enc.features, enc.saliency, torch.from_numpy(xyz), enc.grid_hw, self.project)
+
+    @torch.inference_mode()
+    def project(self, features: Tensor) -> Tensor:
+        """LM-space embeddings of vision features (K, D_vision) -> (K, D_lm)."""
+        return self.projector(features.to(self.device))
+
+    def visual_embeddings(self, tokens: VisualTokens, kept: Tensor) -> Tensor:
+        kept = torch.sort(kept.to(torch.long)).values  # view-major, patch order
+        emb = tokens.lm_embeddings(kept)
+        if self.use_3d_position:
+            emb = emb + sinusoidal_xyz(tokens.xyz[kept].to(emb.device), emb.shape[1]).to(emb.dtype)
+        return emb
+
+    def prompt_embeddings(self, tokens: VisualTokens, kept: Tensor, question: str) -> Tensor:
+        """(1, L, D) prompt embeddings with the kept visual tokens at the placeholder."""
+        if not question.strip():
+            raise SegpilotError("the question is empty")
+        before, after = self.template.format(question=question.strip()).split(IMAGE_PLACEHOLDER)
+        embed = self.model.get_input_embeddings()
+        pieces = []
+        ids_before = self.tokenizer(before, add_special_tokens=True, return_tensors="pt").input_ids
+        ids_after = self.tokenizer(after, add_special_tokens=False, return_tensors="pt").input_ids
+        pieces.append(embed(ids_before.to(self.device))[0])
+        pieces.append(self.visual_embeddings(tokens, kept))
+        pieces.append(embed(ids_after.to(self.device))[0])
+        return torch.cat(pieces)[None]
+
+    @torch.inference_mode()
+    def logits(self, tokens: VisualTokens, kept: Tensor, question: str) -> Tensor:
+        return self.model(inputs_embeds=self.prompt_embeddings(tokens, kept, question)).logits
+
+    def answer(self, tokens: VisualTokens, kept: Tensor, question: str, max_new_tokens: int = 16) -> Answer:
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            embeds = self.prompt_embeddings(tokens, kept, question)
+        t1 = time.perf_counter()
+        ids, timings = greedy_generate(self.model, embeds, max_new_tokens, self.tokenizer.eos_token_id)
+        text = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        return Answer(text, sorted(int(i) for i in kept), len(tokens), {"project": t1 - t0, **timings})

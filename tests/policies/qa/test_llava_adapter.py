@@ -1,0 +1,107 @@
+"""LLaVA adapter on a tiny random-init model built offline from configs, with an in-process tokenizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import (
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    PreTrainedTokenizerFast,
+)
+
+from segpilot.errors import SegpilotError
+from segpilot.geometry.camera import PinholeCamera
+from segpilot.geometry.frame import Frame
+from segpilot.perception.encoders.base import to_pixel_values
+from segpilot.perception.pruning.registry import make_pruner
+from segpilot.policies.qa.llava import LlavaAdapter
+from segpilot.policies.qa.position3d import sinusoidal_xyz
+
+WORDS = ["<unk>", "<s>", "</s>", "USER:", "ASSISTANT:", "what", "color", "is", "the", "chair", "?", "red", "blue"]
+IMAGE_TOKEN = 60
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+
+
+@pytest.fixture(scope="module")
+def model():
+    vc = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                          image_size=56, patch_size=14)  # fmt: skip
+    tc = LlamaConfig(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, vocab_size=64)  # fmt: skip
+    cfg = LlavaConfig(vision_config=vc, text_config=tc, image_token_index=IMAGE_TOKEN, vision_feature_layer=-2,
+                      vision_feature_select_strategy="default")  # fmt: skip
+    torch.manual_seed(0)
+    return LlavaForConditionalGeneration._from_config(cfg).eval()
+
+
+def _frames(n=2):
+    rng = np.random.default_rng(0)
+    cam = PinholeCamera(40.0, 40.0, 31.5, 23.5, 64, 48)
+    return [Frame(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), np.full((48, 64), 2.0 + i, np.float32), cam,
+                  np.eye(4)) for i in range(n)]  # fmt: skip
+
+
+def test_nothing_pruned_equals_the_models_own_path(model):
+    adapter = LlavaAdapter(model, tiny_tokenizer())
+    frames = _frames(1)
+    tokens = adapter.encode(frames)
+    assert len(tokens) == 16 and tokens.grid_hw == (4, 4)
+    ours = adapter.logits(tokens, torch.arange(16), "what color is the chair ?")
+    tok = adapter.tokenizer
+    before = tok("USER: ", return_tensors="pt").input_ids[0]
+    after = tok("\nwhat color is the chair ? ASSISTANT:", add_special_tokens=False, return_tensors="pt").input_ids[0]
+    ids = torch.cat([before, torch.full((16,), IMAGE_TOKEN), after])[None]
+    px = to_pixel_values([frames[0].rgb], 56, adapter.vision.mean, adapter.vision.std)
+    with torch.no_grad():
+        ref = model(input_ids=ids, pixel_values=px).logits
+    assert ours.shape == ref.shape
+    assert torch.allclose(ours, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["segpruner", "random", "saliency"])
+def test_pruned_paths_run_and_honour_the_budget(model, method):
+    adapter = LlavaAdapter(model, tiny_tokenizer(), use_3d_position=True)
+    tokens = adapter.encode(_frames(2))
+    kept = make_pruner(method).select(tokens, 0.25)
+    ans = adapter.answer(tokens, kept, "what color is the chair ?", max_new_tokens=3)
+    assert len(ans.kept) == 8 and ans.n_tokens == 32
+    assert set(ans.timings) == {"project", "prefill", "decode"}
+    full = adapter.prompt_embeddings(tokens, torch.arange(32), "what color is the chair ?")
+    pruned = adapter.prompt_embeddings(tokens, kept, "what color is the chair ?")
+    assert full.shape[1] - pruned.shape[1] == 24
+
+
+def test_position_embedding():
+    xyz = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [float("nan")] * 3])
+    emb = sinusoidal_xyz(xyz, 48)
+    assert emb.shape == (3, 48) and torch.all(emb[2] == 0)
+    assert not torch.allclose(emb[0], emb[1])
+
+
+def test_bad_inputs(model, tmp_path):
+    adapter = LlavaAdapter(model, tiny_tokenizer())
+    tokens = adapter.encode(_frames(1))
+    with pytest.raises(SegpilotError, match="empty"):
+        adapter.answer(tokens, torch.arange(4), "   ")
+    with pytest.raises(SegpilotError, match="no config.json"):
+        LlavaAdapter.from_pretrained(tmp_path)
+    with pytest.raises(SegpilotError, match="exactly one <image>"):
+        LlavaAdapter(model, tiny_tokenizer(), template="{question}")
+
+
+def test_round_trip_through_a_local_folder(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    tiny_tokenizer().save_pretrained(tmp_path)
+    adapter = LlavaAdapter.from_pretrained(tmp_path)
+    tokens = adapter.encode(_frames(1))
+    assert adapter.answer(tokens, torch.arange(16), "what color is the chair ?", max_new_tokens=2).n_tokens == 16
