@@ -1,6 +1,8 @@
 """`segpilot` command line: argument parsing only; the work lives in the pipeline modules.
 
     segpilot prune [--scene DIR] [--views 12] [--method segpruner] [--budget 0.09] [--out RUN]
+    segpilot ask "QUESTION" --model DIR [--scene DIR]
+    segpilot eval scanqa --qa FILE --scenes ROOT --model DIR --out RUN
     segpilot bench prune [--shapes 12x729x1152,8x196x256] [--repeats 5] [--json FILE]
     segpilot sim make-qa --scenes N --seed S --out DIR | render --seed S --out DIR | expert --episodes N
     segpilot bench sim
@@ -46,6 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(prune, PruneConfig)
 
+    ask = sub.add_parser("ask", help="answer a question about a scan with a VLM on pruned 3D tokens")
+    ask.add_argument("question", help="the question, e.g. 'What color is the sofa?'")
+    ask.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder (LLaVA family)")
+    ask.add_argument("--scene", type=Path, default=None, help="ScanNet-layout scene folder (default: bundled demo)")
+    _add_qa_args(ask)
+    add_config_arguments(ask, PruneConfig, skip=("encoder",))
+
+    ev = sub.add_parser("eval", help="batch evaluation")
+    ev_sub = ev.add_subparsers(dest="eval", required=True)
+    es = ev_sub.add_parser("scanqa", help="answer and score a ScanQA file; a rerun resumes where it stopped")
+    es.add_argument("--qa", type=Path, required=True, help="ScanQA JSON file")
+    es.add_argument("--scenes", type=Path, required=True, help="folder of ScanNet-layout scenes named by scene_id")
+    es.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder (LLaVA family)")
+    es.add_argument("--out", type=Path, required=True, help="run folder: predictions.jsonl, metrics.json")
+    es.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    es.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
+    _add_qa_args(es)
+    add_config_arguments(es, PruneConfig, skip=("encoder",))
+
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bp = bench_sub.add_parser("prune", help="speed, exactness and coverage of every pruner")
@@ -77,6 +98,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
     return parser
+
+
+def _add_qa_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-new-tokens", type=int, default=16, help="answer length limit (default 16)")
+    parser.add_argument("--use-3d-position", action="store_true", help="add the sinusoidal 3D position embedding")
+    parser.add_argument("--params-file", type=Path, default=None, help="ROS 2 style parameter YAML")
+
+
+def _qa_config(args: argparse.Namespace):
+    from segpilot.config import build_config, load_params_file
+    from segpilot.pipeline import PruneConfig
+
+    file_params = load_params_file(args.params_file) if args.params_file else {}
+    file_params.pop("encoder", None)  # the VLM encodes with its own vision tower
+    names = set(PruneConfig.__dataclass_fields__)
+    return build_config(PruneConfig, file_params, {k: v for k, v in vars(args).items() if k in names})
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from segpilot.policies.qa import commands
+
+    if args.max_new_tokens < 1:
+        raise SegpilotError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    result = commands.ask(
+        args.question, args.model, args.scene or demo_scene_path(), _qa_config(args), args.max_new_tokens,
+        args.use_3d_position,
+    )  # fmt: skip
+    print(f"answer: {result['answer']}")
+    print(f"tokens kept {result['tokens_kept']} / {result['tokens_total']}")
+    print("timings: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in result["timings_s"].items()))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from segpilot.policies.qa import commands
+
+    metrics = commands.eval_scanqa(
+        args.qa, args.scenes, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
+        meteor=not args.no_meteor, limit=args.limit,
+    )  # fmt: skip
+    shown = {k: v for k, v in metrics.items() if k not in ("per_type", "run")}
+    print(json.dumps(shown, indent=1))
+    print(f"wrote {args.out}/predictions.jsonl and {args.out}/metrics.json")
+    return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -202,7 +267,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"prune": cmd_prune, "bench": cmd_bench, "sim": cmd_sim, "methods": cmd_methods}
+    handlers = {"prune": cmd_prune, "ask": cmd_ask, "eval": cmd_eval, "bench": cmd_bench, "sim": cmd_sim,
+                "methods": cmd_methods}  # fmt: skip
     try:
         return handlers[args.command](args)
     except SegpilotError as exc:

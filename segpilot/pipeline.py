@@ -104,6 +104,24 @@ class PruneResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def load_views(scene: ScanNetScene, config: PruneConfig) -> tuple[list[int], list[Frame]]:
+    """Frame ids and frames of the views `config` selects, reading only what selection needs.
+
+    A ScanNet scan has thousands of frames; uniform selection loads just the chosen ones,
+    coverage selection at most `coverage_candidates` evenly strided ones.
+    """
+    ids = scene.valid_frame_ids()
+    if not ids:
+        raise SegpilotError(f"scene {scene.scene_id} has no frames with a valid pose")
+    if config.view_selection == "uniform":
+        chosen = [ids[i] for i in select_uniform(len(ids), config.views)]
+        return chosen, scene.frames(chosen)
+    candidates = ids[:: max(1, math.ceil(len(ids) / config.coverage_candidates))]
+    frames = scene.frames(candidates)
+    picked = select_max_coverage(frames, config.views, config.coverage_voxel_m)
+    return [candidates[i] for i in picked], [frames[i] for i in picked]
+
+
 class PrunePipeline:
     """Holds the encoder and the pruner; `run` is the whole data flow for one scan."""
 
@@ -126,23 +144,9 @@ class PrunePipeline:
         return self._run_views(chosen, [frames[i] for i in chosen], time.perf_counter() - t0)
 
     def run_scene(self, scene: ScanNetScene) -> PruneResult:
-        """Like `run`, but reads from disk only the frames that view selection needs.
-
-        A ScanNet scan has thousands of frames; uniform selection loads just the chosen ones,
-        coverage selection at most `coverage_candidates` evenly strided ones.
-        """
+        """Like `run`, but reads from disk only the frames that view selection needs."""
         t0 = time.perf_counter()
-        ids = scene.valid_frame_ids()
-        if not ids:
-            raise SegpilotError(f"scene {scene.scene_id} has no frames with a valid pose")
-        if self.config.view_selection == "uniform":
-            chosen = [ids[i] for i in select_uniform(len(ids), self.config.views)]
-            views = scene.frames(chosen)
-        else:
-            candidates = ids[:: max(1, math.ceil(len(ids) / self.config.coverage_candidates))]
-            frames = scene.frames(candidates)
-            picked = self.select_views(frames)
-            chosen, views = [candidates[i] for i in picked], [frames[i] for i in picked]
+        chosen, views = load_views(scene, self.config)
         return self._run_views(chosen, views, time.perf_counter() - t0)
 
     def _run_views(self, view_ids: list[int], views: list[Frame], select_s: float) -> PruneResult:

@@ -1,0 +1,67 @@
+"""Question answering over a scan: views -> the VLM's own encoder -> pruner -> answer.
+
+The pruning is question-independent (SeGPruner and the baselines use no query), so for a
+batch of questions about one scene the views are encoded and pruned once and reused.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from segpilot.errors import SegpilotError
+from segpilot.eval.datasets.scannet import ScanNetScene
+from segpilot.perception.pruning.registry import make_pruner
+from segpilot.perception.tokens import VisualTokens
+from segpilot.pipeline import PruneConfig, load_views
+from segpilot.policies.qa.base import Answer
+
+
+def load_adapter(model_dir: str | Path, **kwargs):
+    """The adapter for a local checkpoint folder, chosen by its config's model_type."""
+    import json
+
+    path = Path(model_dir)
+    config = path / "config.json"
+    if not config.exists():
+        raise SegpilotError(f"{path} is not a transformers checkpoint folder (no config.json)")
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except json.JSONDecodeError as exc:
+        raise SegpilotError(f"{config} is not valid JSON: {exc}") from None
+    if model_type == "llava":
+        from segpilot.policies.qa.llava import LlavaAdapter
+
+        return LlavaAdapter.from_pretrained(path, **kwargs)
+    raise SegpilotError(f"{path}: model family {model_type!r} is not supported; expected one of: llava")
+
+
+class QAPipeline:
+    """One adapter, one pruner; `answer_scene` answers a question about a ScanNet-layout scan."""
+
+    def __init__(self, adapter, config: PruneConfig, max_new_tokens: int = 16):
+        self.adapter = adapter
+        self.config = config
+        self.pruner = make_pruner(config.method, **config.pruner_params())
+        self.max_new_tokens = max_new_tokens
+        self._cache: dict[str, tuple[VisualTokens, object, dict]] = {}
+
+    def prepare(self, scene: ScanNetScene) -> tuple[VisualTokens, object, dict]:
+        """Tokens and kept indices of a scene (cached by scene folder)."""
+        key = str(scene.root)
+        if key not in self._cache:
+            t0 = time.perf_counter()
+            _, views = load_views(scene, self.config)
+            t1 = time.perf_counter()
+            tokens = self.adapter.encode(views)
+            t2 = time.perf_counter()
+            kept = self.pruner.select(tokens, self.config.budget_value)
+            t3 = time.perf_counter()
+            self._cache = {key: (tokens, kept, {"load": t1 - t0, "encode": t2 - t1, "prune": t3 - t2})}
+        return self._cache[key]
+
+    def answer_scene(self, scene: ScanNetScene, question: str) -> Answer:
+        tokens, kept, timings = self.prepare(scene)
+        answer = self.adapter.answer(tokens, kept, question, self.max_new_tokens)
+        answer.timings = {**timings, **answer.timings}
+        return answer

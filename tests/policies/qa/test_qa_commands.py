@@ -1,0 +1,83 @@
+"""`segpilot ask` and `segpilot eval scanqa` end to end with a tiny LLaVA saved to a local folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from segpilot.sim.make_qa import make_qa
+from tests.policies.qa.test_llava_adapter import tiny_tokenizer
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "segpilot.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    path = tmp_path_factory.mktemp("tiny_llava")
+    vc = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                          image_size=56, patch_size=14)  # fmt: skip
+    tc = LlamaConfig(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, vocab_size=64)  # fmt: skip
+    cfg = LlavaConfig(vision_config=vc, text_config=tc, image_token_index=60)
+    torch.manual_seed(0)
+    LlavaForConditionalGeneration._from_config(cfg).save_pretrained(path)
+    tiny_tokenizer().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def qa_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("qa")
+    make_qa(out, 1, seed=40)
+    return out
+
+
+def test_eval_scanqa_writes_predictions_and_metrics_and_resumes(tiny_model_dir, qa_data, tmp_path):
+    args = ["eval", "scanqa", "--qa", str(qa_data / "ScanQA_v1.0_train.json"), "--scenes", str(qa_data / "scans"),
+            "--model", str(tiny_model_dir), "--out", str(tmp_path / "run"), "--limit", "5", "--no-meteor",
+            "--views", "4", "--max-new-tokens", "3"]  # fmt: skip
+    proc = _run(*args)
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 5
+    rec = json.loads(lines[0])
+    assert rec["tokens_total"] == 64 and rec["tokens_kept"] == round(0.09 * 64)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["n"] == 5 and "CIDEr" in metrics and metrics["run"]["config"]["method"] == "segpruner"
+    assert _run(*args).returncode == 0  # rerun: everything already answered
+    assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 5
+
+
+def test_ask_on_the_bundled_scene(tiny_model_dir):
+    proc = _run("ask", "What color is the sofa?", "--model", str(tiny_model_dir), "--views", "3",
+                "--max-new-tokens", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "tokens kept 4 / 48" in proc.stdout and "prefill" in proc.stdout
+
+
+def test_bad_model_and_missing_scene(tiny_model_dir, qa_data, tmp_path):
+    proc = _run("ask", "What?", "--model", str(tmp_path))
+    assert proc.returncode == 2 and "no config.json" in proc.stderr
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    proc = _run("ask", "What?", "--model", str(tmp_path))
+    assert proc.returncode == 2 and "model family 'bert' is not supported" in proc.stderr
+    qa = json.loads((qa_data / "ScanQA_v1.0_train.json").read_text())[:2]
+    qa[1]["scene_id"] = "zz_scene_that_is_not_there"
+    (tmp_path / "qa.json").write_text(json.dumps(qa))
+    run = str(tmp_path / "run")
+    proc = _run("eval", "scanqa", "--qa", str(tmp_path / "qa.json"), "--scenes", str(qa_data / "scans"),
+                "--model", str(tiny_model_dir), "--out", run, "--no-meteor", "--views", "2")  # fmt: skip
+    assert proc.returncode == 2 and "zz_scene_that_is_not_there not found" in proc.stderr
+    assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 1  # finished work kept
