@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from segpilot.bench.qa import ModelSize, run
+
+
+def test_bench_qa_small_model_reports_ratios():
+    size = ModelSize(image_size=56, vision_hidden=48, vision_layers=2, lm_hidden=48, lm_layers=2, lm_intermediate=96,
+                     vocab=128)  # fmt: skip
+    r = run(views=2, budget=0.25, max_new_tokens=2, repeats=1, size=size)
+    assert r["tokens_total"] == 32 and r["pruned"]["tokens"] == 8
+    assert r["ttft_ratio"] > 0 and r["end_to_end_ratio"] > 0
