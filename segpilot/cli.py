@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--out", type=Path, required=True, help="run folder: predictions.jsonl, metrics.json")
     es.add_argument("--limit", type=int, default=None, help="only the first N questions")
     es.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
+    es.add_argument("--engine", choices=("local", "ray"), default="local", help="local process or Ray actors")
+    es.add_argument("--workers", type=int, default=2, help="Ray engine: worker actors, one model each")
+    es.add_argument("--ray-address", default=None, help="Ray engine: existing cluster address (default: start one)")
     _add_qa_args(es)
     add_config_arguments(es, PruneConfig, skip=("encoder",))
 
@@ -142,7 +145,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     metrics = commands.eval_scanqa(
         args.qa, args.scenes, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
-        meteor=not args.no_meteor, limit=args.limit,
+        meteor=not args.no_meteor, limit=args.limit, engine=args.engine, workers=args.workers,
+        ray_address=args.ray_address,
     )  # fmt: skip
     shown = {k: v for k, v in metrics.items() if k not in ("per_type", "run")}
     print(json.dumps(shown, indent=1))

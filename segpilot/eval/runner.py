@@ -84,13 +84,22 @@ def run_batch(
 
         iterator = tqdm(todo, desc="questions", initial=len(items) - len(todo), total=len(items), unit="q")
     for item in iterator:
-        result = answer(item)
-        if "prediction" not in result:
-            raise SegpilotError(f"answer() for {item.question_id} returned no 'prediction'")
-        record = {"question_id": item.question_id, "scene_id": item.scene_id, "question": item.question,
-                  "answers": list(item.answers), "question_type": item.question_type, **result}  # fmt: skip
+        record = make_record(item, answer(item))
         log.append(record)
         done[item.question_id] = record
+    return finish(items, done, out, meteor, run_info)
+
+
+def make_record(item: ScanQAItem, result: dict) -> dict:
+    """The JSONL record of one answered question."""
+    if "prediction" not in result:
+        raise SegpilotError(f"answer() for {item.question_id} returned no 'prediction'")
+    return {"question_id": item.question_id, "scene_id": item.scene_id, "question": item.question,
+            "answers": list(item.answers), "question_type": item.question_type, **result}  # fmt: skip
+
+
+def finish(items: Sequence[ScanQAItem], done: dict[str, dict], out: Path, meteor: bool, run_info: dict | None) -> dict:
+    """Score every item (in file order) and write metrics.json atomically."""
     records = [done[it.question_id] for it in items]
     metrics = scanqa_metrics(records, meteor=meteor)
     metrics["run"] = run_info or {}

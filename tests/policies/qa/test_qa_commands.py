@@ -81,3 +81,38 @@ def test_bad_model_and_missing_scene(tiny_model_dir, qa_data, tmp_path):
                 "--model", str(tiny_model_dir), "--out", run, "--no-meteor", "--views", "2")  # fmt: skip
     assert proc.returncode == 2 and "zz_scene_that_is_not_there not found" in proc.stderr
     assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 1  # finished work kept
+
+
+def test_ray_engine_equals_local_engine(tiny_model_dir, qa_data, tmp_path):
+    """A local 2-worker Ray cluster gives the same predictions and metrics as the local engine."""
+    common = [
+        "eval",
+        "scanqa",
+        "--qa",
+        str(qa_data / "ScanQA_v1.0_train.json"),
+        "--scenes",
+        str(qa_data / "scans"),
+        "--model",
+        str(tiny_model_dir),
+        "--limit",
+        "6",
+        "--no-meteor",
+        "--views",
+        "3",
+        "--max-new-tokens",
+        "2",
+    ]
+    local = _run(*common, "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    remote = _run(*common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2")
+    assert remote.returncode == 0, remote.stderr
+
+    def predictions(run):
+        lines = (tmp_path / run / "predictions.jsonl").read_text().splitlines()
+        return {r["question_id"]: r["prediction"] for r in map(json.loads, lines)}
+
+    assert predictions("local") == predictions("ray") and len(predictions("ray")) == 6
+    strip = lambda m: {k: v for k, v in m.items() if k != "run"}  # noqa: E731
+    m_local = json.loads((tmp_path / "local" / "metrics.json").read_text())
+    m_ray = json.loads((tmp_path / "ray" / "metrics.json").read_text())
+    assert strip(m_local) == strip(m_ray)
