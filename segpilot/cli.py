@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_qa_args(es)
     add_config_arguments(es, PruneConfig, skip=("encoder",))
 
+    tr = sub.add_parser("train", help="train the embedded default models")
+    tr_sub = tr.add_subparsers(dest="train", required=True)
+    tq = tr_sub.add_parser(
+        "qa", help="train the small LLaVA-architecture QA model on make-qa data (hours: run it outside CI)"
+    )
+    from segpilot.policies.qa.train import TrainConfig
+
+    add_config_arguments(tq, TrainConfig)
+
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bp = bench_sub.add_parser("prune", help="speed, exactness and coverage of every pruner")
@@ -151,6 +160,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     shown = {k: v for k, v in metrics.items() if k not in ("per_type", "run")}
     print(json.dumps(shown, indent=1))
     print(f"wrote {args.out}/predictions.jsonl and {args.out}/metrics.json")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from segpilot.config import build_config
+    from segpilot.policies.qa.train import TrainConfig, train
+
+    names = set(TrainConfig.__dataclass_fields__)
+    config = build_config(TrainConfig, {k: v for k, v in vars(args).items() if k in names})
+    summary = train(config)
+    print(f"wrote {config.out}: {summary['steps_done']} steps in {summary['minutes']:.1f} min, "
+          f"{summary['parameters'] / 1e6:.1f} M parameters")  # fmt: skip
     return 0
 
 
@@ -293,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"prune": cmd_prune, "ask": cmd_ask, "eval": cmd_eval, "bench": cmd_bench, "sim": cmd_sim,
-                "methods": cmd_methods}  # fmt: skip
+                "train": cmd_train, "methods": cmd_methods}  # fmt: skip
     try:
         return handlers[args.command](args)
     except SegpilotError as exc:

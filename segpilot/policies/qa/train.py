@@ -1,0 +1,196 @@
+"""Training a small LLaVA-architecture VLM on synthetic ScanQA data, robust to token pruning.
+
+The model is a standard `LlavaForConditionalGeneration` (CLIP vision tower + projector + Llama
+LM) built from a config with a word-level tokenizer trained in-process, so the result loads
+through `LlavaAdapter` like any user checkpoint. Each step:
+1. picks a question, encodes its scene's views (cached pixel tensors),
+2. draws a random token budget (all, or a fraction) and selects tokens with SeGPruner on
+   the detached features and saliency - so the model sees pruned inputs during training,
+3. puts the kept tokens' projected features into the prompt and trains on the answer tokens.
+Checkpoints are written with `save_pretrained` (safetensors) plus `training_log.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from segpilot.errors import SegpilotError
+from segpilot.eval.datasets.scannet import ScanNetScene
+from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
+from segpilot.geometry.views import select_uniform
+from segpilot.perception.encoders.base import to_pixel_values
+from segpilot.perception.pruning.registry import make_pruner
+from segpilot.policies.qa.llava import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER, LlavaAdapter
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Model size and optimisation settings of `segpilot train qa`."""
+
+    data: str = "data/synthetic_qa"
+    """Output folder of `segpilot sim make-qa` (scans/ and ScanQA_v1.0_*.json)."""
+    out: str = "models/segpilot-qa-default"
+    """Checkpoint folder (safetensors, config, tokenizer, training log)."""
+    views: int = 8
+    """Views per scene seen by the model."""
+    image_size: int = 112
+    """Vision tower input size in pixels."""
+    patch_size: int = 16
+    """Vision tower patch size in pixels (7 x 7 tokens per view at 112 px)."""
+    vision_hidden: int = 192
+    """Vision tower width."""
+    vision_layers: int = 4
+    """Vision tower depth."""
+    lm_hidden: int = 256
+    """Language model width."""
+    lm_layers: int = 4
+    """Language model depth."""
+    steps: int = 3000
+    """Optimisation steps (one question each)."""
+    lr: float = 3e-4
+    """Peak AdamW learning rate (linear warm-up, cosine decay)."""
+    full_token_share: float = 0.3
+    """Share of steps that keep every token; the others keep a random 5-50%."""
+    seed: int = 0
+    """Seed of initialisation, sampling and budgets."""
+    max_minutes: float = 85.0
+    """Wall-clock limit; a checkpoint is written when it is reached."""
+
+    def __post_init__(self) -> None:
+        for name in ("views", "image_size", "patch_size", "vision_hidden", "vision_layers", "lm_hidden", "lm_layers",
+                     "steps"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise SegpilotError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.image_size % self.patch_size:
+            raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
+        if not 0.0 <= self.full_token_share <= 1.0 or self.lr <= 0 or self.max_minutes <= 0:
+            raise SegpilotError("full_token_share must lie in [0, 1]; lr and max_minutes must be > 0")
+
+
+def build_tokenizer(items: list[ScanQAItem]):
+    """Word-level tokenizer over the prompt template, questions and answers."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = {"USER:", "ASSISTANT:"}
+    for it in items:
+        words.update(_words(it.question))
+        for a in it.answers:
+            words.update(_words(a))
+    vocab = ["<pad>", "<unk>", "<s>", "</s>", "<image>"] + sorted(words)
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>")  # fmt: skip
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[\w']+|[^\w\s]", text.lower())
+
+
+def build_model(cfg: TrainConfig, vocab_size: int, image_token: int):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    vc = CLIPVisionConfig(hidden_size=cfg.vision_hidden, intermediate_size=4 * cfg.vision_hidden,
+                          num_hidden_layers=cfg.vision_layers, num_attention_heads=max(1, cfg.vision_hidden // 64),
+                          image_size=cfg.image_size, patch_size=cfg.patch_size)  # fmt: skip
+    heads = max(1, cfg.lm_hidden // 64)
+    tc = LlamaConfig(hidden_size=cfg.lm_hidden, intermediate_size=4 * cfg.lm_hidden, num_hidden_layers=cfg.lm_layers,
+                     num_attention_heads=heads, num_key_value_heads=heads, vocab_size=vocab_size,
+                     max_position_embeddings=2048, bos_token_id=2, eos_token_id=3, pad_token_id=0)  # fmt: skip
+    torch.manual_seed(cfg.seed)
+    llava = LlavaConfig(vision_config=vc, text_config=tc, image_token_index=image_token, vision_feature_layer=-2,
+                        vision_feature_select_strategy="default")  # fmt: skip
+    return LlavaForConditionalGeneration._from_config(llava)
+
+
+class _SceneCache:
+    """Views of each scene: RGB-D frames for 3D positions and pixel tensors for training."""
+
+    def __init__(self, root: Path, views: int):
+        self.root, self.views, self._frames = root, views, {}
+
+    def frames(self, scene_id: str):
+        if scene_id not in self._frames:
+            scene_dir = self.root / scene_id
+            if not scene_dir.is_dir():
+                raise SegpilotError(f"scene {scene_id} not found under {self.root}")
+            scene = ScanNetScene(scene_dir)
+            ids = scene.valid_frame_ids()
+            self._frames[scene_id] = scene.frames([ids[i] for i in select_uniform(len(ids), self.views)])
+        return self._frames[scene_id]
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    data = Path(cfg.data)
+    train_items = load_scanqa(data / "ScanQA_v1.0_train.json")
+    val_items = load_scanqa(data / "ScanQA_v1.0_val.json") if (data / "ScanQA_v1.0_val.json").exists() else []
+    tokenizer = build_tokenizer(train_items + val_items)
+    model = build_model(cfg, len(tokenizer), tokenizer.convert_tokens_to_ids("<image>"))
+    adapter = LlavaAdapter(model, tokenizer)
+    scenes = _SceneCache(data / "scans", cfg.views)
+    pruner = make_pruner("segpruner", mode="global")
+    rng = random.Random(cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    warmup = max(1, cfg.steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
+    )
+    before, after = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)
+    log, losses, t0 = [], [], time.time()
+    for step in range(cfg.steps):
+        if (time.time() - t0) / 60 > cfg.max_minutes:
+            break
+        item = rng.choice(train_items)
+        frames = scenes.frames(item.scene_id)
+        model.eval()
+        tokens = adapter.encode(frames)  # no grad: saliency, positions and features for selection
+        n = len(tokens)
+        budget = 1.0 if rng.random() < cfg.full_token_share else rng.uniform(0.05, 0.5)
+        kept = torch.sort(pruner.select(tokens, budget)).values
+        model.train()
+        px = to_pixel_values([f.rgb for f in frames], cfg.image_size, adapter.vision.mean, adapter.vision.std)
+        hidden = model.model.vision_tower(pixel_values=px, output_hidden_states=True).hidden_states[-2][:, 1:]
+        adapter.vision._captured.clear()
+        visual = model.model.multi_modal_projector(hidden.reshape(n, -1)[kept])
+        embed = model.get_input_embeddings()
+        pre = tokenizer(before, return_tensors="pt").input_ids[0]
+        post = tokenizer(after.format(question=item.question), add_special_tokens=False, return_tensors="pt").input_ids[
+            0
+        ]
+        ans = tokenizer(" " + item.answers[0], add_special_tokens=False, return_tensors="pt").input_ids[0]
+        ans = torch.cat([ans, torch.tensor([tokenizer.eos_token_id])])
+        inputs = torch.cat([embed(pre), visual, embed(post), embed(ans[:-1])])[None]
+        logits = model(inputs_embeds=inputs).logits[0]
+        # The logit at position t predicts token t + 1: the answer starts after the prompt.
+        loss = torch.nn.functional.cross_entropy(logits[-len(ans) :], ans)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if (step + 1) % 50 == 0 or step == cfg.steps - 1:
+            log.append(
+                {"step": step + 1, "loss": sum(losses[-50:]) / len(losses[-50:]), "minutes": (time.time() - t0) / 60}
+            )
+            if progress:
+                print(f"step {step + 1}: loss {log[-1]['loss']:.3f} ({log[-1]['minutes']:.1f} min)", flush=True)
+    out = Path(cfg.out)
+    model.eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    summary = {"config": asdict(cfg), "steps_done": len(losses), "minutes": (time.time() - t0) / 60,
+               "parameters": sum(p.numel() for p in model.parameters()), "log": log}  # fmt: skip
+    (out / "training_log.json").write_text(json.dumps(summary, indent=1))
+    return summary
