@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_arguments(tq, TrainConfig)
 
+    eo = ev_sub.add_parser("openeqa", help="answer and score OpenEQA questions from extracted episode frames")
+    eo.add_argument("--qa", type=Path, required=True, help="open-eqa-v0.json (or a subset in its format)")
+    eo.add_argument("--frames", type=Path, required=True, help="root of extracted frames (<root>/<episode_history>/)")
+    eo.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder (LLaVA family)")
+    eo.add_argument("--out", type=Path, required=True, help="run folder")
+    eo.add_argument("--judge", type=Path, default=None, help="local causal LM folder for LLM-Match (optional)")
+    eo.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    eo.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
+    _add_qa_args(eo)
+    add_config_arguments(eo, PruneConfig, skip=("encoder",))
+
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bp = bench_sub.add_parser("prune", help="speed, exactness and coverage of every pruner")
@@ -152,6 +163,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from segpilot.policies.qa import commands
 
+    if args.eval == "openeqa":
+        metrics = commands.eval_openeqa(
+            args.qa, args.frames, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
+            judge=args.judge, meteor=not args.no_meteor, limit=args.limit,
+        )  # fmt: skip
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("per_type", "run")}, indent=1))
+        return 0
     metrics = commands.eval_scanqa(
         args.qa, args.scenes, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
         meteor=not args.no_meteor, limit=args.limit, engine=args.engine, workers=args.workers,

@@ -70,3 +70,48 @@ def vars_of(config: PruneConfig) -> dict:
     from dataclasses import asdict
 
     return asdict(config)
+
+
+def eval_openeqa(
+    qa_file: Path, frames_root: Path, model: Path, out: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
+    judge: Path | None = None, meteor: bool = True, limit: int | None = None,
+) -> dict:  # fmt: skip
+    """OpenEQA: answers from extracted episode frames; EM and captioning metrics; LLM-Match with a local judge."""
+    from segpilot.eval.datasets.openeqa import OpenEQAEpisode, load_openeqa
+    from segpilot.eval.llm_match import LocalJudge, llm_match_score
+    from segpilot.eval.runner import PredictionLog, write_json_atomic
+
+    raw = load_openeqa(qa_file)[:limit]
+    if not frames_root.is_dir():
+        raise SegpilotError(f"frames root not found: {frames_root}")
+    source = {it.episode_history: it.source for it in raw}
+    items = [ScanQAItem(it.question_id, it.episode_history, it.question, (it.answer,), question_type=it.category)
+             for it in raw]  # fmt: skip
+    items.sort(key=lambda it: it.scene_id)
+    adapter = load_adapter(model, use_3d_position=use_3d, device=config.device)
+    pipeline = QAPipeline(adapter, config, max_new_tokens)
+
+    def answer(item: ScanQAItem) -> dict:
+        episode = OpenEQAEpisode(frames_root / item.scene_id, source[item.scene_id])
+        ans = pipeline.answer_scene(episode, item.question)
+        return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
+                "timings_s": ans.timings}  # fmt: skip
+
+    info = {"qa_file": str(qa_file), "frames": str(frames_root), "model": str(model), "config": vars_of(config)}
+    metrics = run_batch(items, answer, out, meteor=meteor, run_info=info)
+    if judge is not None:
+        records = {r["question_id"]: r for r in PredictionLog(out / "predictions.jsonl").finished().values()}
+        log = PredictionLog(out / "judge.jsonl")
+        marks = log.finished()
+        scorer = LocalJudge(judge)
+        for it in items:
+            if it.question_id not in marks:
+                mark, parsed = scorer.mark(it.question, it.answers[0], records[it.question_id]["prediction"])
+                marks[it.question_id] = {"question_id": it.question_id, "mark": mark, "parsed": parsed}
+                log.append(marks[it.question_id])
+        values = [marks[it.question_id]["mark"] for it in items]
+        metrics["LLM-Match"] = llm_match_score(values)
+        metrics["llm_match_judge"] = scorer.name
+        metrics["llm_match_unparsed"] = sum(not marks[it.question_id]["parsed"] for it in items)
+        write_json_atomic(out / "metrics.json", metrics)
+    return metrics
