@@ -90,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_qa_args(eo)
     add_config_arguments(eo, PruneConfig, skip=("encoder",))
 
+    st = sub.add_parser("study", help="studies that write committed tables and plots")
+    st_sub = st.add_subparsers(dest="study", required=True)
+    sb = st_sub.add_parser("budget", help="every pruner at budgets 1%%, 3%%, 9%%, 25%%, 100%% on a ScanQA split")
+    sb.add_argument("--qa", type=Path, required=True, help="ScanQA JSON file (e.g. the synthetic val split)")
+    sb.add_argument("--scenes", type=Path, required=True, help="folder of ScanNet-layout scenes")
+    sb.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder")
+    sb.add_argument("--out", type=Path, required=True, help="study folder (resumable)")
+    sb.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    sb.add_argument("--budgets", default="0.01,0.03,0.09,0.25,1.0", help="comma-separated fractions")
+    _add_qa_args(sb)
+    add_config_arguments(sb, PruneConfig, skip=("encoder", "method", "budget"))
+
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bp = bench_sub.add_parser("prune", help="speed, exactness and coverage of every pruner")
@@ -178,6 +190,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     shown = {k: v for k, v in metrics.items() if k not in ("per_type", "run")}
     print(json.dumps(shown, indent=1))
     print(f"wrote {args.out}/predictions.jsonl and {args.out}/metrics.json")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from segpilot.eval.study import study_budget
+
+    try:
+        budgets = tuple(float(b) for b in args.budgets.split(","))
+    except ValueError:
+        raise SegpilotError(f"--budgets must be comma-separated fractions, got {args.budgets!r}") from None
+    if not all(0 < b <= 1 for b in budgets):
+        raise SegpilotError(f"--budgets must lie in (0, 1], got {args.budgets}")
+    table = study_budget(args.qa, args.scenes, args.model, args.out, _qa_config(args), budgets, args.limit,
+                         args.max_new_tokens)  # fmt: skip
+    print(f"{'method':<26}" + "".join(f"{100 * b:>8g}%" for b in budgets))
+    for method in dict.fromkeys(r["method"] for r in table["rows"]):
+        cells = {r["budget"]: r["EM@1"] for r in table["rows"] if r["method"] == method}
+        print(f"{method:<26}" + "".join(f"{cells[b]:>9.1f}" for b in budgets))
+    print(f"EM@1 (%); wrote {args.out}/study_budget.json and study_budget.png")
     return 0
 
 
@@ -332,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"prune": cmd_prune, "ask": cmd_ask, "eval": cmd_eval, "bench": cmd_bench, "sim": cmd_sim,
-                "train": cmd_train, "methods": cmd_methods}  # fmt: skip
+                "train": cmd_train, "study": cmd_study, "methods": cmd_methods}  # fmt: skip
     try:
         return handlers[args.command](args)
     except SegpilotError as exc:

@@ -1,0 +1,106 @@
+"""`segpilot study budget`: every pruner at several token budgets on one ScanQA split.
+
+Each (method, budget) run is a resumable `run_batch` in `<out>/runs/<method>@<budget>/`, so
+a study killed half-way continues where it stopped. Keeping 100% of the tokens is the same
+for every method and runs once. The table goes to `study_budget.json` (schema_version 1) and
+the plot (EM@1 and CIDEr against the kept share, log scale) to `study_budget.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+from segpilot.errors import SegpilotError
+from segpilot.eval.datasets.scannet import ScanNetScene
+from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
+from segpilot.eval.runner import run_batch, write_json_atomic
+from segpilot.perception.pruning.registry import available_pruners
+from segpilot.pipeline import PruneConfig
+from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
+
+DEFAULT_BUDGETS = (0.01, 0.03, 0.09, 0.25, 1.0)
+REPORTED = ("EM@1", "refined_EM@1", "CIDEr", "BLEU-1", "ROUGE-L", "mean_tokens_kept", "mean_prefill_ms")
+
+
+def study_methods() -> list[tuple[str, dict]]:
+    """Every registered pruner; SeGPruner in each of its modes."""
+    rows = [(m, {}) for m in available_pruners() if m != "segpruner"]
+    return rows + [("segpruner", {"mode": mode}) for mode in ("per_view", "global", "hierarchical")]
+
+
+def _label(method: str, params: dict) -> str:
+    return f"{method}[{params['mode']}]" if params else method
+
+
+def study_budget(
+    qa_file: Path, scenes_root: Path, model: Path, out: Path, base: PruneConfig, budgets=DEFAULT_BUDGETS,
+    limit: int | None = None, max_new_tokens: int = 16, meteor: bool = False,
+) -> dict:  # fmt: skip
+    items = load_scanqa(qa_file)[:limit]
+    items.sort(key=lambda it: it.scene_id)
+    if not scenes_root.is_dir():
+        raise SegpilotError(f"scenes root not found: {scenes_root}")
+    adapter = load_adapter(model, device=base.device)
+    rows = []
+    full_metrics = None
+    for method, params in study_methods():
+        for budget in budgets:
+            if budget >= 1.0 and full_metrics is not None:
+                metrics = full_metrics
+            else:
+                config = replace(base, method=method, budget=float(budget), **params)
+                name = "full" if budget >= 1.0 else f"{_label(method, params)}@{budget:g}"
+                metrics = _run(QAPipeline(adapter, config, max_new_tokens), items, scenes_root, out / "runs" / name,
+                               meteor)  # fmt: skip
+                if budget >= 1.0:
+                    full_metrics = metrics
+            kept = {k: metrics.get(k) for k in REPORTED}
+            rows.append({"method": _label(method, params), "budget": budget, **kept})
+    table = {"schema_version": 1, "qa_file": str(qa_file), "model": str(model), "questions": len(items),
+             "views": base.views, "budgets": list(budgets), "rows": rows}  # fmt: skip
+    write_json_atomic(out / "study_budget.json", table)
+    plot(table, out / "study_budget.png")
+    return table
+
+
+def _run(pipeline: QAPipeline, items: list[ScanQAItem], scenes_root: Path, out: Path, meteor: bool) -> dict:
+    def answer(item: ScanQAItem) -> dict:
+        ans = pipeline.answer_scene(ScanNetScene(scenes_root / item.scene_id), item.question)
+        return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
+                "prefill_ms": 1000 * ans.timings["prefill"]}  # fmt: skip
+
+    metrics = run_batch(items, answer, out, meteor=meteor, progress=False)
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    metrics["mean_tokens_kept"] = statistics.mean(r["tokens_kept"] for r in records)
+    metrics["mean_prefill_ms"] = statistics.mean(r["prefill_ms"] for r in records)
+    return metrics
+
+
+def plot(table: dict, path: Path) -> None:
+    """EM@1 and CIDEr against the share of tokens kept, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    methods = sorted({r["method"] for r in table["rows"]})
+    for metric, ax in zip(("EM@1", "CIDEr"), axes, strict=True):
+        for m in methods:
+            pts = sorted((r["budget"], r[metric]) for r in table["rows"] if r["method"] == m and r[metric] is not None)
+            style = "-o" if m.startswith("segpruner") else "--."
+            ax.plot(
+                [100 * b for b, _ in pts], [v for _, v in pts], style, label=m, linewidth=2 if "segpruner" in m else 1
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("tokens kept (%)")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{table['questions']} questions, {table['views']} views: {Path(table['model']).name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,23 @@
+"""`segpilot study budget` end to end on a tiny model and one generated room (few questions)."""
+
+from __future__ import annotations
+
+import json
+
+from segpilot.eval.study import study_budget, study_methods
+from segpilot.pipeline import PruneConfig
+from segpilot.sim.make_qa import make_qa
+from tests.eval.test_openeqa import _tiny_llava
+
+
+def test_study_writes_table_and_plot(tmp_path):
+    make_qa(tmp_path / "qa", 1, seed=60)
+    model = _tiny_llava(tmp_path / "vlm")
+    qa = tmp_path / "qa"
+    table = study_budget(qa / "ScanQA_v1.0_train.json", qa / "scans", model, tmp_path / "study", PruneConfig(views=2),
+                         budgets=(0.25, 1.0), limit=3, max_new_tokens=2)  # fmt: skip
+    assert len(table["rows"]) == 2 * len(study_methods())
+    full = [r for r in table["rows"] if r["budget"] == 1.0]
+    assert len({r["EM@1"] for r in full}) == 1  # all tokens: same answers whatever the method
+    assert (tmp_path / "study" / "study_budget.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "study" / "study_budget.json").read_text())["schema_version"] == 1
