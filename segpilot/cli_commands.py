@@ -1,0 +1,223 @@
+"""Handlers of the `segpilot` subcommands: they call the library; `cli.py` only parses arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from segpilot.cli import SCHEMA_VERSION, demo_scene_path
+from segpilot.errors import SegpilotError
+
+
+def _qa_config(args: argparse.Namespace):
+    from segpilot.config import build_config, load_params_file
+    from segpilot.pipeline import PruneConfig
+
+    file_params = load_params_file(args.params_file) if args.params_file else {}
+    file_params.pop("encoder", None)  # the VLM encodes with its own vision tower
+    names = set(PruneConfig.__dataclass_fields__)
+    return build_config(PruneConfig, file_params, {k: v for k, v in vars(args).items() if k in names})
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from segpilot.policies.qa import commands
+
+    if args.max_new_tokens < 1:
+        raise SegpilotError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    result = commands.ask(
+        args.question, args.model, args.scene or demo_scene_path(), _qa_config(args), args.max_new_tokens,
+        args.use_3d_position,
+    )  # fmt: skip
+    print(f"answer: {result['answer']}")
+    print(f"tokens kept {result['tokens_kept']} / {result['tokens_total']}")
+    print("timings: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in result["timings_s"].items()))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from segpilot.policies.qa import commands
+
+    if args.eval == "openeqa":
+        metrics = commands.eval_openeqa(
+            args.qa, args.frames, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
+            judge=args.judge, meteor=not args.no_meteor, limit=args.limit,
+        )  # fmt: skip
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("per_type", "run")}, indent=1))
+        return 0
+    metrics = commands.eval_scanqa(
+        args.qa, args.scenes, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
+        meteor=not args.no_meteor, limit=args.limit, engine=args.engine, workers=args.workers,
+        ray_address=args.ray_address,
+    )  # fmt: skip
+    shown = {k: v for k, v in metrics.items() if k not in ("per_type", "run")}
+    print(json.dumps(shown, indent=1))
+    print(f"wrote {args.out}/predictions.jsonl and {args.out}/metrics.json")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from segpilot.eval.study import study_budget
+
+    try:
+        budgets = tuple(float(b) for b in args.budgets.split(","))
+    except ValueError:
+        raise SegpilotError(f"--budgets must be comma-separated fractions, got {args.budgets!r}") from None
+    if not all(0 < b <= 1 for b in budgets):
+        raise SegpilotError(f"--budgets must lie in (0, 1], got {args.budgets}")
+    table = study_budget(args.qa, args.scenes, args.model, args.out, _qa_config(args), budgets, args.limit,
+                         args.max_new_tokens)  # fmt: skip
+    print(f"{'method':<26}" + "".join(f"{100 * b:>8g}%" for b in budgets))
+    for method in dict.fromkeys(r["method"] for r in table["rows"]):
+        cells = {r["budget"]: r["EM@1"] for r in table["rows"] if r["method"] == method}
+        print(f"{method:<26}" + "".join(f"{cells[b]:>9.1f}" for b in budgets))
+    print(f"EM@1 (%); wrote {args.out}/study_budget.json and study_budget.png")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from segpilot.config import build_config
+    from segpilot.policies.qa.train import TrainConfig, train
+
+    names = set(TrainConfig.__dataclass_fields__)
+    config = build_config(TrainConfig, {k: v for k, v in vars(args).items() if k in names})
+    summary = train(config)
+    print(f"wrote {config.out}: {summary['steps_done']} steps in {summary['minutes']:.1f} min, "
+          f"{summary['parameters'] / 1e6:.1f} M parameters")  # fmt: skip
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from segpilot.config import build_config, load_params_file
+    from segpilot.eval.datasets.scannet import ScanNetScene
+    from segpilot.pipeline import PruneConfig, PrunePipeline
+
+    file_params = load_params_file(args.params_file) if args.params_file else {}
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "scene", "out", "params_file")}
+    config = build_config(PruneConfig, file_params, flags)
+    scene = ScanNetScene(args.scene or demo_scene_path())
+    pipeline = PrunePipeline(config)
+    result = pipeline.run_scene(scene)
+    n, k = len(result.tokens), len(result.kept)
+    mode = f"[{config.mode}]" if config.method == "segpruner" else ""
+    print(
+        f"scene {scene.scene_id}: {len(result.view_ids)} views x "
+        f"{result.tokens.grid_hw[0]}x{result.tokens.grid_hw[1]} patches, encoder {config.encoder}"
+    )
+    print(f"kept {k} / {n} tokens ({100.0 * k / max(n, 1):.1f}%) with {config.method}{mode}")
+    print("timings: " + ", ".join(f"{name} {1000 * s:.1f} ms" for name, s in result.timings.items()))
+    if args.out:
+        _write_prune_outputs(args.out, scene, result, pipeline)
+        print(f"wrote {args.out}/kept.json, {len(result.view_ids)} overlays and tokens.ply")
+    return 0
+
+
+def _write_prune_outputs(out: Path, scene, result, pipeline) -> None:
+    import numpy as np
+
+    from segpilot.viz.overlay import save_overlay, write_ply
+
+    out.mkdir(parents=True, exist_ok=True)
+    tokens, kept = result.tokens.to("cpu"), result.kept.cpu()
+    keep_mask = np.zeros(len(tokens), dtype=bool)
+    keep_mask[kept.numpy()] = True
+    by_view: dict[str, list[int]] = {}
+    for v, (frame_id, frame) in enumerate(zip(result.view_ids, result.views, strict=True)):
+        patches = tokens.patch.numpy()[(tokens.view.numpy() == v) & keep_mask].tolist()
+        by_view[str(frame_id)] = patches
+        title = f"frame {frame_id}: kept {len(patches)}/{tokens.grid_hw[0] * tokens.grid_hw[1]} patches"
+        save_overlay(out / f"view_{frame_id:05d}.png", frame.rgb, np.array(patches), tokens.grid_hw, title)
+    colours = np.where(keep_mask[:, None], np.array([255, 90, 0], np.uint8), np.array([150, 150, 150], np.uint8))
+    n_points = write_ply(out / "tokens.ply", tokens.xyz.numpy(), colours)
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "scene": str(scene.root),
+        "scene_id": scene.scene_id,
+        "frame_ids": result.view_ids,
+        "grid_hw": list(tokens.grid_hw),
+        "n_tokens": len(tokens),
+        "n_kept": int(len(kept)),
+        "config": pipeline.describe(),
+        "kept": kept.tolist(),
+        "kept_patches_by_frame": by_view,
+        "ply_points": n_points,
+        "timings_s": result.timings,
+    }
+    tmp = out / "kept.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, out / "kept.json")  # atomic: a reader never sees half a file
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from segpilot.bench import prune as bench_prune
+
+    if args.bench == "sim":
+        return _bench_sim(args)
+    if args.bench == "qa":
+        from segpilot.bench import qa as bench_qa
+
+        if args.views < 1 or args.repeats < 1 or args.max_new_tokens < 1 or not 0 < args.budget <= 1:
+            raise SegpilotError("bench qa needs --views, --repeats, --max-new-tokens >= 1 and 0 < --budget <= 1")
+        r = bench_qa.run(args.views, args.budget, args.max_new_tokens, args.repeats)
+        print(f"segpilot bench qa: random-init LLaVA-style model, {r['model_parameters'] / 1e6:.0f} M parameters, "
+              f"{r['views']} views, {r['max_new_tokens']} new tokens, median of {args.repeats}")  # fmt: skip
+        for label in ("full", "pruned"):
+            x = r[label]
+            print(f"{label:<8}{x['tokens']:>6} tokens  TTFT {1000 * x['ttft_s']:8.0f} ms  end-to-end "
+                  f"{1000 * x['end_to_end_s']:8.0f} ms")  # fmt: skip
+        print(f"TTFT ratio {r['ttft_ratio']:.1f}x, end-to-end ratio {r['end_to_end_ratio']:.1f}x, "
+              f"latency -{r['latency_reduction_pct']:.0f}% (SeGPruner reports -86%)")  # fmt: skip
+        return 0
+    if args.repeats < 1:
+        raise SegpilotError(f"--repeats must be >= 1, got {args.repeats}")
+    shapes = [s for s in args.shapes.split(",") if s]
+    for s in shapes:
+        parts = s.lower().split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise SegpilotError(f"shape {s!r} must be VIEWSxTOKENSxDIM with positive integers, e.g. 12x729x1152")
+    scene = demo_scene_path() if args.scene == "demo" else args.scene
+    return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene)
+
+
+def _bench_sim(args: argparse.Namespace) -> int:
+    from segpilot.sim import commands
+
+    if args.scenes < 1 or args.frames < 1:
+        raise SegpilotError("--scenes and --frames must be >= 1")
+    rows = commands.bench(args.scenes, args.frames)
+    print(f"segpilot bench sim: embedded simulator, {rows[0]['width']}x{rows[0]['height']} RGB-D + object ids")
+    print(f"{'scene':<16}{'triangles':>10}{'render fps':>12}{'step fps':>10}")
+    for r in rows:
+        print(f"{r['scene']:<16}{r['triangles']:>10}{r['render_fps']:>12.1f}{r['step_fps']:>10.1f}")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from segpilot.sim import commands
+
+    if args.sim == "make-qa":
+        from segpilot.sim.make_qa import make_qa
+
+        if args.scenes < 1:
+            raise SegpilotError(f"--scenes must be >= 1, got {args.scenes}")
+        summary = make_qa(args.out, args.scenes, args.seed)
+        print(json.dumps(summary, indent=1))
+        print(f"wrote {args.out}/scans/, ScanQA_v1.0_{{train,val,test}}.json and summary.json")
+    elif args.sim == "render":
+        for path in commands.render(args.seed, args.out):
+            print(f"wrote {path}")
+    else:
+        if args.episodes < 1:
+            raise SegpilotError(f"--episodes must be >= 1, got {args.episodes}")
+        print(json.dumps(commands.run_expert(args.episodes, args.seed, args.out), indent=1))
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from segpilot.perception.encoders.base import available_encoders
+    from segpilot.perception.pruning.registry import available_pruners
+
+    print("pruning methods: " + ", ".join(available_pruners()))
+    print("encoders: " + ", ".join(available_encoders()) + ", or a local CLIP/SigLIP checkpoint folder")
+    return 0
