@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer a question about a scan with a VLM on pruned 3D tokens")
     ask.add_argument("question", help="the question, e.g. 'What color is the sofa?'")
-    ask.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder (LLaVA family)")
+    ask.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
     ask.add_argument("--scene", type=Path, default=None, help="ScanNet-layout scene folder (default: bundled demo)")
     _add_qa_args(ask)
     add_config_arguments(ask, PruneConfig, skip=("encoder",))
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     es = ev_sub.add_parser("scanqa", help="answer and score a ScanQA file; a rerun resumes where it stopped")
     es.add_argument("--qa", type=Path, required=True, help="ScanQA JSON file")
     es.add_argument("--scenes", type=Path, required=True, help="folder of ScanNet-layout scenes named by scene_id")
-    es.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder (LLaVA family)")
+    es.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
     es.add_argument("--out", type=Path, required=True, help="run folder: predictions.jsonl, metrics.json")
     es.add_argument("--limit", type=int, default=None, help="only the first N questions")
     es.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")

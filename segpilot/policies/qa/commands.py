@@ -11,7 +11,7 @@ from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
 from segpilot.eval.runner import run_batch
 from segpilot.pipeline import PruneConfig
-from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
+from segpilot.policies.qa.pipeline import QAPipeline, default_model_path, load_adapter
 
 
 def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool) -> dict:
@@ -50,7 +50,8 @@ def eval_scanqa(
     if not scenes_root.is_dir():
         raise SegpilotError(f"scenes root not found: {scenes_root}")
     items = sorted(items, key=lambda it: it.scene_id)  # one encode + prune per scene
-    info = {"qa_file": str(qa_file), "scenes": str(scenes_root), "model": str(model), "config": vars_of(config),
+    model_name = str(model or default_model_path())
+    info = {"qa_file": str(qa_file), "scenes": str(scenes_root), "model": model_name, "config": vars_of(config),
             "max_new_tokens": max_new_tokens, "use_3d_position": use_3d}  # fmt: skip
     factory = partial(build_answerer, model, scenes_root, config, max_new_tokens, use_3d)
     if engine == "ray":

@@ -17,7 +17,19 @@ from segpilot.pipeline import PruneConfig, load_views
 from segpilot.policies.qa.base import Answer
 
 
-def load_adapter(model_dir: str | Path, **kwargs):
+def default_model_path() -> Path:
+    """The embedded default QA model shipped inside the package (trained by `segpilot train qa`)."""
+    from importlib import resources
+
+    return Path(str(resources.files("segpilot") / "data" / "models" / "qa-default"))
+
+
+def load_adapter(model_dir: str | Path | None, **kwargs):
+    """The adapter for a local checkpoint folder (None = the embedded default model)."""
+    if model_dir is None:
+        model_dir = default_model_path()
+        if not (model_dir / "config.json").exists():
+            raise SegpilotError("no embedded default model in this install: pass --model DIR (a local checkpoint)")
     """The adapter for a local checkpoint folder, chosen by its config's model_type."""
     import json
 
