@@ -58,10 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     es = ev_sub.add_parser("scanqa", help="answer and score a ScanQA file; a rerun resumes where it stopped")
     es.add_argument("--qa", type=Path, required=True, help="ScanQA JSON file")
     es.add_argument("--scenes", type=Path, required=True, help="folder of ScanNet-layout scenes named by scene_id")
-    es.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
-    es.add_argument("--out", type=Path, required=True, help="run folder: predictions.jsonl, metrics.json")
-    es.add_argument("--limit", type=int, default=None, help="only the first N questions")
-    es.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
+    _add_eval_args(es)
     es.add_argument("--engine", choices=("local", "ray"), default="local", help="local process or Ray actors")
     es.add_argument("--workers", type=int, default=2, help="Ray engine: worker actors, one model each")
     es.add_argument("--ray-address", default=None, help="Ray engine: existing cluster address (default: start one)")
@@ -80,11 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     eo = ev_sub.add_parser("openeqa", help="answer and score OpenEQA questions from extracted episode frames")
     eo.add_argument("--qa", type=Path, required=True, help="open-eqa-v0.json (or a subset in its format)")
     eo.add_argument("--frames", type=Path, required=True, help="root of extracted frames (<root>/<episode_history>/)")
-    eo.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder (LLaVA family)")
-    eo.add_argument("--out", type=Path, required=True, help="run folder")
     eo.add_argument("--judge", type=Path, default=None, help="local causal LM folder for LLM-Match (optional)")
-    eo.add_argument("--limit", type=int, default=None, help="only the first N questions")
-    eo.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
+    _add_eval_args(eo)
     _add_qa_args(eo)
     add_config_arguments(eo, PruneConfig, skip=("encoder",))
 
@@ -137,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
     return parser
+
+
+def _add_eval_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="run folder: predictions.jsonl, metrics.json")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
 
 
 def _add_qa_args(parser: argparse.ArgumentParser) -> None:

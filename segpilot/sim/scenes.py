@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from segpilot.errors import SegpilotError
+from segpilot.jsonio import read_json
 from segpilot.sim.meshes import Mesh, box_mesh, cylinder_mesh, read_ply, sphere_mesh, write_ply
 
 SCHEMA_VERSION = 1
@@ -100,12 +101,7 @@ class Scene:
     def load(graph_path: str | Path) -> Scene:
         """Read a scene graph JSON and the mesh it names; one clear error for anything missing."""
         graph_path = Path(graph_path)
-        if not graph_path.exists():
-            raise SegpilotError(f"scene graph not found: {graph_path}")
-        try:
-            g = json.loads(graph_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SegpilotError(f"{graph_path} is not valid JSON: {exc}") from None
+        g = read_json(graph_path, "scene graph")
         if not isinstance(g, dict) or g.get("schema_version") != SCHEMA_VERSION:
             raise SegpilotError(f"{graph_path}: expected a segpilot scene graph with schema_version {SCHEMA_VERSION}")
         try:

@@ -11,7 +11,6 @@ extraction scripts write one flat folder per episode under `<frames>/<episode_hi
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from segpilot.errors import SegpilotError
 from segpilot.geometry.camera import PinholeCamera
 from segpilot.geometry.conventions import opengl_to_opencv_pose
 from segpilot.geometry.frame import Frame
+from segpilot.jsonio import read_json
 
 DEPTH_UNITS_PER_M = {"scannet": 1000.0, "hm3d": 65535.0 / 10.0}
 _STEM = re.compile(r"^(\d+)-rgb\.png$")
@@ -43,12 +43,7 @@ class OpenEQAItem:
 
 def load_openeqa(path: str | Path) -> list[OpenEQAItem]:
     path = Path(path)
-    if not path.exists():
-        raise SegpilotError(f"OpenEQA file not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SegpilotError(f"{path} is not valid JSON: {exc}") from None
+    data = read_json(path, "OpenEQA file")
     if not isinstance(data, list):
         raise SegpilotError(f"{path} must hold a JSON list of questions")
     items = []

@@ -6,11 +6,11 @@ object_ids, object_names. segpilot's synthetic files add `question_type`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from segpilot.errors import SegpilotError
+from segpilot.jsonio import read_json
 
 REQUIRED = ("scene_id", "question_id", "question")
 
@@ -30,12 +30,7 @@ class ScanQAItem:
 def load_scanqa(path: str | Path) -> list[ScanQAItem]:
     """Read and validate a ScanQA JSON file; one clear error names the first bad item."""
     path = Path(path)
-    if not path.exists():
-        raise SegpilotError(f"ScanQA file not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SegpilotError(f"{path} is not valid JSON: {exc}") from None
+    data = read_json(path, "ScanQA file")
     if not isinstance(data, list):
         raise SegpilotError(f"{path} must hold a JSON list of questions, got {type(data).__name__}")
     items: list[ScanQAItem] = []

@@ -1,0 +1,20 @@
+"""Reading JSON inputs with the one-line errors every reader gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from segpilot.errors import SegpilotError
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """Parsed JSON of `path`; `what` names the file in the error ("ScanQA file", "scene graph", ...)."""
+    path = Path(path)
+    if not path.exists():
+        raise SegpilotError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SegpilotError(f"{path} is not valid JSON: {exc}") from None
