@@ -21,6 +21,7 @@ from segpilot.geometry.camera import PinholeCamera
 from segpilot.geometry.frame import Frame
 from segpilot.perception.pruning.registry import make_pruner
 from segpilot.policies.qa.base import greedy_generate
+from segpilot.policies.qa.build import build_llava
 
 
 @dataclass(frozen=True)
@@ -35,28 +36,8 @@ class ModelSize:
 
 
 def build_model(size: ModelSize, seed: int = 0):
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
-
-    vc = CLIPVisionConfig(
-        hidden_size=size.vision_hidden,
-        intermediate_size=4 * size.vision_hidden,
-        num_hidden_layers=size.vision_layers,
-        num_attention_heads=max(1, size.vision_hidden // 64),
-        image_size=size.image_size,
-        patch_size=14,
-    )
-    heads = max(1, size.lm_hidden // 64)
-    tc = LlamaConfig(
-        hidden_size=size.lm_hidden,
-        intermediate_size=size.lm_intermediate,
-        num_hidden_layers=size.lm_layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        vocab_size=size.vocab,
-    )
-    torch.manual_seed(seed)
-    cfg = LlavaConfig(vision_config=vc, text_config=tc, image_token_index=size.vocab - 1)
-    return LlavaForConditionalGeneration._from_config(cfg).eval()
+    return build_llava(size.image_size, 14, size.vision_hidden, size.vision_layers, size.lm_hidden, size.lm_layers,
+                       size.lm_intermediate, size.vocab, size.vocab - 1, seed).eval()  # fmt: skip
 
 
 class _IdTokenizer:

@@ -27,6 +27,7 @@ from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
 from segpilot.geometry.views import select_uniform
 from segpilot.perception.encoders.base import to_pixel_values
 from segpilot.perception.pruning.registry import make_pruner
+from segpilot.policies.qa.build import build_llava
 from segpilot.policies.qa.llava import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER, LlavaAdapter
 
 
@@ -99,19 +100,9 @@ def _words(text: str) -> list[str]:
 
 
 def build_model(cfg: TrainConfig, vocab_size: int, image_token: int):
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
-
-    vc = CLIPVisionConfig(hidden_size=cfg.vision_hidden, intermediate_size=4 * cfg.vision_hidden,
-                          num_hidden_layers=cfg.vision_layers, num_attention_heads=max(1, cfg.vision_hidden // 64),
-                          image_size=cfg.image_size, patch_size=cfg.patch_size)  # fmt: skip
-    heads = max(1, cfg.lm_hidden // 64)
-    tc = LlamaConfig(hidden_size=cfg.lm_hidden, intermediate_size=4 * cfg.lm_hidden, num_hidden_layers=cfg.lm_layers,
-                     num_attention_heads=heads, num_key_value_heads=heads, vocab_size=vocab_size,
-                     max_position_embeddings=2048, bos_token_id=2, eos_token_id=3, pad_token_id=0)  # fmt: skip
-    torch.manual_seed(cfg.seed)
-    llava = LlavaConfig(vision_config=vc, text_config=tc, image_token_index=image_token, vision_feature_layer=-2,
-                        vision_feature_select_strategy="default")  # fmt: skip
-    return LlavaForConditionalGeneration._from_config(llava)
+    return build_llava(cfg.image_size, cfg.patch_size, cfg.vision_hidden, cfg.vision_layers, cfg.lm_hidden,
+                       cfg.lm_layers, 4 * cfg.lm_hidden, vocab_size, image_token, cfg.seed,
+                       max_position_embeddings=2048, bos_token_id=2, eos_token_id=3, pad_token_id=0)  # fmt: skip
 
 
 class _SceneCache:
