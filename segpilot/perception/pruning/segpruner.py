@@ -109,7 +109,7 @@ class SeGPruner(BudgetedPruner):
 
     def _grouped(self, tokens: VisualTokens, feats: Tensor, slot: Tensor, k_groups: Tensor) -> Tensor:
         """Importance + FPS independently in each group (row of `slot`, -1 = padding)."""
-        g = _gather(tokens, feats, slot)
+        g = _Groups(tokens, feats, slot)
         k_imp = torch.floor(k_groups.double() * self.config.importance_ratio).long()
         important = _top_saliency_mask(g.saliency, k_imp)
         cand = g.real & ~important
@@ -122,14 +122,14 @@ class SeGPruner(BudgetedPruner):
         device = feats.device
         n = len(tokens)
         k_imp = math.floor(k * self.config.importance_ratio)
-        flat = _gather(tokens, feats, torch.arange(n, device=device)[None])
+        flat = _Groups(tokens, feats, torch.arange(n, device=device)[None])
         important = _top_saliency_mask(flat.saliency, torch.tensor([k_imp], device=device))[0]
         remaining = ~important
         g_start, g_inv = _start_and_inv_dmax(flat.saliency, remaining[None], flat.xyz)
         k_fps = k - k_imp
 
-        slot, counts, _ = view_layout(tokens.view)
-        g = _gather(tokens, feats, slot)
+        slot, _, _ = view_layout(tokens.view)
+        g = _Groups(tokens, feats, slot)
         cand = g.real & remaining[slot.clamp(min=0)]
         n_rem = cand.sum(1)
         share = split_budget(n_rem, k_fps).to(device)
@@ -138,7 +138,7 @@ class SeGPruner(BudgetedPruner):
         picks = self._fps(g.feats, g.xyz, cand, m, start, g_inv.expand(slot.shape[0]))
         pool = torch.cat([slot.gather(1, picks.clamp(min=0))[picks >= 0], g_start])
         pool = torch.unique(pool)  # sorted; the global start is guaranteed to be in it
-        sub = _gather(tokens, feats, pool[None])
+        sub = _Groups(tokens, feats, pool[None])
         start_in_pool = torch.searchsorted(pool, g_start)
         final = self._fps(
             sub.feats,
@@ -174,10 +174,6 @@ class _Groups:
         self.saliency = torch.where(self.real, tokens.saliency[safe].float(), float("-inf"))
         nan = torch.tensor(float("nan"), device=slot.device)
         self.xyz = torch.where(self.real[..., None], tokens.xyz[safe].float(), nan)
-
-
-def _gather(tokens: VisualTokens, feats: Tensor, slot: Tensor) -> _Groups:
-    return _Groups(tokens, feats, slot)
 
 
 def _top_saliency_mask(saliency: Tensor, k: Tensor) -> Tensor:

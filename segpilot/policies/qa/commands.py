@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
 from segpilot.eval.runner import run_batch
 from segpilot.pipeline import PruneConfig
-from segpilot.policies.qa.pipeline import QAPipeline, default_model_path, load_adapter
+from segpilot.policies.qa.pipeline import QAPipeline, check_model_dir, default_model_path, load_adapter
 
 
 def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool) -> dict:
@@ -51,13 +52,13 @@ def eval_scanqa(
         raise SegpilotError(f"scenes root not found: {scenes_root}")
     items = sorted(items, key=lambda it: it.scene_id)  # one encode + prune per scene
     model_name = str(model or default_model_path())
-    info = {"qa_file": str(qa_file), "scenes": str(scenes_root), "model": model_name, "config": vars_of(config),
+    info = {"qa_file": str(qa_file), "scenes": str(scenes_root), "model": model_name, "config": asdict(config),
             "max_new_tokens": max_new_tokens, "use_3d_position": use_3d}  # fmt: skip
     factory = partial(build_answerer, model, scenes_root, config, max_new_tokens, use_3d)
     if engine == "ray":
         from segpilot.eval.ray_engine import run_batch_ray
 
-        load_adapter(model)  # fail fast on a bad folder before starting a cluster
+        check_model_dir(model)  # fail fast on a bad folder (without loading it) before starting a cluster
         metrics = run_batch_ray(items, factory, out, workers, meteor, info, ray_address)
     elif engine == "local":
         metrics = run_batch(items, factory(), out, meteor=meteor, run_info=info)
@@ -65,12 +66,6 @@ def eval_scanqa(
         raise SegpilotError(f"engine must be local or ray, got {engine!r}")
     (out / "run.json").write_text(json.dumps(info, indent=1))
     return metrics
-
-
-def vars_of(config: PruneConfig) -> dict:
-    from dataclasses import asdict
-
-    return asdict(config)
 
 
 def eval_openeqa(
@@ -98,7 +93,7 @@ def eval_openeqa(
         return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
                 "timings_s": ans.timings}  # fmt: skip
 
-    info = {"qa_file": str(qa_file), "frames": str(frames_root), "model": str(model), "config": vars_of(config)}
+    info = {"qa_file": str(qa_file), "frames": str(frames_root), "model": str(model), "config": asdict(config)}
     metrics = run_batch(items, answer, out, meteor=meteor, run_info=info)
     if judge is not None:
         records = {r["question_id"]: r for r in PredictionLog(out / "predictions.jsonl").finished().values()}

@@ -24,15 +24,14 @@ def default_model_path() -> Path:
     return Path(str(resources.files("segpilot") / "data" / "models" / "qa-default"))
 
 
-def load_adapter(model_dir: str | Path | None, **kwargs):
-    """The adapter for a local checkpoint folder (None = the embedded default model)."""
+def check_model_dir(model_dir: str | Path | None) -> Path:
+    """The checkpoint folder (None = the embedded default model), checked without loading the model."""
+    import json
+
     if model_dir is None:
         model_dir = default_model_path()
         if not (model_dir / "config.json").exists():
             raise SegpilotError("no embedded default model in this install: pass --model DIR (a local checkpoint)")
-    """The adapter for a local checkpoint folder, chosen by its config's model_type."""
-    import json
-
     path = Path(model_dir)
     config = path / "config.json"
     if not config.exists():
@@ -41,11 +40,16 @@ def load_adapter(model_dir: str | Path | None, **kwargs):
         model_type = json.loads(config.read_text()).get("model_type")
     except json.JSONDecodeError as exc:
         raise SegpilotError(f"{config} is not valid JSON: {exc}") from None
-    if model_type == "llava":
-        from segpilot.policies.qa.llava import LlavaAdapter
+    if model_type != "llava":
+        raise SegpilotError(f"{path}: model family {model_type!r} is not supported; expected one of: llava")
+    return path
 
-        return LlavaAdapter.from_pretrained(path, **kwargs)
-    raise SegpilotError(f"{path}: model family {model_type!r} is not supported; expected one of: llava")
+
+def load_adapter(model_dir: str | Path | None, **kwargs):
+    """The adapter for a local checkpoint folder (None = the embedded default model)."""
+    from segpilot.policies.qa.llava import LlavaAdapter
+
+    return LlavaAdapter.from_pretrained(check_model_dir(model_dir), **kwargs)
 
 
 class QAPipeline:
