@@ -26,11 +26,17 @@ class Answer:
 
 @torch.inference_mode()
 def greedy_generate(
-    model, inputs_embeds: Tensor, max_new_tokens: int, eos_token_id: int | None
+    model, inputs_embeds: Tensor, max_new_tokens: int, eos_token_id: int | None, position_ids: Tensor | None = None
 ) -> tuple[list[int], dict[str, float]]:
-    """Greedy decoding with a KV cache; returns new token ids and prefill / decode seconds."""
+    """Greedy decoding with a KV cache; returns new token ids and prefill / decode seconds.
+
+    `position_ids` (..., 1, L) are passed for models whose prompt positions are not 0..L-1
+    (Qwen2.5-VL's multimodal RoPE, pruned prompts); generated tokens continue from the last
+    prompt position + 1 in every component."""
     t0 = time.perf_counter()
-    out = model(inputs_embeds=inputs_embeds, use_cache=True)
+    step_kwargs = lambda i: {} if position_ids is None else {"position_ids": position_ids[..., -1:] + 1 + i}
+    prefill_kwargs = {} if position_ids is None else {"position_ids": position_ids}
+    out = model(inputs_embeds=inputs_embeds, use_cache=True, **prefill_kwargs)
     next_id = int(out.logits[0, -1].argmax())
     t1 = time.perf_counter()
     ids: list[int] = []
@@ -42,7 +48,10 @@ def greedy_generate(
         if len(ids) == max_new_tokens:
             break
         out = model(
-            input_ids=torch.tensor([[next_id]], device=inputs_embeds.device), past_key_values=past, use_cache=True
+            input_ids=torch.tensor([[next_id]], device=inputs_embeds.device),
+            past_key_values=past,
+            use_cache=True,
+            **step_kwargs(len(ids) - 1),
         )
         past = out.past_key_values
         next_id = int(out.logits[0, -1].argmax())

@@ -27,27 +27,32 @@ from segpilot.geometry.unproject import patch_xyz
 from segpilot.perception.encoders.hf import HFVisionEncoder
 from segpilot.perception.tokens import VisualTokens
 from segpilot.policies.qa.base import Answer, greedy_generate
+from segpilot.policies.qa.families import register_adapter
 from segpilot.policies.qa.position3d import sinusoidal_xyz
 
 DEFAULT_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"
 IMAGE_PLACEHOLDER = "<image>"
 
 
+@register_adapter("llava")
 class LlavaAdapter:
     """Wraps one LlavaForConditionalGeneration instance and its tokenizer."""
 
     family = "llava"
+    model_class = "LlavaForConditionalGeneration"
+    default_template = DEFAULT_TEMPLATE
 
     def __init__(
         self,
         model,
         tokenizer,
-        template: str = DEFAULT_TEMPLATE,
+        template: str | None = None,
         use_3d_position: bool = False,
         min_valid_fraction: float = 0.5,
         batch_size: int = 4,
         device: str = "cpu",
     ):
+        template = template or self.default_template
         if template.count(IMAGE_PLACEHOLDER) != 1 or "{question}" not in template:
             raise SegpilotError(f"prompt template needs exactly one {IMAGE_PLACEHOLDER} and a {{question}} field")
         self.model = model.eval().to(device)
@@ -56,37 +61,39 @@ class LlavaAdapter:
         self.use_3d_position = use_3d_position
         self.min_valid_fraction = min_valid_fraction
         self.device = torch.device(device)
+        self.vision = self._vision_encoder(model, batch_size, device)
+        self.projector = model.model.multi_modal_projector
+        self.hidden_size = model.get_input_embeddings().weight.shape[1]
+
+    def _vision_encoder(self, model, batch_size: int, device: str) -> HFVisionEncoder:
         cfg = model.config
         if cfg.vision_feature_select_strategy != "default" or not isinstance(cfg.vision_feature_layer, int):
             raise SegpilotError(
                 "LLaVA adapter supports vision_feature_select_strategy='default' with one feature layer"
             )
-        self.vision = HFVisionEncoder(
-            model.model.vision_tower,
-            "clip",
-            feature_layer=cfg.vision_feature_layer,
-            batch_size=batch_size,
+        return HFVisionEncoder(
+            model.model.vision_tower, "clip", feature_layer=cfg.vision_feature_layer, batch_size=batch_size,
             device=device,
-        )
-        self.projector = model.model.multi_modal_projector
-        self.hidden_size = model.get_input_embeddings().weight.shape[1]
+        )  # fmt: skip
 
-    @staticmethod
-    def from_pretrained(path: str | Path, **kwargs) -> LlavaAdapter:
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs):
         """Load a local checkpoint folder (safetensors, no remote code, no network)."""
-        from transformers import AutoTokenizer, LlavaForConditionalGeneration
+        import transformers
+        from transformers import AutoTokenizer
 
         path = Path(path)
         if not (path / "config.json").exists():
             raise SegpilotError(f"{path} is not a transformers checkpoint folder (no config.json)")
         try:
-            model = LlavaForConditionalGeneration.from_pretrained(
+            model = getattr(transformers, cls.model_class).from_pretrained(
                 path, local_files_only=True, use_safetensors=True, trust_remote_code=False
             )
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError) as exc:
-            raise SegpilotError(f"cannot load a LLaVA checkpoint from {path}: {str(exc).splitlines()[0]}") from None
-        return LlavaAdapter(model, tokenizer, **kwargs)
+            first = str(exc).splitlines()[0]
+            raise SegpilotError(f"cannot load a {cls.family} checkpoint from {path}: {first}") from None
+        return cls(model, tokenizer, **kwargs)
 
     def encode(self, frames: Sequence[Frame]) -> VisualTokens:
         enc = self.vision.encode([f.rgb for f in frames])

@@ -15,6 +15,7 @@ from segpilot.perception.pruning.registry import make_pruner
 from segpilot.perception.tokens import VisualTokens
 from segpilot.pipeline import PruneConfig, load_views
 from segpilot.policies.qa.base import Answer
+from segpilot.policies.qa.families import ADAPTERS
 
 
 def default_model_path() -> Path:
@@ -40,16 +41,20 @@ def check_model_dir(model_dir: str | Path | None) -> Path:
         model_type = json.loads(config.read_text()).get("model_type")
     except json.JSONDecodeError as exc:
         raise SegpilotError(f"{config} is not valid JSON: {exc}") from None
-    if model_type != "llava":
-        raise SegpilotError(f"{path}: model family {model_type!r} is not supported; expected one of: llava")
+    if model_type not in ADAPTERS:
+        raise SegpilotError(
+            f"{path}: model family {model_type!r} is not supported; expected one of: {', '.join(ADAPTERS.names())}"
+        )
     return path
 
 
 def load_adapter(model_dir: str | Path | None, **kwargs):
-    """The adapter for a local checkpoint folder (None = the embedded default model)."""
-    from segpilot.policies.qa.llava import LlavaAdapter
+    """The adapter of the checkpoint's family for a local folder (None = the embedded default model)."""
+    import json
 
-    return LlavaAdapter.from_pretrained(check_model_dir(model_dir), **kwargs)
+    path = check_model_dir(model_dir)
+    model_type = json.loads((path / "config.json").read_text())["model_type"]
+    return ADAPTERS.get(model_type).from_pretrained(path, **kwargs)
 
 
 class QAPipeline:

@@ -3,10 +3,11 @@
 The model is a standard `LlavaForConditionalGeneration` (CLIP vision tower + projector + Llama
 LM) built from a config with a word-level tokenizer trained in-process, so the result loads
 through `LlavaAdapter` like any user checkpoint. Each step:
-1. picks a question, encodes its scene's views (cached pixel tensors),
+1. picks a scene and several of its questions, encodes the scene's views once (cached pixels),
 2. draws a random token budget (all, or a fraction) and selects tokens with SeGPruner on
    the detached features and saliency - so the model sees pruned inputs during training,
-3. puts the kept tokens' projected features into the prompt and trains on the answer tokens.
+3. puts the kept tokens' projected features into each question's prompt (a right-padded
+   batch) and trains on the answer tokens (the first accepted answer).
 Checkpoints are written with `save_pretrained` (safetensors) plus `training_log.json`.
 """
 
@@ -19,14 +20,18 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import Tensor
 
 from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
+from segpilot.geometry.unproject import patch_xyz
 from segpilot.geometry.views import select_uniform
 from segpilot.perception.encoders.base import to_pixel_values
 from segpilot.perception.pruning.registry import make_pruner
+from segpilot.perception.tokens import VisualTokens
 from segpilot.policies.qa.build import build_llava
 from segpilot.policies.qa.llava import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER, LlavaAdapter
 
@@ -54,7 +59,9 @@ class TrainConfig:
     lm_layers: int = 4
     """Language model depth."""
     steps: int = 3000
-    """Optimisation steps (one question each)."""
+    """Optimisation steps (one scene each: its views once, several of its questions)."""
+    batch_questions: int = 8
+    """Questions of the same scene per step (they share one vision forward and one token budget)."""
     lr: float = 3e-4
     """Peak AdamW learning rate (linear warm-up, cosine decay)."""
     full_token_share: float = 0.3
@@ -66,7 +73,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("views", "image_size", "patch_size", "vision_hidden", "vision_layers", "lm_hidden", "lm_layers",
-                     "steps"):  # fmt: skip
+                     "steps", "batch_questions"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise SegpilotError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.image_size % self.patch_size:
@@ -106,20 +113,48 @@ def build_model(cfg: TrainConfig, vocab_size: int, image_token: int):
 
 
 class _SceneCache:
-    """Views of each scene: RGB-D frames for 3D positions and pixel tensors for training."""
+    """Per scene: pixel tensors of the chosen views and the 3D position of every patch, read once."""
 
-    def __init__(self, root: Path, views: int):
-        self.root, self.views, self._frames = root, views, {}
+    def __init__(self, root: Path, views: int, image_size: int, grid_hw: tuple[int, int], mean, std):
+        self.root, self.views, self.image_size, self.grid_hw = root, views, image_size, grid_hw
+        self.mean, self.std = mean, std
+        self._cache: dict[str, tuple[Tensor, Tensor]] = {}
 
-    def frames(self, scene_id: str):
-        if scene_id not in self._frames:
+    def get(self, scene_id: str):
+        if scene_id not in self._cache:
             scene_dir = self.root / scene_id
             if not scene_dir.is_dir():
                 raise SegpilotError(f"scene {scene_id} not found under {self.root}")
             scene = ScanNetScene(scene_dir)
             ids = scene.valid_frame_ids()
-            self._frames[scene_id] = scene.frames([ids[i] for i in select_uniform(len(ids), self.views)])
-        return self._frames[scene_id]
+            frames = scene.frames([ids[i] for i in select_uniform(len(ids), self.views)])
+            px = to_pixel_values([f.rgb for f in frames], self.image_size, self.mean, self.std)
+            xyz = np.stack([patch_xyz(f.depth, f.camera, f.T_world_cam, self.grid_hw) for f in frames])
+            self._cache[scene_id] = (px, torch.from_numpy(xyz))
+        return self._cache[scene_id]
+
+
+def _batch(adapter, visual: Tensor, items: list[ScanQAItem], rng: random.Random):
+    """Right-padded (B, L, D) embeddings, attention mask and labels (-100 outside the answers)."""
+    tok, embed = adapter.tokenizer, adapter.model.get_input_embeddings()
+    before, after = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)
+    pre = embed(tok(before, return_tensors="pt").input_ids[0])
+    seqs, targets = [], []
+    for item in items:
+        post = tok(after.format(question=item.question), add_special_tokens=False, return_tensors="pt").input_ids[0]
+        ans = tok(" " + item.answers[0], add_special_tokens=False, return_tensors="pt").input_ids[0]
+        ans = torch.cat([ans, torch.tensor([tok.eos_token_id])])
+        seqs.append(torch.cat([pre, visual, embed(post), embed(ans[:-1])]))
+        targets.append(ans)
+    length = max(len(s) for s in seqs)
+    inputs = torch.zeros(len(seqs), length, visual.shape[1])
+    mask = torch.zeros(len(seqs), length, dtype=torch.long)
+    labels = torch.full((len(seqs), length), -100, dtype=torch.long)
+    for b, (s, t) in enumerate(zip(seqs, targets, strict=True)):
+        inputs[b, : len(s)], mask[b, : len(s)] = s, 1
+        # The logit at position p predicts token p + 1: the answer starts after the prompt.
+        labels[b, len(s) - len(t) : len(s)] = t
+    return inputs, mask, labels
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
@@ -127,9 +162,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     train_items = load_scanqa(data / "ScanQA_v1.0_train.json")
     val_items = load_scanqa(data / "ScanQA_v1.0_val.json") if (data / "ScanQA_v1.0_val.json").exists() else []
     tokenizer = build_tokenizer(train_items + val_items)
+    torch.manual_seed(cfg.seed)
     model = build_model(cfg, len(tokenizer), tokenizer.convert_tokens_to_ids("<image>"))
     adapter = LlavaAdapter(model, tokenizer)
-    scenes = _SceneCache(data / "scans", cfg.views)
+    vision = adapter.vision
+    scenes = _SceneCache(data / "scans", cfg.views, cfg.image_size, vision.grid_hw, vision.mean, vision.std)
+    by_scene: dict[str, list[ScanQAItem]] = {}
+    for item in train_items:
+        by_scene.setdefault(item.scene_id, []).append(item)
+    scene_ids = sorted(by_scene)
     pruner = make_pruner("segpruner", mode="global")
     rng = random.Random(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
@@ -137,34 +178,25 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
     )
-    before, after = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)
     log, losses, t0 = [], [], time.time()
     for step in range(cfg.steps):
         if (time.time() - t0) / 60 > cfg.max_minutes:
             break
-        item = rng.choice(train_items)
-        frames = scenes.frames(item.scene_id)
-        model.eval()
-        tokens = adapter.encode(frames)  # no grad: saliency, positions and features for selection
-        n = len(tokens)
+        scene_id = rng.choice(scene_ids)
+        items = rng.sample(by_scene[scene_id], min(cfg.batch_questions, len(by_scene[scene_id])))
+        px, xyz = scenes.get(scene_id)
+        model.train()
+        vision._captured.clear()
+        hidden = model.model.vision_tower(pixel_values=px, output_hidden_states=True).hidden_states[-2][:, 1:]
+        # Selection sees what inference sees: detached features, [CLS]->patch saliency, 3D positions.
+        saliency = vision._captured.pop()[:, :, 0, 1:].mean(dim=1).detach()
+        tokens = VisualTokens.from_views(hidden.detach(), saliency, xyz, vision.grid_hw)
         budget = 1.0 if rng.random() < cfg.full_token_share else rng.uniform(0.05, 0.5)
         kept = torch.sort(pruner.select(tokens, budget)).values
-        model.train()
-        px = to_pixel_values([f.rgb for f in frames], cfg.image_size, adapter.vision.mean, adapter.vision.std)
-        hidden = model.model.vision_tower(pixel_values=px, output_hidden_states=True).hidden_states[-2][:, 1:]
-        adapter.vision._captured.clear()
-        visual = model.model.multi_modal_projector(hidden.reshape(n, -1)[kept])
-        embed = model.get_input_embeddings()
-        pre = tokenizer(before, return_tensors="pt").input_ids[0]
-        post = tokenizer(after.format(question=item.question), add_special_tokens=False, return_tensors="pt").input_ids[
-            0
-        ]
-        ans = tokenizer(" " + item.answers[0], add_special_tokens=False, return_tensors="pt").input_ids[0]
-        ans = torch.cat([ans, torch.tensor([tokenizer.eos_token_id])])
-        inputs = torch.cat([embed(pre), visual, embed(post), embed(ans[:-1])])[None]
-        logits = model(inputs_embeds=inputs).logits[0]
-        # The logit at position t predicts token t + 1: the answer starts after the prompt.
-        loss = torch.nn.functional.cross_entropy(logits[-len(ans) :], ans)
+        visual = model.model.multi_modal_projector(hidden.reshape(len(tokens), -1)[kept])
+        inputs, mask, labels = _batch(adapter, visual, items, rng)
+        logits = model(inputs_embeds=inputs, attention_mask=mask).logits
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
