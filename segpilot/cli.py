@@ -1,7 +1,7 @@
 """`segpilot` command line: argument parsing only; the work lives in the pipeline modules.
 
     segpilot prune [--scene DIR] [--views 12] [--method segpruner] [--budget 0.09] [--out RUN]
-    segpilot ask "QUESTION" --model DIR [--scene DIR]
+    segpilot ask "QUESTION" [--scene DIR] [--model DIR] [--method M --budget B --views V] [--out DIR]
     segpilot eval scanqa --qa FILE --scenes ROOT --model DIR --out RUN
     segpilot bench prune [--shapes 12x729x1152,8x196x256] [--repeats 5] [--json FILE]
     segpilot sim make-qa --scenes N --seed S --out DIR | render --seed S --out DIR | expert --episodes N
@@ -20,8 +20,6 @@ from importlib import resources
 from pathlib import Path
 
 from segpilot.errors import SegpilotError
-
-SCHEMA_VERSION = 1
 
 
 def demo_scene_path() -> Path:
@@ -49,7 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question about a scan with a VLM on pruned 3D tokens")
     ask.add_argument("question", help="the question, e.g. 'What color is the sofa?'")
     ask.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
-    ask.add_argument("--scene", type=Path, default=None, help="ScanNet-layout scene folder (default: bundled demo)")
+    ask.add_argument(
+        "--scene",
+        type=Path,
+        default=None,
+        help="ScanNet-layout scene folder (default: a generated room, rendered once into the cache)",
+    )
+    ask.add_argument(
+        "--room-seed",
+        type=int,
+        default=None,
+        help="seed of the generated room used without --scene (default: 7002, a held-out room)",
+    )
+    ask.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the kept-token overlay PNGs and tokens.ply of the asked scene here",
+    )
     _add_qa_args(ask)
     add_config_arguments(ask, PruneConfig, skip=("encoder",))
 

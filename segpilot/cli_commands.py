@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from pathlib import Path
 
-from segpilot.cli import SCHEMA_VERSION, demo_scene_path
+from segpilot.cli import demo_scene_path
 from segpilot.errors import SegpilotError
 
 
@@ -26,13 +24,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     if args.max_new_tokens < 1:
         raise SegpilotError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    scene = args.scene
+    if scene is None:
+        from segpilot.sim.cached_scan import DEFAULT_ASK_SEED, generated_scan
+
+        scene = generated_scan(DEFAULT_ASK_SEED if args.room_seed is None else args.room_seed)
+        print(f"scene: generated room {scene.name} ({scene}; example questions in questions.json)")
+    elif args.room_seed is not None:
+        raise SegpilotError("--room-seed picks a generated room: use it without --scene")
     result = commands.ask(
-        args.question, args.model, args.scene or demo_scene_path(), _qa_config(args), args.max_new_tokens,
-        args.use_3d_position,
+        args.question, args.model, scene, _qa_config(args), args.max_new_tokens, args.use_3d_position, args.out
     )  # fmt: skip
     print(f"answer: {result['answer']}")
     print(f"tokens kept {result['tokens_kept']} / {result['tokens_total']}")
     print("timings: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in result["timings_s"].items()))
+    if args.out:
+        print(f"wrote {args.out}/kept.json, the view overlays and tokens.ply")
     return 0
 
 
@@ -108,45 +115,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print(f"kept {k} / {n} tokens ({100.0 * k / max(n, 1):.1f}%) with {config.method}{mode}")
     print("timings: " + ", ".join(f"{name} {1000 * s:.1f} ms" for name, s in result.timings.items()))
     if args.out:
-        _write_prune_outputs(args.out, scene, result, pipeline)
+        from segpilot.viz.prune_outputs import write_prune_outputs
+
+        write_prune_outputs(args.out, scene, result, pipeline)
         print(f"wrote {args.out}/kept.json, {len(result.view_ids)} overlays and tokens.ply")
     return 0
-
-
-def _write_prune_outputs(out: Path, scene, result, pipeline) -> None:
-    import numpy as np
-
-    from segpilot.viz.overlay import save_overlay, write_ply
-
-    out.mkdir(parents=True, exist_ok=True)
-    tokens, kept = result.tokens.to("cpu"), result.kept.cpu()
-    keep_mask = np.zeros(len(tokens), dtype=bool)
-    keep_mask[kept.numpy()] = True
-    by_view: dict[str, list[int]] = {}
-    for v, (frame_id, frame) in enumerate(zip(result.view_ids, result.views, strict=True)):
-        patches = tokens.patch.numpy()[(tokens.view.numpy() == v) & keep_mask].tolist()
-        by_view[str(frame_id)] = patches
-        title = f"frame {frame_id}: kept {len(patches)}/{tokens.grid_hw[0] * tokens.grid_hw[1]} patches"
-        save_overlay(out / f"view_{frame_id:05d}.png", frame.rgb, np.array(patches), tokens.grid_hw, title)
-    colours = np.where(keep_mask[:, None], np.array([255, 90, 0], np.uint8), np.array([150, 150, 150], np.uint8))
-    n_points = write_ply(out / "tokens.ply", tokens.xyz.numpy(), colours)
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "scene": str(scene.root),
-        "scene_id": scene.scene_id,
-        "frame_ids": result.view_ids,
-        "grid_hw": list(tokens.grid_hw),
-        "n_tokens": len(tokens),
-        "n_kept": int(len(kept)),
-        "config": pipeline.describe(),
-        "kept": kept.tolist(),
-        "kept_patches_by_frame": by_view,
-        "ply_points": n_points,
-        "timings_s": result.timings,
-    }
-    tmp = out / "kept.json.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, out / "kept.json")  # atomic: a reader never sees half a file
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -129,6 +129,15 @@ def _plural(category: str) -> str:
     return category + ("es" if category.endswith("x") else "s")
 
 
+def render_scan(scene: Scene, scan_dir: Path, config: SimConfig | None = None):
+    """Render a room along its coverage trajectory into a ScanNet-layout scan; returns poses and observations."""
+    sim = EmbeddedSimulator(scene, config or QA_SIM_CONFIG)
+    poses = coverage_trajectory(sim)
+    observations = [sim.render(p) for p in poses]
+    write_scene(scan_dir, [o.frame for o in observations])
+    return poses, observations
+
+
 def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None = None, splits=(0.7, 0.15)) -> dict:
     """Generate scenes, render them, write ScanQA-format splits; returns the summary dict."""
     out = Path(out)
@@ -145,10 +154,7 @@ def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None 
     for i in range(n_scenes):
         scene = generate_scene(seed + i)
         scene.save(out / "scenes")
-        sim = EmbeddedSimulator(scene, config)
-        poses = coverage_trajectory(sim)
-        observations = [sim.render(p) for p in poses]
-        write_scene(out / "scans" / scene.scene_id, [o.frame for o in observations])
+        poses, observations = render_scan(scene, out / "scans" / scene.scene_id, config)
         visible = [set(np.flatnonzero(np.bincount(o.object_ids.ravel()) >= VISIBLE_PIXELS)) for o in observations]
         split = "train" if i < n_train else "val" if i < n_train + n_val else "test"
         trajectory = [[p.x, p.y, p.yaw] for p in poses]

@@ -15,10 +15,17 @@ from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import QAPipeline, check_model_dir, default_model_path, load_adapter
 
 
-def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool) -> dict:
+def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
+        out: Path | None = None) -> dict:  # fmt: skip
+    """Answer one question about one scan; with `out`, also write overlays, tokens.ply and kept.json."""
     adapter = load_adapter(model, use_3d_position=use_3d, device=config.device)
     pipeline = QAPipeline(adapter, config, max_new_tokens)
-    answer = pipeline.answer_scene(ScanNetScene(scene), question)
+    scan = ScanNetScene(scene)
+    answer = pipeline.answer_scene(scan, question)
+    if out is not None:
+        from segpilot.viz.prune_outputs import write_prune_outputs
+
+        write_prune_outputs(out, scan, pipeline.prepare(scan), pipeline)
     return {"question": question, "answer": answer.text, "tokens_kept": len(answer.kept),
             "tokens_total": answer.n_tokens, "timings_s": answer.timings}  # fmt: skip
 

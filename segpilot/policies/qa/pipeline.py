@@ -7,13 +7,13 @@ batch of questions about one scene the views are encoded and pruned once and reu
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.perception.pruning.registry import make_pruner
-from segpilot.perception.tokens import VisualTokens
-from segpilot.pipeline import PruneConfig, load_views
+from segpilot.pipeline import PruneConfig, PruneResult, load_views
 from segpilot.policies.qa.base import Answer
 from segpilot.policies.qa.families import ADAPTERS
 
@@ -65,24 +65,28 @@ class QAPipeline:
         self.config = config
         self.pruner = make_pruner(config.method, **config.pruner_params())
         self.max_new_tokens = max_new_tokens
-        self._cache: dict[str, tuple[VisualTokens, object, dict]] = {}
+        self._cache: dict[str, PruneResult] = {}
 
-    def prepare(self, scene: ScanNetScene) -> tuple[VisualTokens, object, dict]:
-        """Tokens and kept indices of a scene (cached by scene folder)."""
+    def describe(self) -> dict:
+        return asdict(self.config)
+
+    def prepare(self, scene: ScanNetScene) -> PruneResult:
+        """Views, tokens and kept indices of a scene (cached for the last scene asked about)."""
         key = str(scene.root)
         if key not in self._cache:
             t0 = time.perf_counter()
-            _, views = load_views(scene, self.config)
+            view_ids, views = load_views(scene, self.config)
             t1 = time.perf_counter()
             tokens = self.adapter.encode(views)
             t2 = time.perf_counter()
             kept = self.pruner.select(tokens, self.config.budget_value)
             t3 = time.perf_counter()
-            self._cache = {key: (tokens, kept, {"load": t1 - t0, "encode": t2 - t1, "prune": t3 - t2})}
+            timings = {"load": t1 - t0, "encode": t2 - t1, "prune": t3 - t2}
+            self._cache = {key: PruneResult(tokens, kept, view_ids, views, timings)}
         return self._cache[key]
 
     def answer_scene(self, scene: ScanNetScene, question: str) -> Answer:
-        tokens, kept, timings = self.prepare(scene)
-        answer = self.adapter.answer(tokens, kept, question, self.max_new_tokens)
-        answer.timings = {**timings, **answer.timings}
+        prepared = self.prepare(scene)
+        answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)
+        answer.timings = {**prepared.timings, **answer.timings}
         return answer

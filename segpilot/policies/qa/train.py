@@ -83,7 +83,10 @@ class TrainConfig:
 
 
 def build_tokenizer(items: list[ScanQAItem]):
-    """Word-level tokenizer over the prompt template, questions and answers."""
+    """Word-level tokenizer over the prompt template, questions and answers.
+
+    British "colour" is normalised to the data's "color", so `segpilot ask "What colour ..."`
+    does not hit an unknown word."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -94,7 +97,7 @@ def build_tokenizer(items: list[ScanQAItem]):
             words.update(_words(a))
     vocab = ["<pad>", "<unk>", "<s>", "</s>", "<image>"] + sorted(words)
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Replace("colour", "color")])
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
                                    pad_token="<pad>")  # fmt: skip

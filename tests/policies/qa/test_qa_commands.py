@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,9 @@ from tests.policies.qa.test_llava_adapter import tiny_tokenizer
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "segpilot.cli", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=300)  # fmt: skip
+                          timeout=300, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +61,33 @@ def test_eval_scanqa_writes_predictions_and_metrics_and_resumes(tiny_model_dir, 
     assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 5
 
 
-def test_ask_on_the_bundled_scene(tiny_model_dir):
+def test_ask_on_a_given_scene(tiny_model_dir):
+    from segpilot.cli import demo_scene_path
+
     proc = _run("ask", "What color is the sofa?", "--model", str(tiny_model_dir), "--views", "3",
-                "--max-new-tokens", "2")  # fmt: skip
+                "--max-new-tokens", "2", "--scene", str(demo_scene_path()))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "tokens kept 4 / 48" in proc.stdout and "prefill" in proc.stdout
+
+
+def test_ask_without_a_scene_renders_a_generated_room_once_and_writes_outputs(tiny_model_dir, tmp_path):
+    env = {"SEGPILOT_CACHE": str(tmp_path / "cache")}
+    args = ("ask", "What color is the box on the table?", "--model", str(tiny_model_dir), "--views", "4",
+            "--max-new-tokens", "2", "--out", str(tmp_path / "out"))  # fmt: skip
+    proc = _run(*args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    scan = tmp_path / "cache" / "scans" / "synth07002_00"
+    assert "generated room synth07002_00" in proc.stdout and "tokens kept 6 / 64" in proc.stdout
+    questions = json.loads((scan / "questions.json").read_text())
+    assert {"question": "What color is the box on the table?", "answers": ["green"], "type": "color"} in questions
+    kept = json.loads((tmp_path / "out" / "kept.json").read_text())
+    assert kept["n_kept"] == 6 and len(list((tmp_path / "out").glob("view_*.png"))) == 4
+    assert (tmp_path / "out" / "tokens.ply").exists()
+    stamp = (scan / "questions.json").stat().st_mtime_ns
+    assert _run(*args, env=env).returncode == 0
+    assert (scan / "questions.json").stat().st_mtime_ns == stamp  # rendered once, then reused
+    proc = _run(*args, "--room-seed", "3", "--scene", str(scan), env=env)
+    assert proc.returncode == 2 and "--room-seed picks a generated room" in proc.stderr
 
 
 def test_bad_model_and_missing_scene(tiny_model_dir, qa_data, tmp_path):

@@ -1,0 +1,51 @@
+"""The generated room `segpilot ask` uses when no --scene is given, rendered once into a cache.
+
+A room the default model never saw in training (its seed lies outside every make-qa split
+used for training), rendered like the make-qa data so the model is in distribution. The
+scan is written into a temporary folder and renamed when complete, so an interrupted first
+run never leaves a half-written scan behind; `questions.json` beside it lists the templated
+questions the room supports, as examples to ask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+DEFAULT_ASK_SEED = 7002
+
+
+def cache_dir() -> Path:
+    """$SEGPILOT_CACHE, else $XDG_CACHE_HOME/segpilot, else ~/.cache/segpilot."""
+    if os.environ.get("SEGPILOT_CACHE"):
+        return Path(os.environ["SEGPILOT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "segpilot"
+
+
+def generated_scan(seed: int = DEFAULT_ASK_SEED, root: Path | None = None) -> Path:
+    """Folder of the ScanNet-layout scan of generated room `seed` (rendered on first use, ~2 s)."""
+    from segpilot.sim.make_qa import questions_for, render_scan
+    from segpilot.sim.scenes import generate_scene
+
+    scene = generate_scene(seed)
+    root = (root or cache_dir() / "scans").expanduser()
+    final = root / scene.scene_id
+    if (final / "questions.json").exists():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{scene.scene_id}-", dir=root))
+    try:
+        render_scan(scene, tmp)
+        questions = [
+            {"question": q["question"], "answers": q["answers"], "type": q["type"]} for q in questions_for(scene)
+        ]
+        (tmp / "questions.json").write_text(json.dumps(questions, indent=1))
+        if final.exists():  # a stale partial scan from an older layout
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
