@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     from segpilot.policies.qa.train import TrainConfig
 
     add_config_arguments(tq, TrainConfig)
+    tv = tr_sub.add_parser(
+        "vla", help="behaviour-clone the CogVLA-style navigation policy on expert demos (about an hour: outside CI)"
+    )
+    from segpilot.policies.vla.train import TrainVLAConfig
+
+    add_config_arguments(tv, TrainVLAConfig)
 
     eo = ev_sub.add_parser("openeqa", help="answer and score OpenEQA questions from extracted episode frames")
     eo.add_argument("--qa", type=Path, required=True, help="open-eqa-v0.json (or a subset in its format)")

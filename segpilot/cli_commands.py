@@ -85,6 +85,16 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from segpilot.config import build_config
+
+    if args.train == "vla":
+        from segpilot.policies.vla.train import TrainVLAConfig, train_vla
+
+        fields = TrainVLAConfig.__dataclass_fields__
+        vla = build_config(TrainVLAConfig, {k: v for k, v in vars(args).items() if k in fields})
+        r = train_vla(vla)
+        print(f"wrote {vla.out}: {r['steps_done']} steps in {r['train_minutes']:.1f} min (+{r['collect_minutes']:.1f}"
+              f" min of demonstrations), {r['parameters'] / 1e6:.1f} M parameters")  # fmt: skip
+        return 0
     from segpilot.policies.qa.train import TrainConfig, train
 
     names = set(TrainConfig.__dataclass_fields__)

@@ -1,0 +1,144 @@
+"""The CogVLA-style policy: EFA vision streams -> [visual, instruction, action placeholders] ->
+LFP-routed Llama layers with CAtten -> MLP-ResNet action head, one forward pass per chunk.
+
+Sizes are configuration (`VLAConfig`); the language layers are transformers'
+`LlamaDecoderLayer`s with their rotary embedding, so the same code scales to a real LM's
+width. Optional SeGPruner pre-selection: the patch tokens of the last `memory_views`
+observations, with their 3D positions in the current agent frame, are pruned by SeGPruner
+to `memory_budget` and appended to the visual tokens (plus a sinusoidal embedding of the
+position) - multi-view 3D memory, which none of the reference VLAs have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from segpilot.errors import SegpilotError
+from segpilot.policies.vla.efa import EFAEncoder, StreamRouter
+from segpilot.policies.vla.head import MLPResNetHead
+from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
+from segpilot.policies.vla.spaces import get_space
+
+
+@dataclass(frozen=True)
+class VLAConfig:
+    """Sizes, action space and routing of a VLA policy (saved as config.json beside the weights)."""
+
+    image_size: int = 64
+    """Square input size of both vision streams (RGB and depth), pixels."""
+    patch_size: int = 8
+    """ViT patch size, pixels."""
+    vision_hidden: int = 96
+    """Vision stream width."""
+    vision_layers: int = 2
+    """Vision stream depth (each block followed by instruction FiLM)."""
+    aggregation_tokens: int = 16
+    """EFA aggregation tokens per stream: the only tokens that leave the encoder."""
+    lm_hidden: int = 128
+    """Language model width."""
+    lm_layers: int = 4
+    """Language model depth (Llama decoder layers)."""
+    lm_heads: int = 4
+    """Attention heads of the language model."""
+    action_space: str = "discrete_nav"
+    """discrete_nav, base_velocity or ee_delta_7d (see policies.vla.spaces)."""
+    chunk: int = 4
+    """Actions per chunk (decoded in one forward pass)."""
+    lfp_floor: float = 0.15
+    """Lowest share of visual tokens an LFP-routed layer keeps."""
+    memory_views: int = 0
+    """SeGPruner pre-selection over the patch tokens of the last N views (0 = off)."""
+    memory_budget: float = 0.09
+    """Share of the memory's patch tokens SeGPruner keeps."""
+    max_instruction_words: int = 8
+    """Instruction length the model reads (longer instructions are an error)."""
+    vocab: tuple[str, ...] = field(default=("<pad>", "<unk>"))
+    """Instruction words; index 0 pads, index 1 is unknown."""
+
+    def __post_init__(self) -> None:
+        get_space(self.action_space)
+        if self.image_size % self.patch_size:
+            raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
+        if self.chunk < 1 or self.lm_layers < 1 or self.aggregation_tokens < 1 or not 0 < self.lfp_floor <= 1:
+            raise SegpilotError("chunk, lm_layers and aggregation_tokens must be >= 1 and lfp_floor in (0, 1]")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "vocab": list(self.vocab)}
+
+
+class CogVLAPolicy(nn.Module):
+    """Observation + instruction -> one action chunk (logits or normalised values)."""
+
+    def __init__(self, config: VLAConfig):
+        super().__init__()
+        from transformers import LlamaConfig
+        from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRMSNorm, LlamaRotaryEmbedding
+
+        self.config = config
+        self.space = get_space(config.action_space)
+        h, d = config.lm_hidden, config.vision_hidden
+        self.lm_config = LlamaConfig(hidden_size=h, intermediate_size=4 * h, num_hidden_layers=config.lm_layers,
+                                     num_attention_heads=config.lm_heads, num_key_value_heads=config.lm_heads,
+                                     vocab_size=len(config.vocab), max_position_embeddings=512)  # fmt: skip
+        self.lm_config._attn_implementation = "sdpa"
+        self.embed = nn.Embedding(len(config.vocab), h, padding_idx=0)
+        args = (config.image_size, config.patch_size, d, config.vision_layers, max(1, d // 32),
+                config.aggregation_tokens, h)  # fmt: skip
+        self.streams = nn.ModuleList([EFAEncoder(3, *args), EFAEncoder(1, *args)])  # RGB, depth
+        self.stream_router = StreamRouter(h, 2)
+        self.visual_proj = nn.Linear(d, h)
+        self.memory_proj = nn.Linear(d, h)
+        self.layers = nn.ModuleList(
+            RoutedLayer(LlamaDecoderLayer(self.lm_config, i), h) for i in range(config.lm_layers)
+        )
+        self.rotary = LlamaRotaryEmbedding(self.lm_config)
+        self.norm = LlamaRMSNorm(h, eps=self.lm_config.rms_norm_eps)
+        self.n_action = self.space.placeholders(config.chunk)
+        self.action_queries = nn.Parameter(torch.randn(self.n_action, h) * 0.02)
+        self.head = MLPResNetHead(h, self.space.head_outputs)
+
+    def encode_instruction(self, words: list[list[str]]) -> tuple[Tensor, Tensor]:
+        """Word ids (B, T) padded with 0, and their validity mask."""
+        index = {w: i for i, w in enumerate(self.config.vocab)}
+        t = self.config.max_instruction_words
+        ids = torch.zeros(len(words), t, dtype=torch.long)
+        for b, ws in enumerate(words):
+            if not ws:
+                raise SegpilotError("the instruction is empty")
+            if len(ws) > t:
+                raise SegpilotError(f"the instruction has {len(ws)} words; this policy reads at most {t}")
+            ids[b, : len(ws)] = torch.tensor([index.get(w, 1) for w in ws])
+        return ids, ids != 0
+
+    def forward(self, rgb: Tensor, depth: Tensor, words: Tensor, word_valid: Tensor, routing: bool = True,
+                memory: Tensor | None = None) -> Tensor:  # fmt: skip
+        """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
+        patch tokens (with their position embedding) or None -> (B, chunk * action_dim, head_outputs)."""
+        s = self.config.image_size
+        if rgb.shape[1:] != (3, s, s) or depth.shape[1:] != (1, s, s) or len(rgb) != len(depth):
+            raise SegpilotError(f"images must be (B, 3, {s}, {s}) and (B, 1, {s}, {s}), got "
+                                f"{tuple(rgb.shape)} and {tuple(depth.shape)}")  # fmt: skip
+        text = self.embed(words)
+        valid = word_valid.to(text.dtype)[..., None]
+        instr = (text * valid).sum(1) / valid.sum(1).clamp(min=1)
+        aggregated = [enc(x, instr)[0] for enc, x in zip(self.streams, (rgb, depth), strict=True)]
+        visual = self.visual_proj(self.stream_router(aggregated, instr))
+        if memory is not None:
+            visual = torch.cat([visual, self.memory_proj(memory)], dim=1)
+        b, nv, nt = len(rgb), visual.shape[1], text.shape[1]
+        x = torch.cat([visual, text, self.action_queries.expand(b, -1, -1)], dim=1)
+        key_valid = torch.cat([torch.ones(b, nv, dtype=torch.bool), word_valid.bool(),
+                               torch.ones(b, self.n_action, dtype=torch.bool)], dim=1)  # fmt: skip
+        mask = additive(catten_mask(nv + nt, self.n_action, key_valid), x.dtype)
+        positions = torch.arange(x.shape[1])[None].expand(b, -1)
+        cos, sin = self.rotary(x, positions)
+        keeps = keep_counts(nv, len(self.layers), self.config.lfp_floor) if routing else [None] * len(self.layers)
+        for layer, keep in zip(self.layers, keeps, strict=True):
+            text_h = x[:, nv : nv + nt]
+            text_mean = (text_h * valid).sum(1) / valid.sum(1).clamp(min=1)
+            x = layer(x, mask, cos, sin, nv, keep, text_mean)
+        actions = self.norm(x[:, -self.n_action : -1])  # the last placeholder is the chunk's end token
+        return self.head(actions)
