@@ -150,6 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--out", type=Path, default=None, help="write episodes.json, metrics and trajectory maps")
 
+    rv = sim_sub.add_parser("run-vla", help="held-out navigation episodes with the VLA policy, routing on and off")
+    rv.add_argument("--episodes", type=int, default=20, help="episodes (2 per generated room)")
+    rv.add_argument("--seed", type=int, default=30000, help="first held-out room seed (training uses 20000+)")
+    rv.add_argument("--policy", type=Path, default=None, help="VLA policy folder (default: embedded policy)")
+    rv.add_argument("--out", type=Path, default=None, help="write metrics.json and trajectory maps")
+    rv.add_argument("--replan-every", type=int, default=None, help="actions executed per chunk (default: chunk)")
+    rv.add_argument("--memory-views", type=int, default=0, help="SeGPruner memory over the last N views (0 = off)")
+    rv.add_argument("--routing", choices=("both", "on", "off"), default="both", help="LFP routing modes to run")
+    rv.add_argument("--habitat", type=Path, default=None, help="run through habitat-sim on this scene instead")
+    rv.add_argument("--episodes-file", type=Path, default=None, help="with --habitat: navigation episodes JSON")
+
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
     return parser
 

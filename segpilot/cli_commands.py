@@ -187,6 +187,22 @@ def cmd_sim(args: argparse.Namespace) -> int:
         summary = make_qa(args.out, args.scenes, args.seed)
         print(json.dumps(summary, indent=1))
         print(f"wrote {args.out}/scans/, ScanQA_v1.0_{{train,val,test}}.json and summary.json")
+    elif args.sim == "run-vla":
+        from segpilot.policies.vla import evaluate
+
+        if args.habitat is not None:
+            if args.episodes_file is None:
+                raise SegpilotError("--habitat needs --episodes-file (navigation episodes of that scene)")
+            report = evaluate.run_vla_habitat(args.policy, args.habitat, args.episodes_file, args.out,
+                                              args.replan_every, args.routing != "off")  # fmt: skip
+            print(json.dumps({k: v for k, v in report.items() if k != "per_episode"}, indent=1))
+            return 0
+        modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.routing]
+        report = evaluate.run_vla(args.policy, args.episodes, args.seed, args.out, args.replan_every,
+                                  args.memory_views, modes)  # fmt: skip
+        for m in report["modes"].values():
+            m.pop("per_episode")
+        print(json.dumps(report, indent=1))
     elif args.sim == "render":
         for path in commands.render(args.seed, args.out):
             print(f"wrote {path}")

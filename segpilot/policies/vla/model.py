@@ -113,6 +113,12 @@ class CogVLAPolicy(nn.Module):
             ids[b, : len(ws)] = torch.tensor([index.get(w, 1) for w in ws])
         return ids, ids != 0
 
+    def instruction_vector(self, words: Tensor, word_valid: Tensor) -> Tensor:
+        """Mean embedding of the instruction's words (B, lm_hidden): the FiLM and router condition."""
+        text = self.embed(words)
+        valid = word_valid.to(text.dtype)[..., None]
+        return (text * valid).sum(1) / valid.sum(1).clamp(min=1)
+
     def forward(self, rgb: Tensor, depth: Tensor, words: Tensor, word_valid: Tensor, routing: bool = True,
                 memory: Tensor | None = None) -> Tensor:  # fmt: skip
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
@@ -123,7 +129,7 @@ class CogVLAPolicy(nn.Module):
                                 f"{tuple(rgb.shape)} and {tuple(depth.shape)}")  # fmt: skip
         text = self.embed(words)
         valid = word_valid.to(text.dtype)[..., None]
-        instr = (text * valid).sum(1) / valid.sum(1).clamp(min=1)
+        instr = self.instruction_vector(words, word_valid)
         aggregated = [enc(x, instr)[0] for enc, x in zip(self.streams, (rgb, depth), strict=True)]
         visual = self.visual_proj(self.stream_router(aggregated, instr))
         if memory is not None:

@@ -1,0 +1,101 @@
+"""The VLA as a simulator agent: chunk execution, re-planning, SeGPruner memory, saving and loading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from segpilot.errors import SegpilotError
+from segpilot.policies.vla.agent import VLAAgent, resize_frame
+from segpilot.policies.vla.data import collect, instruction_vocab, vla_sim_config
+from segpilot.policies.vla.evaluate import lm_flops
+from segpilot.policies.vla.io import load_policy, save_policy
+from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
+from segpilot.sim.base import AgentPose
+from segpilot.sim.embedded import EmbeddedSimulator
+from segpilot.sim.scenes import generate_scene
+
+CFG = dict(image_size=32, patch_size=8, vision_hidden=32, vision_layers=1, aggregation_tokens=4, lm_hidden=32,
+           lm_layers=2, lm_heads=2, chunk=4, vocab=instruction_vocab())  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def room():
+    scene = generate_scene(5)
+    sim = EmbeddedSimulator(scene, vla_sim_config(32))
+    free = np.argwhere(~sim.grid.blocked)
+    r, c = free[len(free) // 2]
+    return sim, AgentPose(*sim.grid.cell_center(r, c), 0.0)
+
+
+def _policy(**kw):
+    torch.manual_seed(0)
+    return CogVLAPolicy(VLAConfig(**{**CFG, **kw})).eval()
+
+
+@pytest.mark.parametrize(("replan_every", "plans"), [(4, 3), (2, 6), (1, 12)])
+def test_chunks_run_open_loop_and_replan_every_k_steps(room, replan_every, plans):
+    sim, start = room
+    agent = VLAAgent(_policy(), "find the lamp", replan_every=replan_every)
+    obs = sim.reset(start)
+    for _ in range(12):
+        action = agent.act(obs)
+        obs = sim.step(action) if action != "stop" else obs
+    assert len(agent.chunk_seconds) == plans
+
+
+def test_segpruner_memory_runs_within_its_budget(room):
+    sim, start = room
+    policy = _policy()
+    seen = []
+    original = policy.forward
+    policy.forward = lambda *a, **k: (seen.append(k["memory"]), original(*a, **k))[1]
+    agent = VLAAgent(policy, "go to the red chair", replan_every=1, memory_views=3, memory_budget=0.25)
+    obs = sim.reset(start)
+    for _ in range(4):
+        obs = sim.step("turn_left") if agent.act(obs) else obs
+    # 1, 2, 3, 3 views of 16 patches in memory -> 25% of them kept
+    assert [m.shape[1] for m in seen] == [4, 8, 12, 12] and seen[0].shape[2] == 32
+
+
+def test_save_load_round_trip_gives_the_same_actions(tmp_path, room):
+    sim, start = room
+    policy = _policy()
+    save_policy(policy, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "segpilot_cogvla"
+    loaded = load_policy(tmp_path)
+    obs = sim.reset(start)
+    assert VLAAgent(policy, "find the lamp")._plan(obs) == VLAAgent(loaded, "find the lamp")._plan(obs)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(SegpilotError, match="not valid JSON"):
+        load_policy(tmp_path)
+    with pytest.raises(SegpilotError, match="not a segpilot VLA policy folder"):
+        load_policy(tmp_path / "missing")
+
+
+def test_routing_cuts_lm_flops():
+    policy = _policy(aggregation_tokens=16, lm_layers=4)
+    assert lm_flops(policy, 16, 4, routing=True) < lm_flops(policy, 16, 4, routing=False)
+
+
+def test_demonstrations_label_expert_chunks():
+    demos, summary = collect(1, 20000, 32, chunk=3, per_room=2, noise=0.0)
+    assert demos.rgb.shape[1:] == (32, 32, 3) and demos.actions.shape[1] == 3
+    ends = np.flatnonzero(np.diff(demos.episode)) if summary["episodes"] > 1 else []
+    last = np.append(ends, len(demos.actions) - 1)
+    assert np.all(demos.actions[last] == 0)  # every episode ends with the expert's stop, padded with stop
+    assert demos.actions[0, 1] == demos.actions[1, 0]  # chunk t's second action is step t + 1's first
+
+
+def test_bad_inputs():
+    with pytest.raises(SegpilotError, match="discrete navigation"):
+        VLAAgent(_policy(action_space="base_velocity"), "find the lamp")
+    with pytest.raises(SegpilotError, match="replan_every must lie in 1..4"):
+        VLAAgent(_policy(), "find the lamp", replan_every=9)
+    with pytest.raises(SegpilotError, match="instruction is empty"):
+        VLAAgent(_policy(), "   ")
+    with pytest.raises(SegpilotError, match="one size"):
+        resize_frame(np.zeros((10, 10, 3), np.uint8), np.zeros((12, 10)), 32)
