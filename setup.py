@@ -36,5 +36,13 @@ setup(
     maintainer="segpilot developers",
     description="3D-aware visual token pruning for VLMs and VLA policies on multi-view RGB-D",
     license="Apache-2.0",
-    entry_points={"console_scripts": [f"segpilot = {PACKAGE}.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            f"segpilot = {PACKAGE}.cli:main",
+            f"rgbd_memory = {PACKAGE}.ros_nodes.rgbd_memory:main",
+            f"scene_qa = {PACKAGE}.ros_nodes.scene_qa:main",
+            f"vla_policy = {PACKAGE}.ros_nodes.vla_policy:main",
+            f"sim_bridge = {PACKAGE}.ros_nodes.sim_bridge:main",
+        ]
+    },
 )

@@ -1,1 +1,5 @@
-"""rclpy nodes and ROS message conversions (thin adapters around segpilot.pipeline)."""
+"""ROS 2 nodes (rclpy): rgbd_memory, scene_qa, vla_policy, sim_bridge.
+
+Only this package imports rclpy and ROS messages; the pieces that need no ROS (the
+approximate-time synchroniser, the keyframe memory) are plain Python and tested as such.
+"""

@@ -85,6 +85,34 @@ class QAPipeline:
             self._cache = {key: PruneResult(tokens, kept, view_ids, views, timings)}
         return self._cache[key]
 
+    def prepare_frames(self, frames, key: str) -> PruneResult:
+        """Like `prepare` for frames already in memory (a ROS keyframe buffer); `key` names the set."""
+        from segpilot.geometry.views import select_max_coverage, select_uniform
+
+        if not frames:
+            raise SegpilotError("no frames to answer from")
+        if key not in self._cache:
+            t0 = time.perf_counter()
+            if self.config.view_selection == "coverage":
+                chosen = select_max_coverage(frames, self.config.views, self.config.coverage_voxel_m)
+            else:
+                chosen = select_uniform(len(frames), self.config.views)
+            views = [frames[i] for i in chosen]
+            t1 = time.perf_counter()
+            tokens = self.adapter.encode(views)
+            t2 = time.perf_counter()
+            kept = self.pruner.select(tokens, self.config.budget_value)
+            t3 = time.perf_counter()
+            timings = {"select_views": t1 - t0, "encode": t2 - t1, "prune": t3 - t2}
+            self._cache = {key: PruneResult(tokens, kept, list(chosen), views, timings)}
+        return self._cache[key]
+
+    def answer_frames(self, frames, question: str, key: str) -> Answer:
+        prepared = self.prepare_frames(frames, key)
+        answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)
+        answer.timings = {**prepared.timings, **answer.timings}
+        return answer
+
     def answer_scene(self, scene: ScanNetScene, question: str) -> Answer:
         prepared = self.prepare(scene)
         answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)

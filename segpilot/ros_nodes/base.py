@@ -1,0 +1,124 @@
+"""What every segpilot node shares: parameters from config dataclasses, a configure step that
+loads models without crashing the node, counted + throttled drops of bad input, stats.
+
+Nodes are `rclpy.lifecycle.LifecycleNode`s: models load in `on_configure` (a failure is
+logged and the node stays up, unconfigured, so a lifecycle manager or a later `configure`
+can retry); subscriptions start working in `on_activate`. With the `autostart` parameter
+(default true, as nav2's lifecycle manager does) the executable configures and activates
+itself. Every config dataclass field is a declared parameter with its docstring as the
+description; a `set_parameters` call is validated by building the dataclass, so a bad value
+is refused with the dataclass's one-line reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import typing
+from collections import Counter
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from std_msgs.msg import String
+
+from segpilot.config import build_config, field_docs
+from segpilot.errors import SegpilotError
+
+SENSOR_QOS = qos_profile_sensor_data
+RELIABLE_QOS = QoSProfile(depth=10)
+
+
+class SegpilotNode(LifecycleNode):
+    """A lifecycle node whose parameters are the fields of `configs` (dataclasses)."""
+
+    configs: tuple[type, ...] = ()
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.declare_parameter("autostart", True, ParameterDescriptor(description="configure and activate at start"))
+        docs = {}
+        for cls in self.configs:
+            docs.update(field_docs(cls))
+            for f in dataclasses.fields(cls):
+                if f.default is dataclasses.MISSING or isinstance(f.default, tuple | list):
+                    continue
+                desc = ParameterDescriptor(description=docs.get(f.name, ""), dynamic_typing=True)
+                self.declare_parameter(f.name, f.default, desc)
+        self.add_on_set_parameters_callback(self._validate)
+        self.drops: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        self.active = False
+        self._stats_pub = self.create_publisher(String, "~/stats", RELIABLE_QOS)
+        self.create_timer(1.0, self.publish_stats)
+
+    def config(self, cls: type):
+        """The current parameter values as a `cls` instance."""
+        names = {f.name for f in dataclasses.fields(cls)} & set(self._parameters)
+        return build_config(cls, {n: self.get_parameter(n).value for n in names})
+
+    def _validate(self, params) -> SetParametersResult:
+        values = {n: self.get_parameter(n).value for n in self._parameters}
+        values.update({p.name: p.value for p in params})
+        try:
+            for cls in self.configs:
+                names = {f.name for f in dataclasses.fields(cls)}
+                hints = typing.get_type_hints(cls)
+                build_config(cls, {k: v for k, v in values.items() if k in names and k in hints})
+        except (SegpilotError, TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def drop(self, reason: str, detail: str = "") -> None:
+        """Count one dropped message and warn at most every 2 s per node."""
+        self.drops[reason] += 1
+        self.get_logger().warning(
+            f"dropped a message ({reason}: {detail}); dropped so far: {dict(self.drops)}", throttle_duration_sec=2.0
+        )
+
+    def publish_stats(self) -> None:
+        self._stats_pub.publish(String(data=json.dumps({"dropped": dict(self.drops), "counts": dict(self.counts),
+                                                        "active": self.active})))  # fmt: skip
+
+    # Lifecycle: subclasses implement configure() (may raise) and get activation for free.
+    def configure(self) -> None:
+        """Load models and create publishers / subscriptions; raise to fail the transition."""
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self.configure()
+        except Exception as exc:  # noqa: BLE001 - a failed configure is logged, never fatal
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        self.active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self.active = False
+        return super().on_deactivate(state)
+
+
+def run_node(factory, args=None) -> None:
+    """Entry point body: init, construct, autostart, spin until SIGINT / SIGTERM."""
+    rclpy.init(args=args)
+    node = factory()
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    if node.get_parameter("autostart").value:
+        node.trigger_configure()
+        if node.active is False and node._state_machine.current_state[1] == "inactive":
+            node.trigger_activate()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

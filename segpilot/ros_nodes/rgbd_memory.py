@@ -1,0 +1,74 @@
+"""`rgbd_memory` node: camera topics -> keyframes by camera motion -> per-view visual tokens.
+
+Publishes the 3D positions (and saliency) of every token in memory as `~/tokens`
+(sensor_msgs/PointCloud2, in `world_frame`), and each new keyframe on `~/keyframe/` + the input
+topic names (one stamp per keyframe, reliable QoS) for `scene_qa` to consume.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from std_msgs.msg import Header
+
+from segpilot.pipeline import PruneConfig
+from segpilot.ros_nodes import convert
+from segpilot.ros_nodes.base import RELIABLE_QOS, SegpilotNode, run_node
+from segpilot.ros_nodes.keyframes import KeyframeMemory, MemoryConfig
+from segpilot.ros_nodes.rgbd_input import RGBDInput
+
+
+class RGBDMemoryNode(SegpilotNode):
+    configs = (MemoryConfig,)
+
+    def __init__(self):
+        super().__init__("rgbd_memory")
+        self.declare_parameter("pose_type", "pose")
+
+    def configure(self) -> None:
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+        from segpilot.perception.encoders.base import make_encoder
+
+        cfg = self.config(MemoryConfig)
+        self.cfg = cfg
+        self.encoder = make_encoder(cfg.encoder)
+        self.memory = KeyframeMemory(cfg)
+        self.min_valid = PruneConfig().min_valid_fraction
+        self.tokens_pub = self.create_publisher(PointCloud2, "~/tokens", RELIABLE_QOS)
+        self.kf_pubs = {
+            "color": self.create_publisher(Image, "~/keyframe/color/image_raw", RELIABLE_QOS),
+            "depth": self.create_publisher(Image, "~/keyframe/depth/image_raw", RELIABLE_QOS),
+            "info": self.create_publisher(CameraInfo, "~/keyframe/color/camera_info", RELIABLE_QOS),
+            "pose": self.create_publisher(PoseStamped, "~/keyframe/camera_pose", RELIABLE_QOS),
+        }
+        self.input = RGBDInput(self, self.on_frame, cfg.slop_s, cfg.depth_scale, cfg.max_depth_m,
+                               self.get_parameter("pose_type").value)  # fmt: skip
+
+    def on_frame(self, frame) -> None:
+        from segpilot.perception.tokenize import tokens_from_frames
+
+        key = self.memory.offer(frame)
+        if key is None:
+            return
+        self.counts["keyframes"] += 1
+        self.memory.tokens[key] = tokens_from_frames([frame], self.encoder, self.min_valid)
+        header = Header(stamp=convert.to_stamp(frame.stamp), frame_id=frame.frame_id)
+        depth = np.nan_to_num(frame.depth, nan=0.0)
+        self.kf_pubs["color"].publish(convert.rgb_to_image(frame.rgb, header))
+        self.kf_pubs["depth"].publish(convert.depth_to_image(depth, header))
+        self.kf_pubs["info"].publish(convert.camera_info_msg(frame.camera, header))
+        world = Header(stamp=header.stamp, frame_id=self.cfg.world_frame)
+        self.kf_pubs["pose"].publish(convert.pose_msg(frame.T_world_cam, world))
+        tokens = list(self.memory.tokens.values())
+        xyz = np.concatenate([t.xyz.numpy() for t in tokens])
+        saliency = np.concatenate([t.saliency.numpy() for t in tokens])
+        self.tokens_pub.publish(convert.points_to_cloud(xyz, saliency, world))
+
+
+def main(args=None) -> None:
+    run_node(RGBDMemoryNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""`sim_bridge` node: the embedded simulator (or habitat-sim) as a robot on ROS topics.
+
+Publishes `color/image_raw` (rgb8), `depth/image_raw` (32FC1 metres, 0 = no return),
+`color/camera_info` and `camera_pose` (PoseStamped of the optical frame, x right / y down /
+z forward, in `world_frame`), all with one stamp per observation in simulated time (steps x
+period), like a robot running with use_sim_time. It executes geometry_msgs/Twist on
+`cmd_vel` (velocity mode, stepped at rate_hz) or discrete actions on `action`
+(std_msgs/String: move_forward, turn_left, turn_right, stop; discrete mode, one observation
+per action, the current one re-sent at rate_hz until the next action) - a robot-free closed
+loop. The episode (a generated room, its start and goal) is reported on `~/episode` when the
+agent calls stop or runs out of steps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from geometry_msgs.msg import PoseStamped, Twist
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header, String
+
+from segpilot.errors import SegpilotError
+from segpilot.ros_nodes import convert
+from segpilot.ros_nodes.base import RELIABLE_QOS, SENSOR_QOS, SegpilotNode, run_node
+
+ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
+
+
+@dataclass(frozen=True)
+class SimBridgeConfig:
+    """Parameters of the sim_bridge node."""
+
+    simulator: str = "embedded"
+    """embedded (a generated room), or habitat with `habitat_scene`."""
+    habitat_scene: str = ""
+    """Scene file habitat-sim loads when simulator is habitat."""
+    room_seed: int = 30000
+    """Seed of the generated room (held-out rooms start at 30000)."""
+    episode_index: int = 0
+    """Which generated navigation episode of the room gives the start pose and the goal."""
+    mode: str = "discrete"
+    """discrete: step on each `action`; velocity: integrate `cmd_vel` at rate_hz."""
+    rate_hz: float = 10.0
+    """Velocity mode: simulation steps per second; discrete mode: re-send rate of the current view."""
+    width: int = 64
+    """Camera width, pixels."""
+    height: int = 64
+    """Camera height, pixels."""
+    hfov_deg: float = 90.0
+    """Camera horizontal field of view, degrees."""
+    max_steps: int = 400
+    """Steps before the episode ends without a stop."""
+    world_frame: str = "map"
+    """frame_id of camera_pose."""
+    camera_frame: str = "camera_color_optical_frame"
+    """frame_id of the images and camera info."""
+
+    def __post_init__(self) -> None:
+        if self.simulator not in ("embedded", "habitat") or self.mode not in ("discrete", "velocity"):
+            raise SegpilotError("simulator must be embedded or habitat; mode must be discrete or velocity")
+        if self.rate_hz <= 0 or min(self.width, self.height, self.max_steps) < 1 or not 0 < self.hfov_deg < 180:
+            raise SegpilotError("rate_hz must be > 0, width / height / max_steps >= 1 and hfov_deg in (0, 180)")
+
+
+class SimBridgeNode(SegpilotNode):
+    configs = (SimBridgeConfig,)
+
+    def __init__(self):
+        super().__init__("sim_bridge")
+
+    def configure(self) -> None:
+        from segpilot.sim.base import SimConfig
+        from segpilot.sim.embedded import EmbeddedSimulator
+        from segpilot.sim.episodes import make_nav_episodes
+        from segpilot.sim.scenes import generate_scene
+
+        cfg = self.config(SimBridgeConfig)
+        self.cfg = cfg
+        sim_config = SimConfig(width=cfg.width, height=cfg.height, hfov_deg=cfg.hfov_deg)
+        if cfg.simulator == "habitat":
+            from segpilot.sim.registry import make_simulator
+
+            self.sim, self.episode = make_simulator("habitat", cfg.habitat_scene, sim_config), None
+            from segpilot.sim.base import AgentPose
+
+            self.obs = self.sim.reset(AgentPose(0.0, 0.0, 0.0))
+        else:
+            scene = generate_scene(cfg.room_seed)
+            self.sim = EmbeddedSimulator(scene, sim_config)
+            episodes = make_nav_episodes(scene, self.sim.grid, cfg.episode_index + 1, cfg.room_seed)
+            if len(episodes) <= cfg.episode_index:
+                raise SegpilotError(f"room {cfg.room_seed} has only {len(episodes)} navigation episodes")
+            self.episode = episodes[cfg.episode_index]
+            self.obs = self.sim.reset(self.episode.start_pose)
+        self.steps, self.done, self.path_m = 0, False, 0.0
+        self.twist, self.twist_time = Twist(), 0.0
+        self.pubs = {"color": self.create_publisher(Image, "color/image_raw", SENSOR_QOS),
+                     "depth": self.create_publisher(Image, "depth/image_raw", SENSOR_QOS),
+                     "info": self.create_publisher(CameraInfo, "color/camera_info", SENSOR_QOS),
+                     "pose": self.create_publisher(PoseStamped, "camera_pose", RELIABLE_QOS),
+                     "episode": self.create_publisher(String, "~/episode", RELIABLE_QOS)}  # fmt: skip
+        self.create_subscription(String, "action", self.on_action, RELIABLE_QOS)
+        self.create_subscription(Twist, "cmd_vel", self.on_twist, RELIABLE_QOS)
+        self.create_timer(1.0 / cfg.rate_hz, self.on_tick)
+
+    @property
+    def sim_time(self) -> float:
+        return self.steps / self.cfg.rate_hz
+
+    def publish_observation(self) -> None:
+        f = self.obs.frame
+        stamp = convert.to_stamp(self.sim_time)
+        header = Header(stamp=stamp, frame_id=self.cfg.camera_frame)
+        self.pubs["color"].publish(convert.rgb_to_image(f.rgb, header))
+        depth = f.depth.copy()
+        depth[~f.valid_depth] = 0.0
+        self.pubs["depth"].publish(convert.depth_to_image(depth, header))
+        self.pubs["info"].publish(convert.camera_info_msg(f.camera, header))
+        self.pubs["pose"].publish(convert.pose_msg(f.T_world_cam, Header(stamp=stamp, frame_id=self.cfg.world_frame)))
+        self.counts["observations"] += 1
+
+    def on_tick(self) -> None:
+        if not self.active:
+            return
+        if self.done:  # keep reporting the result for late subscribers
+            self.pubs["episode"].publish(String(data=json.dumps(self.report)))
+            return
+        if self.cfg.mode == "velocity":
+            fresh = time.monotonic() - self.twist_time < 0.5
+            lin, ang = (self.twist.linear.x, self.twist.angular.z) if fresh else (0.0, 0.0)
+            self._step_with(lambda: self._command(lin, ang))
+        else:
+            self.publish_observation()
+
+    def _command(self, linear: float, angular: float):
+        from segpilot.sim.base import BaseCommand
+
+        return BaseCommand(linear, angular, 1.0 / self.cfg.rate_hz)
+
+    def on_twist(self, msg: Twist) -> None:
+        import math
+
+        if not all(math.isfinite(v) for v in (msg.linear.x, msg.angular.z)):
+            self.drop("invalid", "cmd_vel has a non-finite velocity")
+            return
+        self.twist, self.twist_time = msg, time.monotonic()
+
+    def on_action(self, msg: String) -> None:
+        if not self.active or self.done:
+            return
+        action = msg.data.strip()
+        if action not in ACTIONS:
+            self.drop("invalid", f"action {action!r}: expected one of {', '.join(ACTIONS)}")
+            return
+        if self.cfg.mode != "discrete":
+            self.drop("invalid", "discrete action received in velocity mode")
+            return
+        if action == "stop":
+            self.finish(stopped=True)
+            return
+        self._step_with(lambda: action)
+
+    def _step_with(self, make_action) -> None:
+        import math
+
+        prev = self.obs.pose
+        self.obs = self.sim.step(make_action())
+        self.steps += 1
+        self.path_m += math.hypot(self.obs.pose.x - prev.x, self.obs.pose.y - prev.y)
+        self.publish_observation()
+        if self.steps >= self.cfg.max_steps:
+            self.finish(stopped=False)
+
+    def finish(self, stopped: bool) -> None:
+        from segpilot.sim.planning import footprint_distance
+
+        self.done = True
+        report: dict = {"stopped": stopped, "steps": self.steps, "path_length_m": self.path_m}
+        if self.episode is not None:
+            goal = self.episode.goals[0]
+            dist = footprint_distance(self.obs.pose, goal["bbox_min"], goal["bbox_max"])
+            report.update(episode_id=self.episode.episode_id, instruction=self.episode.instruction,
+                          distance_to_goal=dist, success=stopped and dist <= self.episode.success_distance)  # fmt: skip
+        self.report = report
+        self.pubs["episode"].publish(String(data=json.dumps(report)))
+
+
+def main(args=None) -> None:
+    run_node(SimBridgeNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""`vla_policy` node: an instruction + the camera topics -> robot actions from the VLA.
+
+The instruction arrives on `~/instruction` (std_msgs/String; "stop" or an empty string stops
+the robot, a new instruction restarts the policy). In velocity mode the node publishes
+geometry_msgs/Twist on `cmd_vel` at `rate_hz` (a discrete move becomes `linear_speed_mps`,
+a turn `angular_speed_dps`, stop zero); in discrete mode it publishes one std_msgs/String
+action on `action` per new observation (the simulator's lock-step loop).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from geometry_msgs.msg import Twist
+from std_msgs.msg import String
+
+from segpilot.errors import SegpilotError
+from segpilot.ros_nodes.base import RELIABLE_QOS, SegpilotNode, run_node
+from segpilot.ros_nodes.rgbd_input import RGBDInput
+
+
+@dataclass(frozen=True)
+class VLANodeConfig:
+    """Parameters of the vla_policy node."""
+
+    policy: str = ""
+    """VLA policy folder; empty = the embedded default policy."""
+    mode: str = "velocity"
+    """velocity: Twist on cmd_vel at rate_hz; discrete: one action String per new observation."""
+    rate_hz: float = 5.0
+    """Velocity mode: Twist messages (and policy actions) per second."""
+    replan_every: int = 0
+    """Actions executed per decoded chunk (0 = the whole chunk)."""
+    routing: bool = True
+    """LFP routing in the language layers."""
+    linear_speed_mps: float = 0.25
+    """Velocity mode: forward speed of a move_forward action, m/s."""
+    angular_speed_dps: float = 30.0
+    """Velocity mode: turn rate of a turn action, degrees per second."""
+    slop_s: float = 0.02
+    """Approximate-time synchroniser slop, seconds."""
+    depth_scale: float = 0.001
+    """Metres per unit of a 16UC1 depth image."""
+    max_depth_m: float = 10.0
+    """Depth beyond this is invalid."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("velocity", "discrete"):
+            raise SegpilotError(f"mode {self.mode!r}: expected velocity or discrete")
+        if self.rate_hz <= 0 or self.replan_every < 0 or self.linear_speed_mps < 0 or self.angular_speed_dps < 0:
+            raise SegpilotError("rate_hz must be > 0; replan_every and the speeds must be >= 0")
+
+
+class VLAPolicyNode(SegpilotNode):
+    configs = (VLANodeConfig,)
+
+    def __init__(self):
+        super().__init__("vla_policy")
+        self.declare_parameter("pose_type", "pose")
+
+    def configure(self) -> None:
+        from segpilot.policies.vla.io import load_policy
+
+        cfg = self.config(VLANodeConfig)
+        self.cfg = cfg
+        self.policy = load_policy(cfg.policy or None)
+        self.agent = None
+        self.latest, self.last_acted = None, -math.inf
+        self.twist_pub = self.create_publisher(Twist, "cmd_vel", RELIABLE_QOS)
+        self.action_pub = self.create_publisher(String, "action", RELIABLE_QOS)
+        self.create_subscription(String, "~/instruction", self.on_instruction, RELIABLE_QOS)
+        self.input = RGBDInput(self, self.on_frame, cfg.slop_s, cfg.depth_scale, cfg.max_depth_m,
+                               self.get_parameter("pose_type").value)  # fmt: skip
+        if cfg.mode == "velocity":
+            self.create_timer(1.0 / cfg.rate_hz, self.on_tick)
+
+    def on_instruction(self, msg: String) -> None:
+        from segpilot.policies.vla.agent import VLAAgent
+
+        text = msg.data.strip()
+        if not text or text.lower() == "stop":
+            self.agent = None
+            self._send("stop")
+            return
+        try:
+            self.agent = VLAAgent(self.policy, text, self.cfg.replan_every or None, self.cfg.routing)
+        except SegpilotError as exc:
+            self.agent = None
+            self.drop("invalid_instruction", str(exc))
+            self._send("stop")
+            return
+        self.last_acted = -math.inf
+        self.counts["instructions"] += 1
+
+    def on_frame(self, frame) -> None:
+        self.latest = frame
+        if self.cfg.mode == "discrete" and self.agent is not None and frame.stamp > self.last_acted:
+            self._act()
+
+    def on_tick(self) -> None:
+        if self.active and self.agent is not None and self.latest is not None:
+            self._act()
+
+    def _act(self) -> None:
+        self.last_acted = self.latest.stamp
+        action = self.agent.act(SimpleNamespace(frame=self.latest))
+        self.counts["actions"] += 1
+        self._send(action)
+        if action == "stop":
+            self.agent = None
+
+    def _send(self, action: str) -> None:
+        if self.cfg.mode == "discrete":
+            self.action_pub.publish(String(data=action))
+            return
+        twist = Twist()
+        if action == "move_forward":
+            twist.linear.x = self.cfg.linear_speed_mps
+        elif action in ("turn_left", "turn_right"):
+            sign = 1.0 if action == "turn_left" else -1.0  # REP 103: positive yaw turns left
+            twist.angular.z = sign * math.radians(self.cfg.angular_speed_dps)
+        self.twist_pub.publish(twist)
+
+
+def main(args=None) -> None:
+    run_node(VLAPolicyNode, args)
+
+
+if __name__ == "__main__":
+    main()
