@@ -41,9 +41,7 @@ class VLAAgent:
     def __init__(self, policy: CogVLAPolicy, instruction: str, replan_every: int | None = None, routing: bool = True,
                  memory_views: int = 0, memory_budget: float = 0.09):  # fmt: skip
         if policy.space.name != "discrete_nav":
-            raise SegpilotError(
-                f"VLAAgent drives discrete navigation actions; this policy emits {policy.space.name}"
-            )
+            raise SegpilotError(f"VLAAgent drives discrete navigation actions; this policy emits {policy.space.name}")
         self.policy, self.routing = policy.eval(), routing
         self.replan_every = replan_every or policy.config.chunk
         if not 1 <= self.replan_every <= policy.config.chunk:

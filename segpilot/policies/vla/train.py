@@ -48,36 +48,48 @@ class TrainVLAConfig:
     image_size: int = 64
     """Policy camera size, pixels."""
     max_minutes: float = 75.0
-    """Wall-clock limit of the optimisation (the policy is saved when it is reached)."""
+    """Wall-clock limit of the optimisation; the learning-rate schedule follows whichever of steps and
+    time runs out first, so a time-limited run still ends annealed."""
+    patch_size: int = 16
+    """Vision patch size, pixels (16 at 64 px: 4 x 4 patches per stream)."""
+    threads: int = 0
+    """torch CPU threads (0 = torch's default)."""
 
     def __post_init__(self) -> None:
-        for name in ("rooms", "episodes_per_room", "steps", "batch", "chunk", "image_size"):
+        for name in ("rooms", "episodes_per_room", "steps", "batch", "chunk", "image_size", "patch_size"):
             if getattr(self, name) < 1:
                 raise SegpilotError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.noise < 1 or self.lr <= 0 or self.max_minutes <= 0:
+        if not 0 <= self.noise < 1 or self.lr <= 0 or self.max_minutes <= 0 or self.threads < 0:
             raise SegpilotError("noise must lie in [0, 1); lr and max_minutes must be > 0")
 
 
 def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     t0 = time.time()
     demos, data_summary = collect(cfg.rooms, cfg.seed, cfg.image_size, cfg.chunk, cfg.episodes_per_room, cfg.noise,
                                   progress=progress)  # fmt: skip
     collect_minutes = (time.time() - t0) / 60
     torch.manual_seed(0)
-    policy = CogVLAPolicy(VLAConfig(image_size=cfg.image_size, chunk=cfg.chunk, vocab=instruction_vocab()))
+    policy = CogVLAPolicy(VLAConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, chunk=cfg.chunk,
+                                    vocab=instruction_vocab()))  # fmt: skip
     unique = sorted(set(demos.instruction))
     ids, valid = policy.encode_instruction([words_of(s) for s in unique])
     which = np.asarray([unique.index(s) for s in demos.instruction])
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.01)
     warmup = max(1, cfg.steps // 30)
+    log, losses, t1 = [], [], time.time()
+
+    def progress_share(s: int) -> float:
+        return min(1.0, max(s / cfg.steps, (time.time() - t1) / 60 / cfg.max_minutes))
+
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress_share(s)))
     )
     rng = np.random.default_rng(0)
-    log, losses, t1 = [], [], time.time()
     policy.train()
     for step in range(cfg.steps):
-        if (time.time() - t1) / 60 > cfg.max_minutes:
+        if progress_share(step) >= 1.0:
             break
         batch = rng.integers(0, len(demos.actions), cfg.batch)
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
