@@ -37,7 +37,7 @@ class TrainVLAConfig:
     """Expert episodes per room."""
     noise: float = 0.15
     """Share of demonstration steps where a random move is executed instead of the expert's."""
-    steps: int = 8000
+    steps: int = 10000
     """Optimisation steps."""
     batch: int = 32
     """Demonstration steps per batch."""
@@ -47,7 +47,7 @@ class TrainVLAConfig:
     """Actions per chunk."""
     image_size: int = 64
     """Policy camera size, pixels."""
-    max_minutes: float = 75.0
+    max_minutes: float = 55.0
     """Wall-clock limit of the optimisation; the learning-rate schedule follows whichever of steps and
     time runs out first, so a time-limited run still ends annealed."""
     patch_size: int = 16
