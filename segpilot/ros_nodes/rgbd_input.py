@@ -44,25 +44,33 @@ class RGBDInput:
         ]
 
     def _add(self, stream: int, msg) -> None:
+        """Convert on arrival, so every malformed message is counted (not only those that pair up)."""
         if not self.node.active:
             return
         self.node.counts["messages"] += 1
         try:
             stamp = convert.stamp_seconds(msg.header)
-        except AttributeError:
-            self.node.drop("malformed", f"stream {stream} has no header")
+            if stream == 0:
+                value = (convert.image_to_rgb(msg), msg.header.frame_id or "camera_optical_frame")
+            elif stream == 1:
+                value = convert.image_to_depth(msg, self.depth_scale, self.max_depth_m)
+            elif stream == 2:
+                value = convert.camera_from_info(msg)
+            else:
+                value = convert.pose_to_matrix(msg)
+        except SegpilotError as exc:
+            self.node.drop("invalid", str(exc))
             return
-        if not self.sync.add(stream, stamp, msg):
+        except (AttributeError, ValueError, TypeError) as exc:
+            self.node.drop("malformed", f"stream {stream}: {exc}")
+            return
+        if not self.sync.add(stream, stamp, (stamp, value)):
             self.node.drop("stamp_out_of_order", f"stream {stream} went back to {stamp:.3f} s")
 
-    def _on_set(self, color: Image, depth: Image, info: CameraInfo, pose) -> None:
+    def _on_set(self, color, depth, info, pose) -> None:
+        (stamp, (rgb, frame_id)), (_, depth_m), (_, camera), (_, T) = color, depth, info, pose
         try:
-            rgb = convert.image_to_rgb(color)
-            depth_m = convert.image_to_depth(depth, self.depth_scale, self.max_depth_m)
-            camera = convert.camera_from_info(info)
-            T = convert.pose_to_matrix(pose)
-            frame = Frame(rgb, depth_m, camera, T, stamp=convert.stamp_seconds(color.header),
-                          frame_id=color.header.frame_id or "camera_optical_frame")  # fmt: skip
+            frame = Frame(rgb, depth_m, camera, T, stamp=stamp, frame_id=frame_id)
         except SegpilotError as exc:
             self.node.drop("invalid", str(exc))
             return
