@@ -54,3 +54,24 @@ def test_sim_config_documented_and_yaml_valid():
     params = load_params_file(PKG.parent / "config" / "sim.yaml")
     assert set(params) == set(SimConfig.__dataclass_fields__)
     SimConfig(**params)
+
+
+NODE_CONFIGS = {  # node -> (module, config class)
+    "rgbd_memory": ("segpilot.ros_nodes.keyframes", "MemoryConfig"),
+    "scene_qa": ("segpilot.ros_nodes.scene_qa", "SceneQAConfig"),
+    "vla_policy": ("segpilot.ros_nodes.vla_policy", "VLANodeConfig"),
+    "sim_bridge": ("segpilot.ros_nodes.sim_bridge", "SimBridgeConfig"),
+}
+
+
+def test_node_configs_are_documented_and_their_yaml_holds_every_field_with_its_default():
+    import dataclasses
+    import importlib
+
+    for node, (module, name) in NODE_CONFIGS.items():
+        cls = getattr(importlib.import_module(module), name)
+        assert set(field_docs(cls)) == set(cls.__dataclass_fields__), f"{name} has an undocumented field"
+        params = load_params_file(PKG.parent / "config" / f"{node}.yaml", node=node)
+        params.pop("pose_type", None)  # an input-wiring parameter of the node itself
+        assert set(params) == set(cls.__dataclass_fields__), node
+        assert params == {f.name: f.default for f in dataclasses.fields(cls)}, f"config/{node}.yaml != {name}()"

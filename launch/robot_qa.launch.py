@@ -1,0 +1,42 @@
+"""Memory + scene QA on a robot's RGB-D camera (ROS 2 Jazzy / Kilted, launch_ros).
+
+    ros2 launch segpilot robot_qa.launch.py color:=/camera/color/image_raw \\
+        depth:=/camera/aligned_depth_to_color/image_raw camera_info:=/camera/color/camera_info \\
+        camera_pose:=/camera_pose
+
+Ask:    ros2 topic pub --once /scene_qa/question std_msgs/String "{data: 'What color is the sofa?'}"
+Answer: ros2 topic echo /scene_qa/answer
+"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+
+def generate_launch_description() -> LaunchDescription:
+    config = Path(get_package_share_directory("segpilot")) / "config"
+    args = {
+        "color": "/camera/color/image_raw",
+        "depth": "/camera/aligned_depth_to_color/image_raw",
+        "camera_info": "/camera/color/camera_info",
+        "camera_pose": "/camera_pose",
+        "model": "",
+    }
+    declared = [DeclareLaunchArgument(name, default_value=value) for name, value in args.items()]
+    remaps = [
+        ("color/image_raw", LaunchConfiguration("color")),
+        ("depth/image_raw", LaunchConfiguration("depth")),
+        ("color/camera_info", LaunchConfiguration("camera_info")),
+        ("camera_pose", LaunchConfiguration("camera_pose")),
+    ]
+    memory = Node(package="segpilot", executable="rgbd_memory", name="rgbd_memory", output="screen",
+                  parameters=[str(config / "rgbd_memory.yaml")], remappings=remaps)  # fmt: skip
+    qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
+              parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml"),
+                          {"model": LaunchConfiguration("model")}])  # fmt: skip
+    return LaunchDescription([*declared, memory, qa])

@@ -1,0 +1,29 @@
+"""Robot-free scene QA: the embedded simulator's camera -> memory -> scene QA (ROS 2 Jazzy / Kilted).
+
+    ros2 launch segpilot sim_qa.launch.py room_seed:=7002
+
+Drive it with /cmd_vel (e.g. teleop_twist_keyboard), then ask on /scene_qa/question.
+"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+
+def generate_launch_description() -> LaunchDescription:
+    config = Path(get_package_share_directory("segpilot")) / "config"
+    seed = DeclareLaunchArgument("room_seed", default_value="7002")
+    sim = Node(package="segpilot", executable="sim_bridge", name="sim_bridge", output="screen",
+               parameters=[str(config / "sim_bridge.yaml"),
+                           {"room_seed": LaunchConfiguration("room_seed"), "mode": "velocity",
+                            "width": 320, "height": 240, "hfov_deg": 60.0}])  # fmt: skip
+    memory = Node(package="segpilot", executable="rgbd_memory", name="rgbd_memory", output="screen",
+                  parameters=[str(config / "rgbd_memory.yaml")])  # fmt: skip
+    qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
+              parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml")])  # fmt: skip
+    return LaunchDescription([seed, sim, memory, qa])

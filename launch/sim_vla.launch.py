@@ -1,0 +1,33 @@
+"""Robot-free VLA navigation: the embedded simulator + memory + the VLA policy (ROS 2 Jazzy / Kilted).
+
+    ros2 launch segpilot sim_vla.launch.py room_seed:=30000 episode_index:=0
+    ros2 topic pub --once /vla_policy/instruction std_msgs/String "{data: 'find the lamp'}"
+    ros2 topic echo /sim_bridge/episode
+
+The simulator and the policy run in lock-step on discrete actions (the policy's training
+action space); on a robot, run vla_policy with mode:=velocity to get cmd_vel Twists.
+"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+
+def generate_launch_description() -> LaunchDescription:
+    config = Path(get_package_share_directory("segpilot")) / "config"
+    args = [DeclareLaunchArgument("room_seed", default_value="30000"),
+            DeclareLaunchArgument("episode_index", default_value="0")]  # fmt: skip
+    sim = Node(package="segpilot", executable="sim_bridge", name="sim_bridge", output="screen",
+               parameters=[str(config / "sim_bridge.yaml"),
+                           {"room_seed": LaunchConfiguration("room_seed"),
+                            "episode_index": LaunchConfiguration("episode_index"), "mode": "discrete"}])  # fmt: skip
+    memory = Node(package="segpilot", executable="rgbd_memory", name="rgbd_memory", output="screen",
+                  parameters=[str(config / "rgbd_memory.yaml")])  # fmt: skip
+    vla = Node(package="segpilot", executable="vla_policy", name="vla_policy", output="screen",
+               parameters=[str(config / "vla_policy.yaml"), {"mode": "discrete"}])  # fmt: skip
+    return LaunchDescription([*args, sim, memory, vla])

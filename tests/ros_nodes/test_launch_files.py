@@ -1,0 +1,55 @@
+"""Every launch file names executables setup.py installs, parameter files config/ has, and
+parameter overrides the node's YAML declares (launch_ros is not installable here: parse the text)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+import yaml
+
+from tests.ros_nodes.helpers import CONFIG, REPO
+
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+
+
+def _console_scripts() -> set[str]:
+    text = (REPO / "setup.py").read_text()
+    return set(re.findall(r'f?"(\w+) = \{PACKAGE\}\.', text)) | set(re.findall(r'"(\w+) = segpilot\.', text))
+
+
+def _nodes(path):
+    """(executable, parameter file names, override keys) of every launch_ros Node(...) call."""
+    tree = ast.parse(path.read_text())
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Node":
+            kw = {k.arg: k.value for k in call.keywords}
+            executable = ast.literal_eval(kw["executable"])
+            files = [n.right.value for n in ast.walk(kw.get("parameters", ast.List([]))) if
+                     isinstance(n, ast.BinOp) and isinstance(n.right, ast.Constant)]  # fmt: skip
+            keys = [k.value for n in ast.walk(kw.get("parameters", ast.List([]))) if isinstance(n, ast.Dict)
+                    for k in n.keys]  # fmt: skip
+            yield executable, files, keys
+
+
+def test_the_three_launch_files_exist_and_are_installed():
+    assert {p.name for p in LAUNCH_FILES} == {"robot_qa.launch.py", "sim_qa.launch.py", "sim_vla.launch.py"}
+    assert 'glob("launch/*.launch.py")' in (REPO / "setup.py").read_text()
+    assert 'glob("config/*.yaml")' in (REPO / "setup.py").read_text()
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_names_installed_executables_and_existing_parameters(path):
+    scripts = _console_scripts()
+    nodes = list(_nodes(path))
+    assert nodes, f"{path.name} starts no Node"
+    for executable, files, keys in nodes:
+        assert executable in scripts, f"{path.name}: {executable} is not a console script in setup.py"
+        declared: set[str] = set()
+        for name in files:
+            assert (CONFIG / name).exists(), f"{path.name}: config/{name} does not exist"
+            for section in yaml.safe_load((CONFIG / name).read_text()).values():
+                declared |= set(section["ros__parameters"])
+        for key in keys:
+            assert key in declared, f"{path.name}: {executable} override {key!r} is not in {files}"
