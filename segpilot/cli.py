@@ -161,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--habitat", type=Path, default=None, help="run through habitat-sim on this scene instead")
     rv.add_argument("--episodes-file", type=Path, default=None, help="with --habitat: navigation episodes JSON")
 
+    bag = sub.add_parser("bag", help="answer from a recorded rosbag2 (.db3 or .mcap)")
+    bag_sub = bag.add_subparsers(dest="bag", required=True)
+    bq = bag_sub.add_parser("qa", help="keyframes of a bag's RGB-D topics -> pruned 3D tokens -> an answer")
+    bq.add_argument("--bag", type=Path, required=True, help="rosbag2 folder (or .mcap / .db3 file)")
+    bq.add_argument("--question", required=True, help="the question")
+    bq.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
+    for name, default in (("color", "/color/image_raw"), ("depth", "/depth/image_raw"),
+                          ("camera-info", "/color/camera_info"), ("camera-pose", "/camera_pose")):  # fmt: skip
+        bq.add_argument(f"--{name}-topic", default=default, help=f"topic in the bag (default {default})")
+    _add_qa_args(bq)
+    add_config_arguments(bq, PruneConfig, skip=("encoder",))
+
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
     return parser
 
@@ -186,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     from segpilot import cli_commands as c
 
     handlers = {"prune": c.cmd_prune, "ask": c.cmd_ask, "eval": c.cmd_eval, "bench": c.cmd_bench, "sim": c.cmd_sim,
-                "train": c.cmd_train, "study": c.cmd_study, "methods": c.cmd_methods}  # fmt: skip
+                "train": c.cmd_train, "bag": c.cmd_bag, "study": c.cmd_study, "methods": c.cmd_methods}  # fmt: skip
     try:
         return handlers[args.command](args)
     except SegpilotError as exc:

@@ -213,6 +213,25 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bag(args: argparse.Namespace) -> int:
+    from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
+    from segpilot.ros_nodes.bag import BagTopics, read_keyframes
+    from segpilot.ros_nodes.keyframes import MemoryConfig
+
+    topics = BagTopics(args.color_topic, args.depth_topic, args.camera_info_topic, args.camera_pose_topic)
+    frames, stats = read_keyframes(args.bag, topics, MemoryConfig())
+    config = _qa_config(args)
+    pipeline = QAPipeline(load_adapter(args.model, use_3d_position=args.use_3d_position, device=config.device),
+                          config, args.max_new_tokens)  # fmt: skip
+    answer = pipeline.answer_frames(frames, args.question, str(args.bag))
+    dropped = {k.removeprefix("dropped_"): v for k, v in stats.items() if k.startswith("dropped_")}
+    print(f"bag: {stats['frames']} RGB-D frames, {len(frames)} keyframes, dropped {dropped or 'none'}")
+    print(f"answer: {answer.text}")
+    print(f"tokens kept {len(answer.kept)} / {answer.n_tokens}")
+    print("timings: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in answer.timings.items()))
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from segpilot.perception.encoders.base import available_encoders
     from segpilot.perception.pruning.registry import available_pruners

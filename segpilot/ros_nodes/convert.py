@@ -80,7 +80,7 @@ def camera_from_info(msg: CameraInfo) -> PinholeCamera:
 
 def pose_to_matrix(msg: PoseStamped | Odometry) -> np.ndarray:
     """4x4 optical-frame-to-world transform from a PoseStamped or an Odometry message."""
-    pose = msg.pose.pose if isinstance(msg, Odometry) else msg.pose
+    pose = msg.pose.pose if isinstance(msg, Odometry) or hasattr(msg.pose, "pose") else msg.pose  # rosbags types too
     p, q = pose.position, pose.orientation
     quat = np.array([q.x, q.y, q.z, q.w])
     norm = float(np.linalg.norm(quat))
