@@ -53,12 +53,14 @@ class VLAAgent:
 
     def reset(self) -> None:
         self._queue: list[str] = []
+        self._previous: str | None = None
         self._history: deque = deque(maxlen=max(1, self.memory_views))
 
     def act(self, observation) -> str:
         if not self._queue:
             self._queue = self._plan(observation)[: self.replan_every]
-        return self._queue.pop(0)
+        self._previous = self._queue.pop(0)
+        return self._previous
 
     @torch.inference_mode()
     def _plan(self, observation) -> list[str]:
@@ -67,7 +69,9 @@ class VLAAgent:
         rgb, depth = resize_frame(observation.frame.rgb, observation.frame.depth, size)
         x, d = to_inputs(rgb[None], depth[None])
         memory = self._memory(observation, x) if self.memory_views else None
-        logits = self.policy(x, d, self.words, self.valid, routing=self.routing, memory=memory)
+        none = len(DISCRETE_NAV_ACTIONS)
+        previous = torch.tensor([none if self._previous is None else DISCRETE_NAV_ACTIONS.index(self._previous)])
+        logits = self.policy(x, d, self.words, self.valid, routing=self.routing, memory=memory, previous=previous)
         self.chunk_seconds.append(time.perf_counter() - t0)
         return [DISCRETE_NAV_ACTIONS[int(i)] for i in logits[0].argmax(-1)]
 

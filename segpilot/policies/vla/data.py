@@ -6,6 +6,12 @@ instruction) and the expert's next `chunk` actions (stop after the episode ends)
 probability `noise` the agent executes a random move instead of the expert's (DART-style
 noise injection), while the label stays the expert's: the policy sees how to recover from
 its own mistakes, which plain behaviour cloning never shows it.
+
+The expert first turns left in place until the goal object is in view (at least
+`SEEN_PIXELS` pixels; at most one full turn), then follows the shortest path. The map-based expert alone would head
+for goals it cannot see, which no camera-only policy can imitate; a look-around first is
+what the policy can learn from its own observations. Each step also records the action
+executed before it (the policy's only memory, like a VLA's proprioception input).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from segpilot.sim.base import SimConfig
 from segpilot.sim.scenes import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL
 
 MAX_DEPTH_M = 5.0
+SEEN_PIXELS = 4
+PREVIOUS_NONE = len(DISCRETE_NAV_ACTIONS)  # "no previous action" (the first step of an episode)
 
 
 def instruction_vocab() -> tuple[str, ...]:
@@ -55,6 +63,7 @@ class Demos:
     depth: np.ndarray  # (N, S, S) float16 metres
     instruction: list[str]
     actions: np.ndarray  # (N, chunk) int64 indices into DISCRETE_NAV_ACTIONS
+    previous: np.ndarray  # (N,) int64 action executed before this step (PREVIOUS_NONE at the start)
     episode: np.ndarray  # (N,) episode index
 
 
@@ -67,7 +76,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
     from segpilot.sim.scenes import generate_scene
 
     rng = np.random.default_rng(seed)
-    rgbs, depths, instructions, labels, episode_ids = [], [], [], [], []
+    rgbs, depths, instructions, labels, episode_ids, previous = [], [], [], [], [], []
     n_episodes = 0
     index = {a: i for i, a in enumerate(DISCRETE_NAV_ACTIONS)}
     for r in range(n_rooms):
@@ -81,8 +90,13 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
             expert.reset()
             obs = sim.reset(ep.start_pose)
             steps: list[int] = []
-            for _ in range(ep.max_steps):
-                action = expert.act(obs)
+            seen, before = False, PREVIOUS_NONE
+            full_turn = int(np.ceil(360.0 / sim.config.turn_step_deg))
+            for t in range(ep.max_steps):
+                # Look around until the goal is in view; after a full turn without it, go anyway.
+                seen = seen or t >= full_turn or int(np.count_nonzero(obs.object_ids == g["object_id"])) >= SEEN_PIXELS
+                action = expert.act(obs) if seen else "turn_left"
+                previous.append(before)
                 rgbs.append(obs.frame.rgb)
                 depths.append(obs.frame.depth.astype(np.float16))
                 instructions.append(ep.instruction)
@@ -93,6 +107,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
                 if rng.random() < noise:
                     action = DISCRETE_NAV_ACTIONS[int(rng.integers(1, 4))]
                 obs = sim.step(action)
+                before = index[action]
             padded = steps + [index["stop"]] * chunk
             labels.extend(padded[i : i + chunk] for i in range(len(steps)))
             n_episodes += 1
@@ -100,7 +115,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
         if progress and (r + 1) % 20 == 0:
             print(f"rooms {r + 1}/{n_rooms}: {len(rgbs)} steps", flush=True)
     demos = Demos(np.stack(rgbs), np.stack(depths), instructions, np.asarray(labels, dtype=np.int64),
-                  np.asarray(episode_ids))  # fmt: skip
+                  np.asarray(previous, dtype=np.int64), np.asarray(episode_ids))  # fmt: skip
     counts = np.bincount(demos.actions[:, 0], minlength=len(DISCRETE_NAV_ACTIONS))
     summary = {"rooms": n_rooms, "seed": seed, "episodes": n_episodes, "steps": len(rgbs), "noise": noise,
                "action_share": {a: round(float(c) / max(1, len(rgbs)), 4)

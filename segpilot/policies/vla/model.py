@@ -98,6 +98,8 @@ class CogVLAPolicy(nn.Module):
         self.norm = LlamaRMSNorm(h, eps=self.lm_config.rms_norm_eps)
         self.n_action = self.space.placeholders(config.chunk)
         self.action_queries = nn.Parameter(torch.randn(self.n_action, h) * 0.02)
+        # The previous discrete action (+ "none"): one proprioception-like token after the instruction.
+        self.previous_action = nn.Embedding(len(self.space.discrete) + 1 if self.space.discrete else 1, h)
         self.head = MLPResNetHead(h, self.space.head_outputs)
 
     def encode_instruction(self, words: list[list[str]]) -> tuple[Tensor, Tensor]:
@@ -120,16 +122,20 @@ class CogVLAPolicy(nn.Module):
         return (text * valid).sum(1) / valid.sum(1).clamp(min=1)
 
     def forward(self, rgb: Tensor, depth: Tensor, words: Tensor, word_valid: Tensor, routing: bool = True,
-                memory: Tensor | None = None) -> Tensor:  # fmt: skip
+                memory: Tensor | None = None, previous: Tensor | None = None) -> Tensor:  # fmt: skip
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
-        patch tokens (with their position embedding) or None -> (B, chunk * action_dim, head_outputs)."""
+        patch tokens (with their position embedding) or None; previous (B,) the action executed before
+        (its last index = none) -> (B, chunk * action_dim, head_outputs)."""
         s = self.config.image_size
         if rgb.shape[1:] != (3, s, s) or depth.shape[1:] != (1, s, s) or len(rgb) != len(depth):
             raise SegpilotError(f"images must be (B, 3, {s}, {s}) and (B, 1, {s}, {s}), got "
                                 f"{tuple(rgb.shape)} and {tuple(depth.shape)}")  # fmt: skip
-        text = self.embed(words)
+        if previous is None:
+            previous = torch.full((len(rgb),), self.previous_action.num_embeddings - 1, dtype=torch.long)
+        text = torch.cat([self.embed(words), self.previous_action(previous)[:, None]], dim=1)
+        word_valid = torch.cat([word_valid.bool(), torch.ones(len(rgb), 1, dtype=torch.bool)], dim=1)
         valid = word_valid.to(text.dtype)[..., None]
-        instr = self.instruction_vector(words, word_valid)
+        instr = self.instruction_vector(words, word_valid[:, :-1])
         aggregated = [enc(x, instr)[0] for enc, x in zip(self.streams, (rgb, depth), strict=True)]
         visual = self.visual_proj(self.stream_router(aggregated, instr))
         if memory is not None:

@@ -93,7 +93,8 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
             break
         batch = rng.integers(0, len(demos.actions), cfg.batch)
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
-        logits = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0))
+        logits = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0),
+                        previous=torch.as_tensor(demos.previous[batch]))  # fmt: skip
         target = torch.as_tensor(demos.actions[batch])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
         opt.zero_grad()
