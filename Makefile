@@ -16,10 +16,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/segpilot prune --out runs/demo
+	$(VENV)/bin/segpilot ask "What color is the box on the table?" --out runs/demo
 
 test: install
-	$(PY) -m ruff check segpilot tests scripts
+	$(PY) -m ruff check segpilot tests scripts launch
 	$(PY) -m pytest
 
 bench: install

@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     bq.add_argument("--max-new-tokens", type=int, default=8)
     bq.add_argument("--repeats", type=int, default=3)
 
+    br = bench_sub.add_parser("ros", help="rgbd_memory throughput at 640x480 and question->answer latency over DDS")
+    br.add_argument("--frames", type=int, default=300, help="RGB-D sets to stream (default 300)")
+    br.add_argument("--rate-hz", type=float, default=60.0, help="send rate (default 60 Hz)")
+    br.add_argument("--questions", type=int, default=5, help="questions to time (default 5)")
+    br.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     bs = bench_sub.add_parser("sim", help="frames per second of the embedded simulator")
     bs.add_argument("--scenes", type=int, default=3, help="generated rooms to time (default 3)")
     bs.add_argument("--frames", type=int, default=200, help="frames per room (default 200)")

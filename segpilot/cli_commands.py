@@ -137,6 +137,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.bench == "sim":
         return _bench_sim(args)
+    if args.bench == "ros":
+        from segpilot.bench.ros import bench_ros
+
+        if args.frames < 1 or args.rate_hz <= 0 or args.questions < 1:
+            raise SegpilotError("bench ros needs --frames >= 1, --rate-hz > 0 and --questions >= 1")
+        r = bench_ros(args.frames, args.rate_hz, args.questions)
+        print(
+            f"rgbd_memory: {r['frames_processed']} / {r['frames_sent']} RGB-D sets at 640x480 processed while "
+            f"sent at {r['send_rate_hz']:.1f} Hz -> {r['throughput_hz']:.1f} Hz ({r['keyframes']} keyframes)"
+        )
+        print(
+            f"scene_qa: question -> answer over DDS, median {1000 * r['question_to_answer_s_median']:.0f} ms "
+            f"({len(r['question_to_answer_s_all'])} questions); last answer: {r['last_answer'].get('answer')!r}"
+        )
+        if args.json:
+            from segpilot.eval.runner import write_json_atomic
+
+            write_json_atomic(args.json, r)
+        return 0
     if args.bench == "qa":
         from segpilot.bench import qa as bench_qa
 

@@ -10,8 +10,8 @@ import pytest
 
 from segpilot.errors import SegpilotError
 from segpilot.ros_nodes.bag import BagTopics, read_keyframes
+from segpilot.ros_nodes.harness import REPO
 from segpilot.ros_nodes.keyframes import MemoryConfig
-from tests.ros_nodes.helpers import REPO
 
 
 def _write_bag(path, frames, storage: str, corrupt_one: bool = False) -> None:

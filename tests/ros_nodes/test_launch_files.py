@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from tests.ros_nodes.helpers import CONFIG, REPO
+from segpilot.ros_nodes.harness import CONFIG, REPO
 
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 

@@ -13,7 +13,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
 from segpilot.ros_nodes.base import SENSOR_QOS
-from tests.ros_nodes.helpers import CONFIG, Client, frame_messages, start_node, stop
+from segpilot.ros_nodes.harness import CONFIG, Client, frame_messages, start_node, stop
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
-"""Real rclpy over DDS for tests: node executables in subprocesses, a client node in this process.
+"""Real rclpy over DDS for tests and benchmarks: node executables in subprocesses, a client node here.
 
 Traffic stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) on a domain id
-unique to this test process, so parallel runs on a shared machine never see each other.
+unique to this process, so parallel runs on a shared machine never see each other.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "config"
+CONFIG = REPO / "config"  # the source checkout's parameter files (an installed package has them in share/)
 DOMAIN = str(10 + os.getpid() % 200)
 ENV = {**os.environ, "ROS_DOMAIN_ID": DOMAIN, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1"}
 

@@ -1,0 +1,81 @@
+"""`segpilot bench ros`: rgbd_memory throughput at 640x480 and question-to-answer latency over DDS.
+
+Starts rgbd_memory and scene_qa as separate processes with the repository's parameter files,
+streams a generated room's RGB-D frames (upsampled to 640x480, 16UC1 depth) at `rate_hz`,
+and reads the nodes' own counters: the rate at which rgbd_memory turned message sets into
+frames is its sustained throughput. Then it asks `questions` questions and times each from
+publish to answer receipt (the default QA model, 9% SeGPruner budget).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import numpy as np
+
+
+def bench_ros(frames: int = 300, rate_hz: float = 60.0, questions: int = 5, dwell: int = 10) -> dict:
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import String
+
+    from segpilot.eval.datasets.scannet import ScanNetScene
+    from segpilot.geometry.frame import Frame
+    from segpilot.ros_nodes.base import SENSOR_QOS
+    from segpilot.ros_nodes.harness import CONFIG, Client, frame_messages, start_node, stop
+    from segpilot.sim.cached_scan import generated_scan
+
+    scene = ScanNetScene(generated_scan())
+    small = scene.frames(scene.valid_frame_ids())
+    big = [Frame(np.repeat(np.repeat(f.rgb, 2, 0), 2, 1), np.repeat(np.repeat(f.depth, 2, 0), 2, 1),
+                 f.camera.scaled(2 * f.camera.width, 2 * f.camera.height), f.T_world_cam) for f in small]  # fmt: skip
+    memory = start_node("rgbd_memory", "--params-file", str(CONFIG / "rgbd_memory.yaml"))
+    qa = start_node("scene_qa", "--params-file", str(CONFIG / "prune.yaml"), "--params-file",
+                    str(CONFIG / "scene_qa.yaml"))  # fmt: skip
+    client = Client("bench_client")
+    try:
+        pubs = [client.publisher(Image, "color/image_raw", SENSOR_QOS),
+                client.publisher(Image, "depth/image_raw", SENSOR_QOS),
+                client.publisher(CameraInfo, "color/camera_info", SENSOR_QOS),
+                client.publisher(PoseStamped, "camera_pose")]  # fmt: skip
+        ask = client.publisher(String, "scene_qa/question")
+        for topic in ("rgbd_memory/stats", "scene_qa/answer"):
+            client.listen(String, topic)
+        client.spin_until(lambda: all(p.get_subscription_count() > 0 for p in [*pubs, ask]), 60, "nodes to start")
+        client.spin_for(1.5)
+        base = client.stats("rgbd_memory/stats").get("counts", {}).get("frames", 0)
+        # A camera moving at walking pace: each scan view is held for `dwell` frames.
+        messages = [frame_messages(big[(i // dwell) % len(big)], 1000.0 + i / rate_hz) for i in range(frames)]
+        t0 = time.perf_counter()
+        for i, msgs in enumerate(messages):
+            for pub, msg in zip(pubs, msgs, strict=True):
+                pub.publish(msg)
+            client.executor.spin_once(timeout_sec=0)
+            delay = t0 + (i + 1) / rate_hz - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        sent_s = time.perf_counter() - t0
+        client.spin_for(3.0)
+        stats = client.stats("rgbd_memory/stats")
+        processed = stats["counts"]["frames"] - base
+        latencies = []
+        answers = client.received["scene_qa/answer"]
+        for q in range(questions):
+            n = len(answers)
+            t = time.perf_counter()
+            ask.publish(
+                String(data=json.dumps({"question_id": f"b{q}", "question": "What color is the box on the table?"}))
+            )
+            client.spin_until(lambda n=n: len(answers) > n, 120, "an answer")
+            latencies.append(time.perf_counter() - t)
+        reply = json.loads(answers[-1].data)
+    finally:
+        client.close()
+        stop(memory, qa)
+    return {"frames_sent": frames, "send_rate_hz": frames / sent_s, "frames_processed": processed,
+            "throughput_hz": processed / sent_s, "keyframes": stats["counts"].get("keyframes", 0),
+            "dropped": stats["dropped"], "image_size": [640, 480],
+            "question_to_answer_s_median": statistics.median(latencies), "question_to_answer_s_all": latencies,
+            "last_answer": reply}  # fmt: skip
