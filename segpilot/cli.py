@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--scenes", type=Path, required=True, help="folder of ScanNet-layout scenes")
     sb.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder")
     sb.add_argument("--out", type=Path, required=True, help="study folder (resumable)")
+    sb.add_argument(
+        "--sweep-mode",
+        choices=("global", "hierarchical", "per_view", "none"),
+        default="global",
+        help="SeGPruner mode of the (lam, r) sweep at 3%% and 9%% (default global; none = skip)",
+    )
     sb.add_argument("--limit", type=int, default=None, help="only the first N questions")
     sb.add_argument("--budgets", default="0.01,0.03,0.09,0.25,1.0", help="comma-separated fractions")
     _add_qa_args(sb)

@@ -73,12 +73,16 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise SegpilotError(f"--budgets must be comma-separated fractions, got {args.budgets!r}") from None
     if not all(0 < b <= 1 for b in budgets):
         raise SegpilotError(f"--budgets must lie in (0, 1], got {args.budgets}")
+    sweep_mode = None if args.sweep_mode == "none" else args.sweep_mode
     table = study_budget(args.qa, args.scenes, args.model, args.out, _qa_config(args), budgets, args.limit,
-                         args.max_new_tokens)  # fmt: skip
+                         args.max_new_tokens, sweep_mode=sweep_mode)  # fmt: skip
     print(f"{'method':<26}" + "".join(f"{100 * b:>8g}%" for b in budgets))
     for method in dict.fromkeys(r["method"] for r in table["rows"]):
         cells = {r["budget"]: r["EM@1"] for r in table["rows"] if r["method"] == method}
         print(f"{method:<26}" + "".join(f"{cells[b]:>9.1f}" for b in budgets))
+    for row in table["sweep"]:
+        print(f"segpruner[{row['mode']}] lam={row['lam']:g} r={row['importance_ratio']:g} at "
+              f"{100 * row['budget']:g}%: EM@1 {row['EM@1']:.1f}")  # fmt: skip
     print(f"EM@1 (%); wrote {args.out}/study_budget.json and study_budget.png")
     return 0
 

@@ -22,6 +22,9 @@ from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
 
 DEFAULT_BUDGETS = (0.01, 0.03, 0.09, 0.25, 1.0)
+SWEEP_BUDGETS = (0.03, 0.09)
+SWEEP_LAM = (0.0, 0.25, 0.5, 0.75, 1.0)  # weight of the 3D distance in the fused distance
+SWEEP_R = (0.0, 0.3, 0.6)  # share of the budget taken by saliency alone before diversification
 REPORTED = ("EM@1", "refined_EM@1", "CIDEr", "BLEU-1", "ROUGE-L", "mean_tokens_kept", "mean_prefill_ms")
 
 
@@ -37,8 +40,9 @@ def _label(method: str, params: dict) -> str:
 
 def study_budget(
     qa_file: Path, scenes_root: Path, model: Path, out: Path, base: PruneConfig, budgets=DEFAULT_BUDGETS,
-    limit: int | None = None, max_new_tokens: int = 16, meteor: bool = False,
+    limit: int | None = None, max_new_tokens: int = 16, meteor: bool = False, sweep_mode: str | None = "global",
 ) -> dict:  # fmt: skip
+    """The budget table of every method, then SeGPruner's (lam, r) sweep in `sweep_mode` (None = skip)."""
     items = load_scanqa(qa_file)[:limit]
     items.sort(key=lambda it: it.scene_id)
     if not scenes_root.is_dir():
@@ -59,8 +63,20 @@ def study_budget(
                     full_metrics = metrics
             kept = {k: metrics.get(k) for k in REPORTED}
             rows.append({"method": _label(method, params), "budget": budget, **kept})
+    sweep = []
+    if sweep_mode:
+        for budget in SWEEP_BUDGETS:
+            for lam in SWEEP_LAM:
+                for r in SWEEP_R:
+                    config = replace(base, method="segpruner", mode=sweep_mode, budget=budget, lam=lam,
+                                     importance_ratio=r)  # fmt: skip
+                    name = f"segpruner[{sweep_mode},lam={lam:g},r={r:g}]@{budget:g}"
+                    metrics = _run(QAPipeline(adapter, config, max_new_tokens), items, scenes_root,
+                                   out / "runs" / name, meteor)  # fmt: skip
+                    sweep.append({"mode": sweep_mode, "budget": budget, "lam": lam, "importance_ratio": r,
+                                  **{k: metrics.get(k) for k in REPORTED}})  # fmt: skip
     table = {"schema_version": 1, "qa_file": str(qa_file), "model": str(model), "questions": len(items),
-             "views": base.views, "budgets": list(budgets), "rows": rows}  # fmt: skip
+             "views": base.views, "budgets": list(budgets), "rows": rows, "sweep": sweep}  # fmt: skip
     write_json_atomic(out / "study_budget.json", table)
     plot(table, out / "study_budget.png")
     return table
