@@ -174,6 +174,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   f"{1000 * x['end_to_end_s']:8.0f} ms")  # fmt: skip
         print(f"TTFT ratio {r['ttft_ratio']:.1f}x, end-to-end ratio {r['end_to_end_ratio']:.1f}x, "
               f"latency -{r['latency_reduction_pct']:.0f}% (SeGPruner reports -86%)")  # fmt: skip
+        d = bench_qa.run_default(budget=args.budget, repeats=args.repeats)
+        print(
+            f"embedded default QA model, {d['model_parameters'] / 1e6:.1f} M parameters, {d['views']} views of the "
+            f"default generated room: TTFT {1000 * d['full']['ttft_s']:.0f} -> {1000 * d['pruned']['ttft_s']:.0f} ms "
+            f"({d['ttft_ratio']:.1f}x), end-to-end {1000 * d['full']['end_to_end_s']:.0f} -> "
+            f"{1000 * d['pruned']['end_to_end_s']:.0f} ms ({d['tokens_total']} -> {d['pruned']['tokens']} tokens)"
+        )
         return 0
     if args.repeats < 1:
         raise SegpilotError(f"--repeats must be >= 1, got {args.repeats}")

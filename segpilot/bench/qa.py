@@ -67,15 +67,8 @@ def _frames(n: int, seed: int = 0) -> list[Frame]:
     return frames
 
 
-def run(views: int = 4, budget: float = 0.09, max_new_tokens: int = 8, repeats: int = 3,
-        size: ModelSize | None = None) -> dict:  # fmt: skip
-    from segpilot.policies.qa.llava import LlavaAdapter
-
-    model = build_model(size or ModelSize())
-    n_params = sum(p.numel() for p in model.parameters())
-    adapter = LlavaAdapter(model, _IdTokenizer())
-    frames = _frames(views)
-    question = "what color is the chair next to the table in this room ?"
+def _measure(adapter, frames, question: str, budget: float, max_new_tokens: int, repeats: int,
+             eos: int | None = None) -> dict:  # fmt: skip
     pruner = make_pruner("segpruner", mode="global")
     results: dict[str, dict] = {}
     for label, keep in (("full", None), ("pruned", budget)):
@@ -85,7 +78,7 @@ def run(views: int = 4, budget: float = 0.09, max_new_tokens: int = 8, repeats: 
             tokens = adapter.encode(frames)
             kept = torch.arange(len(tokens)) if keep is None else pruner.select(tokens, keep)
             embeds = adapter.prompt_embeddings(tokens, kept, question)
-            _, timings = greedy_generate(adapter.model, embeds, max_new_tokens, None)
+            _, timings = greedy_generate(adapter.model, embeds, max_new_tokens, eos)
             total = time.perf_counter() - t0
             ttft.append(total - timings["decode"])
             e2e.append(total)
@@ -93,9 +86,34 @@ def run(views: int = 4, budget: float = 0.09, max_new_tokens: int = 8, repeats: 
                           "end_to_end_s": statistics.median(e2e[1:])}  # fmt: skip
     full, pruned = results["full"], results["pruned"]
     return {
-        "model_parameters": n_params, "views": views, "tokens_total": full["tokens"], "budget": budget,
-        "max_new_tokens": max_new_tokens, "full": full, "pruned": pruned,
-        "ttft_ratio": full["ttft_s"] / pruned["ttft_s"],
+        "model_parameters": sum(p.numel() for p in adapter.model.parameters()), "views": len(frames),
+        "tokens_total": full["tokens"], "budget": budget, "max_new_tokens": max_new_tokens, "full": full,
+        "pruned": pruned, "ttft_ratio": full["ttft_s"] / pruned["ttft_s"],
         "end_to_end_ratio": full["end_to_end_s"] / pruned["end_to_end_s"],
         "latency_reduction_pct": 100.0 * (1 - pruned["end_to_end_s"] / full["end_to_end_s"]),
     }  # fmt: skip
+
+
+def run(views: int = 4, budget: float = 0.09, max_new_tokens: int = 8, repeats: int = 3,
+        size: ModelSize | None = None) -> dict:  # fmt: skip
+    """The mid-size random-init LLaVA-style model on `views` random RGB-D views."""
+    from segpilot.policies.qa.llava import LlavaAdapter
+
+    adapter = LlavaAdapter(build_model(size or ModelSize()), _IdTokenizer())
+    question = "what color is the chair next to the table in this room ?"
+    return _measure(adapter, _frames(views), question, budget, max_new_tokens, repeats)
+
+
+def run_default(views: int = 8, budget: float = 0.09, repeats: int = 3) -> dict:
+    """The embedded default QA model on the default generated room (greedy until its end token)."""
+    from segpilot.eval.datasets.scannet import ScanNetScene
+    from segpilot.geometry.views import select_uniform
+    from segpilot.policies.qa.pipeline import load_adapter
+    from segpilot.sim.cached_scan import generated_scan
+
+    adapter = load_adapter(None)
+    scene = ScanNetScene(generated_scan())
+    ids = scene.valid_frame_ids()
+    frames = scene.frames([ids[i] for i in select_uniform(len(ids), views)])
+    eos = adapter.tokenizer.eos_token_id
+    return _measure(adapter, frames, "What color is the box on the table?", budget, 16, repeats, eos)
