@@ -99,3 +99,15 @@ def test_bad_inputs():
         VLAAgent(_policy(), "   ")
     with pytest.raises(SegpilotError, match="one size"):
         resize_frame(np.zeros((10, 10, 3), np.uint8), np.zeros((12, 10)), 32)
+
+
+def test_habitat_run_without_habitat_sim_says_how_to_install_it(tmp_path):
+    from segpilot.policies.vla.evaluate import run_vla_habitat
+    from segpilot.sim.episodes import make_nav_episodes, save_episodes
+
+    save_policy(_policy(), tmp_path / "policy")
+    scene = generate_scene(5)
+    episodes = make_nav_episodes(scene, EmbeddedSimulator(scene, vla_sim_config(32)).grid, 1, 5)
+    save_episodes(tmp_path / "episodes.json", episodes)
+    with pytest.raises(SegpilotError, match="habitat"):
+        run_vla_habitat(tmp_path / "policy", tmp_path / "scene.glb", tmp_path / "episodes.json")
