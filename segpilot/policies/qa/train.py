@@ -69,7 +69,10 @@ class TrainConfig:
     seed: int = 0
     """Seed of initialisation, sampling and budgets."""
     max_minutes: float = 85.0
-    """Wall-clock limit; a checkpoint is written when it is reached."""
+    """Wall-clock limit; a checkpoint is written when it is reached. The learning-rate schedule
+    follows whichever of steps and time runs out first, so a time-limited run still ends annealed."""
+    init_from: str = ""
+    """Continue from this checkpoint folder (its weights and tokenizer); empty = from scratch."""
 
     def __post_init__(self) -> None:
         for name in ("views", "image_size", "patch_size", "vision_hidden", "vision_layers", "lm_hidden", "lm_layers",
@@ -164,9 +167,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     data = Path(cfg.data)
     train_items = load_scanqa(data / "ScanQA_v1.0_train.json")
     val_items = load_scanqa(data / "ScanQA_v1.0_val.json") if (data / "ScanQA_v1.0_val.json").exists() else []
-    tokenizer = build_tokenizer(train_items + val_items)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, len(tokenizer), tokenizer.convert_tokens_to_ids("<image>"))
+    if cfg.init_from:
+        from transformers import AutoTokenizer, LlavaForConditionalGeneration
+
+        model = LlavaForConditionalGeneration.from_pretrained(cfg.init_from, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(cfg.init_from, local_files_only=True)
+    else:
+        tokenizer = build_tokenizer(train_items + val_items)
+        model = build_model(cfg, len(tokenizer), tokenizer.convert_tokens_to_ids("<image>"))
     adapter = LlavaAdapter(model, tokenizer)
     vision = adapter.vision
     scenes = _SceneCache(data / "scans", cfg.views, cfg.image_size, vision.grid_hw, vision.mean, vision.std)
@@ -178,12 +187,17 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     rng = random.Random(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     warmup = max(1, cfg.steps // 20)
+    t0 = time.time()
+
+    def progress_share(s: int) -> float:
+        return min(1.0, max(s / cfg.steps, (time.time() - t0) / 60 / cfg.max_minutes))
+
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress_share(s)))
     )
-    log, losses, t0 = [], [], time.time()
+    log, losses = [], []
     for step in range(cfg.steps):
-        if (time.time() - t0) / 60 > cfg.max_minutes:
+        if progress_share(step) >= 1.0:
             break
         scene_id = rng.choice(scene_ids)
         items = rng.sample(by_scene[scene_id], min(cfg.batch_questions, len(by_scene[scene_id])))
