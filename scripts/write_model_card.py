@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 
 
+def _stages(log: dict) -> list[dict]:
+    """Training stages, first first (a continued model's log nests the one it continued)."""
+    return ([*_stages(log["continued_from"])] if "continued_from" in log else []) + [log]
+
+
 def main(model: Path, data: Path, run_full: Path, run_pruned: Path) -> None:
     log = json.loads((model / "training_log.json").read_text())
     summary = json.loads((data / "summary.json").read_text())
@@ -25,8 +30,17 @@ def main(model: Path, data: Path, run_full: Path, run_pruned: Path) -> None:
             "data_seed": summary["seed"],
             "scenes": summary["scenes"],
             "questions": summary["questions"],
-            "steps": log["steps_done"],
-            "minutes": round(log["minutes"], 1),
+            "steps": log.get("total_steps", log["steps_done"]),
+            "minutes": round(log.get("total_minutes", log["minutes"]), 1),
+            "stages": [
+                {
+                    "steps": st["steps_done"],
+                    "minutes": round(st["minutes"], 1),
+                    "lr": st["config"]["lr"],
+                    "init_from": st["config"].get("init_from", ""),
+                }
+                for st in _stages(log)
+            ],
             "config": log["config"],
             "final_loss": log["log"][-1]["loss"] if log["log"] else None,
         },  # fmt: skip

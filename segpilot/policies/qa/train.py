@@ -232,5 +232,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     tokenizer.save_pretrained(out)
     summary = {"config": asdict(cfg), "steps_done": len(losses), "minutes": (time.time() - t0) / 60,
                "parameters": sum(p.numel() for p in model.parameters()), "log": log}  # fmt: skip
+    previous = Path(cfg.init_from) / "training_log.json" if cfg.init_from else None
+    if previous is not None and previous.exists():  # keep the whole history of a continued model
+        before = json.loads(previous.read_text())
+        summary["continued_from"] = before
+        summary["total_minutes"] = before.get("total_minutes", before["minutes"]) + summary["minutes"]
+        summary["total_steps"] = before.get("total_steps", before["steps_done"]) + summary["steps_done"]
     (out / "training_log.json").write_text(json.dumps(summary, indent=1))
     return summary
