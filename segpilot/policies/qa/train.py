@@ -141,7 +141,10 @@ class _SceneCache:
 
 
 def _batch(adapter, visual: Tensor, items: list[ScanQAItem], rng: random.Random):
-    """Right-padded (B, L, D) embeddings, attention mask and labels (-100 outside the answers)."""
+    """Right-padded (B, L, D) embeddings, attention mask and per-position targets of the logits.
+
+    `targets[b, p]` is the token the logit at position p must predict (-100 = no loss): the last
+    prompt position predicts the first answer token, the last answer input predicts </s>."""
     tok, embed = adapter.tokenizer, adapter.model.get_input_embeddings()
     before, after = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)
     pre = embed(tok(before, return_tensors="pt").input_ids[0])
@@ -158,9 +161,15 @@ def _batch(adapter, visual: Tensor, items: list[ScanQAItem], rng: random.Random)
     labels = torch.full((len(seqs), length), -100, dtype=torch.long)
     for b, (s, t) in enumerate(zip(seqs, targets, strict=True)):
         inputs[b, : len(s)], mask[b, : len(s)] = s, 1
-        # The logit at position p predicts token p + 1: the answer starts after the prompt.
+        # s = prompt + answer[:-1], so its last len(t) positions are the last prompt position and the
+        # answer inputs: exactly the positions whose logits predict answer[0], ..., </s>.
         labels[b, len(s) - len(t) : len(s)] = t
     return inputs, mask, labels
+
+
+def answer_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy of the answer tokens; `targets` are aligned with the logits (see `_batch`)."""
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
@@ -213,7 +222,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         visual = model.model.multi_modal_projector(hidden.reshape(len(tokens), -1)[kept])
         inputs, mask, labels = _batch(adapter, visual, items, rng)
         logits = model(inputs_embeds=inputs, attention_mask=mask).logits
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
+        loss = answer_loss(logits, labels)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import torch
@@ -39,3 +40,38 @@ def test_bad_train_config():
         TrainConfig(image_size=100, patch_size=16)
     with pytest.raises(SegpilotError, match="steps must be >= 1"):
         TrainConfig(steps=0)
+
+
+def test_batched_loss_equals_the_one_sequence_definition():
+    """logits[p] predicts token p + 1: the last prompt position predicts the first answer token."""
+    from segpilot.eval.datasets.scanqa import ScanQAItem
+    from segpilot.policies.qa.train import _batch, answer_loss, build_model, build_tokenizer
+
+    items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"]),
+             ScanQAItem("q1", "s", "Where is the cup?", ["on the table"])]  # fmt: skip
+    tok = build_tokenizer(items)
+    cfg = TrainConfig(image_size=32, patch_size=16, vision_hidden=32, vision_layers=2, lm_hidden=32, lm_layers=1)
+    adapter = LlavaAdapter(build_model(cfg, len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+    inputs, mask, targets = _batch(adapter, torch.zeros(3, 32), items, random.Random(0))
+    logits = torch.randn(*targets.shape, len(tok))
+    per_item = []
+    for b, item in enumerate(items):
+        prompt = adapter.prompt_embeddings(_FakeTokens(), torch.arange(3), item.question)  # what inference feeds
+        n_prompt = prompt.shape[1]
+        answer = torch.tensor(tok(" " + item.answers[0], add_special_tokens=False).input_ids + [tok.eos_token_id])
+        assert torch.allclose(inputs[b, :n_prompt], prompt[0])
+        assert int(mask[b].sum()) == n_prompt + len(answer) - 1
+        one = torch.nn.functional.cross_entropy(logits[b, n_prompt - 1 : n_prompt - 1 + len(answer)], answer,
+                                                reduction="sum")  # fmt: skip
+        per_item.append((one, len(answer)))
+    expected = sum(x for x, _ in per_item) / sum(n for _, n in per_item)
+    assert torch.allclose(answer_loss(logits, targets), expected)
+
+
+class _FakeTokens:
+    """Three zero visual tokens in LM space (what _batch gets as `visual`)."""
+
+    xyz = torch.zeros(3, 3)
+
+    def lm_embeddings(self, kept):
+        return torch.zeros(len(kept), 32)
