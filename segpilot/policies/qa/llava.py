@@ -41,6 +41,8 @@ class LlavaAdapter:
     family = "llava"
     model_class = "LlavaForConditionalGeneration"
     default_template = DEFAULT_TEMPLATE
+    vision_family = "clip"  # HFVisionEncoder family: [CLS]->patch saliency
+    feature_strategy = "default"  # LLaVA drops [CLS] from the selected layer
 
     def __init__(
         self,
@@ -67,14 +69,11 @@ class LlavaAdapter:
 
     def _vision_encoder(self, model, batch_size: int, device: str) -> HFVisionEncoder:
         cfg = model.config
-        if cfg.vision_feature_select_strategy != "default" or not isinstance(cfg.vision_feature_layer, int):
-            raise SegpilotError(
-                "LLaVA adapter supports vision_feature_select_strategy='default' with one feature layer"
-            )
-        return HFVisionEncoder(
-            model.model.vision_tower, "clip", feature_layer=cfg.vision_feature_layer, batch_size=batch_size,
-            device=device,
-        )  # fmt: skip
+        if cfg.vision_feature_select_strategy != self.feature_strategy or not isinstance(cfg.vision_feature_layer, int):
+            raise SegpilotError(f"{self.family} adapter supports vision_feature_select_strategy="
+                                f"'{self.feature_strategy}' with one feature layer")  # fmt: skip
+        return HFVisionEncoder(model.model.vision_tower, self.vision_family, feature_layer=cfg.vision_feature_layer,
+                               batch_size=batch_size, device=device)  # fmt: skip
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs):

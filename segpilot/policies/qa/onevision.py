@@ -15,8 +15,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from segpilot.errors import SegpilotError
-from segpilot.perception.encoders.hf import HFVisionEncoder
 from segpilot.perception.tokens import VisualTokens
 from segpilot.policies.qa.families import register_adapter
 from segpilot.policies.qa.llava import LlavaAdapter
@@ -31,17 +29,8 @@ class OneVisionAdapter(LlavaAdapter):
     family = "llava_onevision"
     model_class = "LlavaOnevisionForConditionalGeneration"
     default_template = QWEN2_TEMPLATE
-
-    def _vision_encoder(self, model, batch_size: int, device: str) -> HFVisionEncoder:
-        cfg = model.config
-        if cfg.vision_feature_select_strategy != "full" or not isinstance(cfg.vision_feature_layer, int):
-            raise SegpilotError(
-                "LLaVA-OneVision adapter supports vision_feature_select_strategy='full' with one feature layer"
-            )
-        return HFVisionEncoder(
-            model.model.vision_tower, "siglip", feature_layer=cfg.vision_feature_layer, batch_size=batch_size,
-            device=device,
-        )  # fmt: skip
+    vision_family = "siglip"  # no [CLS]: saliency = attention each patch receives
+    feature_strategy = "full"  # every patch of the selected layer
 
     def visual_embeddings(self, tokens: VisualTokens, kept: Tensor) -> Tensor:
         kept = torch.sort(kept.to(torch.long)).values
