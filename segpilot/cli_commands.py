@@ -19,6 +19,12 @@ def _qa_config(args: argparse.Namespace):
     return build_config(PruneConfig, file_params, {k: v for k, v in vars(args).items() if k in names})
 
 
+def _print_answer(text: str, kept: int, total: int, timings: dict[str, float]) -> None:
+    print(f"answer: {text}")
+    print(f"tokens kept {kept} / {total}")
+    print("timings: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in timings.items()))
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from segpilot.policies.qa import commands
 
@@ -35,9 +41,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     result = commands.ask(
         args.question, args.model, scene, _qa_config(args), args.max_new_tokens, args.use_3d_position, args.out
     )  # fmt: skip
-    print(f"answer: {result['answer']}")
-    print(f"tokens kept {result['tokens_kept']} / {result['tokens_total']}")
-    print("timings: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in result["timings_s"].items()))
+    _print_answer(result["answer"], result["tokens_kept"], result["tokens_total"], result["timings_s"])
     if args.out:
         print(f"wrote {args.out}/kept.json, the view overlays and tokens.ply")
     return 0
@@ -256,9 +260,7 @@ def cmd_bag(args: argparse.Namespace) -> int:
     answer = pipeline.answer_frames(frames, args.question, str(args.bag))
     dropped = {k.removeprefix("dropped_"): v for k, v in stats.items() if k.startswith("dropped_")}
     print(f"bag: {stats['frames']} RGB-D frames, {len(frames)} keyframes, dropped {dropped or 'none'}")
-    print(f"answer: {answer.text}")
-    print(f"tokens kept {len(answer.kept)} / {answer.n_tokens}")
-    print("timings: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in answer.timings.items()))
+    _print_answer(answer.text, len(answer.kept), answer.n_tokens, answer.timings)
     return 0
 
 

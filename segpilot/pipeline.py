@@ -104,6 +104,13 @@ class PruneResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def select_views(frames: Sequence[Frame], config: PruneConfig) -> list[int]:
+    """Indices of the views `config` selects among frames already in memory."""
+    if config.view_selection == "coverage":
+        return select_max_coverage(frames, config.views, config.coverage_voxel_m)
+    return select_uniform(len(frames), config.views)
+
+
 def load_views(scene: ScanNetScene, config: PruneConfig) -> tuple[list[int], list[Frame]]:
     """Frame ids and frames of the views `config` selects, reading only what selection needs.
 
@@ -131,9 +138,7 @@ class PrunePipeline:
         self.pruner = make_pruner(config.method, **config.pruner_params())
 
     def select_views(self, frames: Sequence[Frame]) -> list[int]:
-        if self.config.view_selection == "coverage":
-            return select_max_coverage(frames, self.config.views, self.config.coverage_voxel_m)
-        return select_uniform(len(frames), self.config.views)
+        return select_views(frames, self.config)
 
     def run(self, frames: Sequence[Frame]) -> PruneResult:
         """Select views among `frames` (already in memory, e.g. a ROS keyframe buffer) and prune."""

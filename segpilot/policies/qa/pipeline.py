@@ -13,7 +13,7 @@ from pathlib import Path
 from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.perception.pruning.registry import make_pruner
-from segpilot.pipeline import PruneConfig, PruneResult, load_views
+from segpilot.pipeline import PruneConfig, PruneResult, load_views, select_views
 from segpilot.policies.qa.base import Answer
 from segpilot.policies.qa.families import ADAPTERS
 
@@ -76,36 +76,27 @@ class QAPipeline:
         if key not in self._cache:
             t0 = time.perf_counter()
             view_ids, views = load_views(scene, self.config)
-            t1 = time.perf_counter()
-            tokens = self.adapter.encode(views)
-            t2 = time.perf_counter()
-            kept = self.pruner.select(tokens, self.config.budget_value)
-            t3 = time.perf_counter()
-            timings = {"load": t1 - t0, "encode": t2 - t1, "prune": t3 - t2}
-            self._cache = {key: PruneResult(tokens, kept, view_ids, views, timings)}
+            self._encode_and_prune(key, view_ids, views, {"load": time.perf_counter() - t0})
         return self._cache[key]
 
     def prepare_frames(self, frames, key: str) -> PruneResult:
         """Like `prepare` for frames already in memory (a ROS keyframe buffer); `key` names the set."""
-        from segpilot.geometry.views import select_max_coverage, select_uniform
-
         if not frames:
             raise SegpilotError("no frames to answer from")
         if key not in self._cache:
             t0 = time.perf_counter()
-            if self.config.view_selection == "coverage":
-                chosen = select_max_coverage(frames, self.config.views, self.config.coverage_voxel_m)
-            else:
-                chosen = select_uniform(len(frames), self.config.views)
+            chosen = select_views(frames, self.config)
             views = [frames[i] for i in chosen]
-            t1 = time.perf_counter()
-            tokens = self.adapter.encode(views)
-            t2 = time.perf_counter()
-            kept = self.pruner.select(tokens, self.config.budget_value)
-            t3 = time.perf_counter()
-            timings = {"select_views": t1 - t0, "encode": t2 - t1, "prune": t3 - t2}
-            self._cache = {key: PruneResult(tokens, kept, list(chosen), views, timings)}
+            self._encode_and_prune(key, list(chosen), views, {"select_views": time.perf_counter() - t0})
         return self._cache[key]
+
+    def _encode_and_prune(self, key: str, view_ids: list[int], views, timings: dict) -> None:
+        t0 = time.perf_counter()
+        tokens = self.adapter.encode(views)
+        t1 = time.perf_counter()
+        kept = self.pruner.select(tokens, self.config.budget_value)
+        timings = {**timings, "encode": t1 - t0, "prune": time.perf_counter() - t1}
+        self._cache = {key: PruneResult(tokens, kept, view_ids, views, timings)}
 
     def answer_frames(self, frames, question: str, key: str) -> Answer:
         prepared = self.prepare_frames(frames, key)

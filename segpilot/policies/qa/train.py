@@ -14,7 +14,6 @@ Checkpoints are written with `save_pretrained` (safetensors) plus `training_log.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from segpilot.perception.pruning.registry import make_pruner
 from segpilot.perception.tokens import VisualTokens
 from segpilot.policies.qa.build import build_llava
 from segpilot.policies.qa.llava import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER, LlavaAdapter
+from segpilot.policies.schedule import TimedCosine
 
 
 @dataclass(frozen=True)
@@ -195,18 +195,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     pruner = make_pruner("segpruner", mode="global")
     rng = random.Random(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    warmup = max(1, cfg.steps // 20)
-    t0 = time.time()
-
-    def progress_share(s: int) -> float:
-        return min(1.0, max(s / cfg.steps, (time.time() - t0) / 60 / cfg.max_minutes))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress_share(s)))
-    )
+    sched = TimedCosine(opt, cfg.steps, cfg.max_minutes, cfg.steps // 20)
     log, losses = [], []
+    t0 = time.time()
     for step in range(cfg.steps):
-        if progress_share(step) >= 1.0:
+        if sched.share(step) >= 1.0:
             break
         scene_id = rng.choice(scene_ids)
         items = rng.sample(by_scene[scene_id], min(cfg.batch_questions, len(by_scene[scene_id])))

@@ -9,7 +9,6 @@ off, so the same weights serve both modes (the routing on/off comparison of `sim
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from segpilot.errors import SegpilotError
+from segpilot.policies.schedule import TimedCosine
 from segpilot.policies.vla.data import collect, instruction_vocab, to_inputs, words_of
 from segpilot.policies.vla.io import save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
@@ -77,19 +77,12 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
     ids, valid = policy.encode_instruction([words_of(s) for s in unique])
     which = np.asarray([unique.index(s) for s in demos.instruction])
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.01)
-    warmup = max(1, cfg.steps // 30)
+    sched = TimedCosine(opt, cfg.steps, cfg.max_minutes, cfg.steps // 30)
     log, losses, t1 = [], [], time.time()
-
-    def progress_share(s: int) -> float:
-        return min(1.0, max(s / cfg.steps, (time.time() - t1) / 60 / cfg.max_minutes))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress_share(s)))
-    )
     rng = np.random.default_rng(0)
     policy.train()
     for step in range(cfg.steps):
-        if progress_share(step) >= 1.0:
+        if sched.share(step) >= 1.0:
             break
         batch = rng.integers(0, len(demos.actions), cfg.batch)
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
