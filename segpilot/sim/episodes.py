@@ -91,10 +91,13 @@ def describe_goal(scene: Scene, obj) -> tuple[str, str]:
     return "", obj.category
 
 
-def make_nav_episodes(scene: Scene, grid, n: int, seed: int, success_distance: float = 1.0, max_steps: int = 400):
-    """Episodes with a reachable goal, an unambiguous instruction and a start >= 1.5 m away."""
+def make_nav_episodes(scene: Scene, grid, n: int, seed: int, success_distance: float = 1.0, max_steps: int = 400,
+                      categories: Sequence[str] | None = None):  # fmt: skip
+    """Episodes with a reachable goal, an unambiguous instruction and a start >= 1.5 m away;
+    `categories` limits the goals (like habitat-lab ObjectNav's goal categories)."""
     rng = np.random.default_rng(seed)
-    targets = [o for o in scene.objects if o.kind != "structure" and describe_goal(scene, o)[0]]
+    targets = [o for o in scene.objects if o.kind != "structure" and describe_goal(scene, o)[0]
+               and (categories is None or o.category in categories)]  # fmt: skip
     episodes: list[NavigationEpisode] = []
     for _ in range(50 * n):
         if len(episodes) == n or not targets:

@@ -19,10 +19,31 @@ from segpilot.sim.embedded import OccupancyGrid
 _SQRT2 = math.sqrt(2.0)
 
 
-def distance_field(grid: OccupancyGrid, goal_mask: np.ndarray) -> np.ndarray:
-    """(rows, cols) geodesic metres from every free cell to `goal_mask`; inf where unreachable."""
-    res = grid.resolution
+def _shift_all(mask: np.ndarray, radius: int, combine) -> np.ndarray:
+    """`combine` (np.logical_and / np.logical_or) of `mask` shifted over a (2r+1)^2 square; outside = False."""
+    out = mask.copy()
+    padded = np.pad(mask, radius)
+    rows, cols = mask.shape
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            combine(out, padded[radius + dr : radius + dr + rows, radius + dc : radius + dc + cols], out=out)
+    return out
+
+
+def traversable(grid: OccupancyGrid, radius: int = 2) -> np.ndarray:
+    """Free cells of passages at least 2 * radius + 1 cells wide (morphological opening of free space).
+
+    The 8-connected grid lets a path squeeze through a one-cell gap that an agent moving in
+    0.25 m steps and 10 degree turns cannot thread; a planner that counts on it leaves the
+    expert stuck at such gaps, turning in place."""
     free = ~grid.blocked
+    return _shift_all(_shift_all(free, radius, np.logical_and), radius, np.logical_or) & free
+
+
+def distance_field(grid: OccupancyGrid, goal_mask: np.ndarray) -> np.ndarray:
+    """(rows, cols) geodesic metres from every traversable cell to `goal_mask`; inf where unreachable."""
+    res = grid.resolution
+    free = traversable(grid)
     d = np.where(goal_mask & free, 0.0, np.inf)
     shifts = [(dr, dc, res * (_SQRT2 if dr and dc else 1.0)) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
     while True:

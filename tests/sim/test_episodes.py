@@ -8,7 +8,7 @@ import pytest
 from segpilot.errors import SegpilotError
 from segpilot.sim.embedded import EmbeddedSimulator
 from segpilot.sim.episodes import load_episodes, make_nav_episodes, run_nav_episode, save_episodes
-from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
+from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region, traversable
 from segpilot.sim.scenes import generate_scene
 
 
@@ -45,6 +45,33 @@ def test_distance_field_is_geodesic():
     straight = sim.grid.resolution * math.hypot(rr - r, cc - c)
     assert field[rr, cc] >= straight - 1e-9  # never shorter than the straight line
     assert np.isinf(field[sim.grid.blocked]).all()
+
+
+def test_planner_avoids_gaps_the_agent_cannot_thread():
+    class Grid:  # two rooms joined by a one-cell gap and by a five-cell corridor
+        resolution = 0.05
+        blocked = np.zeros((30, 30), bool)
+
+    Grid.blocked[:, 14:16] = True
+    Grid.blocked[5, 14:16] = False  # one cell wide
+    assert not traversable(Grid)[5, 14:16].any()
+    goal = np.zeros((30, 30), bool)
+    goal[5, 25] = True
+    assert np.isinf(distance_field(Grid, goal)[5, 3])  # only the gap joined the rooms
+    Grid.blocked[20:25, 14:16] = False  # five cells wide
+    assert traversable(Grid)[20:25, 14:16].all()
+    assert np.isfinite(distance_field(Grid, goal)[5, 3])
+
+
+def test_expert_is_not_stuck_where_the_grid_path_squeezes_through_a_gap():
+    # Room 20000's first furniture episode: the 8-connected path led through a one-cell gap and
+    # the expert turned in place until the step limit.
+    scene = generate_scene(20000)
+    sim = EmbeddedSimulator(scene)
+    ep = make_nav_episodes(scene, sim.grid, 1, 20000, categories=("table", "chair", "sofa", "bed", "shelf", "cabinet"))[
+        0
+    ]
+    assert run_nav_episode(sim, _expert(sim, ep), ep).success
 
 
 def test_metrics_of_a_failed_episode():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.agent import VLAAgent
-from segpilot.policies.vla.data import vla_sim_config
+from segpilot.policies.vla.data import NAV_GOAL_CATEGORIES, vla_sim_config
 from segpilot.policies.vla.io import load_policy
 from segpilot.policies.vla.lfp import keep_counts
 
@@ -48,7 +48,10 @@ def _episodes(n: int, seed: int):
     while len(out) < n:
         scene = generate_scene(seed + room)
         grid = EmbeddedSimulator(scene, vla_sim_config(64)).grid
-        out += [(scene, ep) for ep in make_nav_episodes(scene, grid, min(2, n - len(out)), seed + room)]
+        out += [
+            (scene, ep)
+            for ep in make_nav_episodes(scene, grid, min(2, n - len(out)), seed + room, categories=NAV_GOAL_CATEGORIES)
+        ]
         room += 1
     return out
 

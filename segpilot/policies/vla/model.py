@@ -101,6 +101,8 @@ class CogVLAPolicy(nn.Module):
         # The previous discrete action (+ "none"): one proprioception-like token after the instruction.
         self.previous_action = nn.Embedding(len(self.space.discrete) + 1 if self.space.discrete else 1, h)
         self.head = MLPResNetHead(h, self.space.head_outputs)
+        # Auxiliary grounding probe: which RGB patches show the instructed object (training signal only).
+        self.goal_probe = nn.Linear(d, 1)
 
     def encode_instruction(self, words: list[list[str]]) -> tuple[Tensor, Tensor]:
         """Word ids (B, T) padded with 0, and their validity mask."""
@@ -122,10 +124,12 @@ class CogVLAPolicy(nn.Module):
         return (text * valid).sum(1) / valid.sum(1).clamp(min=1)
 
     def forward(self, rgb: Tensor, depth: Tensor, words: Tensor, word_valid: Tensor, routing: bool = True,
-                memory: Tensor | None = None, previous: Tensor | None = None) -> Tensor:  # fmt: skip
+                memory: Tensor | None = None, previous: Tensor | None = None,
+                return_goal: bool = False) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
         patch tokens (with their position embedding) or None; previous (B,) the action executed before
-        (its last index = none) -> (B, chunk * action_dim, head_outputs)."""
+        (its last index = none) -> (B, chunk * action_dim, head_outputs); with `return_goal` also the
+        grounding probe's logits (B, P) of each RGB patch showing the instructed object."""
         s = self.config.image_size
         if rgb.shape[1:] != (3, s, s) or depth.shape[1:] != (1, s, s) or len(rgb) != len(depth):
             raise SegpilotError(f"images must be (B, 3, {s}, {s}) and (B, 1, {s}, {s}), got "
@@ -136,8 +140,8 @@ class CogVLAPolicy(nn.Module):
         word_valid = torch.cat([word_valid.bool(), torch.ones(len(rgb), 1, dtype=torch.bool)], dim=1)
         valid = word_valid.to(text.dtype)[..., None]
         instr = self.instruction_vector(words, word_valid[:, :-1])
-        aggregated = [enc(x, instr)[0] for enc, x in zip(self.streams, (rgb, depth), strict=True)]
-        visual = self.visual_proj(self.stream_router(aggregated, instr))
+        encoded = [enc(x, instr) for enc, x in zip(self.streams, (rgb, depth), strict=True)]
+        visual = self.visual_proj(self.stream_router([e[0] for e in encoded], instr))
         if memory is not None:
             visual = torch.cat([visual, self.memory_proj(memory)], dim=1)
         b, nv, nt = len(rgb), visual.shape[1], text.shape[1]
@@ -152,5 +156,5 @@ class CogVLAPolicy(nn.Module):
             text_h = x[:, nv : nv + nt]
             text_mean = (text_h * valid).sum(1) / valid.sum(1).clamp(min=1)
             x = layer(x, mask, cos, sin, nv, keep, text_mean)
-        actions = self.norm(x[:, -self.n_action : -1])  # the last placeholder is the chunk's end token
-        return self.head(actions)
+        actions = self.head(self.norm(x[:, -self.n_action : -1]))  # the last placeholder ends the chunk
+        return (actions, self.goal_probe(encoded[0][1]).squeeze(-1)) if return_goal else actions

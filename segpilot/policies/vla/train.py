@@ -2,8 +2,13 @@
 
 Demonstrations come from `policies.vla.data.collect` (generated rooms, shortest-path expert
 with noise injection). Each step samples a batch of (observation, instruction, expert chunk)
-and minimises the cross-entropy of every chunk step. Half of the batches run with LFP routing
-off, so the same weights serve both modes (the routing on/off comparison of `sim run-vla`).
+and minimises the cross-entropy of every chunk step, plus an auxiliary grounding loss: a
+linear probe on the RGB stream's patch tokens predicts which patches show the instructed
+object (binary cross-entropy against the expert's view). The previous-action input is
+blanked at random so the policy cannot just repeat its last action (BC's "copycat" failure,
+which showed as turning in place). Half of the batches run with LFP routing off, so the same
+weights serve both modes (the routing on/off comparison of `sim run-vla`). Optional DAgger
+rounds follow (see `dagger`): the policy's own rollouts, relabelled by the expert.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.schedule import TimedCosine
-from segpilot.policies.vla.data import collect, instruction_vocab, to_inputs, words_of
-from segpilot.policies.vla.io import save_policy
+from segpilot.policies.vla.dagger import dagger_collect
+from segpilot.policies.vla.data import PREVIOUS_NONE, collect, concat, instruction_vocab, to_inputs, words_of
+from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
 
 
@@ -50,8 +56,24 @@ class TrainVLAConfig:
     max_minutes: float = 55.0
     """Wall-clock limit of the optimisation; the learning-rate schedule follows whichever of steps and
     time runs out first, so a time-limited run still ends annealed."""
-    patch_size: int = 16
-    """Vision patch size, pixels (16 at 64 px: 4 x 4 patches per stream)."""
+    patch_size: int = 8
+    """Vision patch size, pixels (8 at 64 px: 8 x 8 patches per stream)."""
+    goal_loss_weight: float = 1.0
+    """Weight of the auxiliary grounding loss (0 = behaviour cloning only)."""
+    previous_dropout: float = 0.3
+    """Share of training steps whose previous-action input is replaced by "none"."""
+    init_from: str = ""
+    """Continue from this policy folder instead of a fresh initialisation."""
+    dagger_rounds: int = 0
+    """DAgger rounds after behaviour cloning: roll the policy out, relabel with the expert, retrain."""
+    dagger_rooms: int = 100
+    """New training rooms per DAgger round (seeds after the behaviour-cloning rooms)."""
+    dagger_beta: float = 0.2
+    """Share of DAgger steps that execute the expert's action instead of the policy's."""
+    dagger_max_steps: int = 150
+    """Step limit of a DAgger rollout (a looping policy adds at most this many states)."""
+    dagger_minutes: float = 8.0
+    """Optimisation time after each DAgger round, on all data gathered so far (peak lr halved)."""
     threads: int = 0
     """torch CPU threads (0 = torch's default)."""
 
@@ -61,6 +83,10 @@ class TrainVLAConfig:
                 raise SegpilotError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.noise < 1 or self.lr <= 0 or self.max_minutes <= 0 or self.threads < 0:
             raise SegpilotError("noise must lie in [0, 1); lr and max_minutes must be > 0")
+        if self.dagger_rounds < 0 or self.dagger_rooms < 1 or self.dagger_max_steps < 1 or self.dagger_minutes <= 0:
+            raise SegpilotError("dagger_rounds must be >= 0; dagger_rooms, dagger_max_steps, dagger_minutes > 0")
+        if self.goal_loss_weight < 0 or not 0 <= self.previous_dropout <= 1 or not 0 <= self.dagger_beta <= 1:
+            raise SegpilotError("goal_loss_weight must be >= 0; previous_dropout and dagger_beta in [0, 1]")
 
 
 def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
@@ -68,42 +94,81 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
         torch.set_num_threads(cfg.threads)
     t0 = time.time()
     demos, data_summary = collect(cfg.rooms, cfg.seed, cfg.image_size, cfg.chunk, cfg.episodes_per_room, cfg.noise,
-                                  progress=progress)  # fmt: skip
+                                  progress=progress, patch_size=cfg.patch_size)  # fmt: skip
     collect_minutes = (time.time() - t0) / 60
     torch.manual_seed(0)
-    policy = CogVLAPolicy(VLAConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, chunk=cfg.chunk,
-                                    vocab=instruction_vocab()))  # fmt: skip
+    if cfg.init_from:
+        policy = load_policy(cfg.init_from)
+        if (policy.config.image_size, policy.config.patch_size, policy.config.chunk) != (
+            cfg.image_size, cfg.patch_size, cfg.chunk):  # fmt: skip
+            raise SegpilotError(f"{cfg.init_from} was trained with other image_size, patch_size or chunk")
+    else:
+        policy = CogVLAPolicy(VLAConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, chunk=cfg.chunk,
+                                        vocab=instruction_vocab()))  # fmt: skip
+    log: list[dict] = []
+    t1 = time.time()
+    steps_done = _fit(policy, demos, cfg, cfg.lr, cfg.max_minutes, log, "bc", progress)
+    if cfg.dagger_rounds:
+        save_policy(policy, Path(cfg.out) / "stages" / "bc")  # kept for comparison, not shipped
+    rounds = []
+    for k in range(cfg.dagger_rounds):
+        t = time.time()
+        seed = cfg.seed + cfg.rooms + k * cfg.dagger_rooms
+        extra, summary = dagger_collect(policy, cfg.dagger_rooms, seed, cfg.chunk, cfg.episodes_per_room,
+                                        cfg.dagger_beta, cfg.dagger_max_steps)  # fmt: skip
+        demos = concat([demos, extra])
+        rounds.append({**summary, "collect_minutes": (time.time() - t) / 60})
+        if progress:
+            print(f"DAgger round {k + 1}: {summary['steps']} relabelled steps in {summary['episodes']} episodes "
+                  f"({rounds[-1]['collect_minutes']:.1f} min)", flush=True)  # fmt: skip
+        steps_done += _fit(policy, demos, cfg, cfg.lr / 2, cfg.dagger_minutes, log, f"dagger{k + 1}", progress)
+        if k < cfg.dagger_rounds - 1:
+            save_policy(policy, Path(cfg.out) / "stages" / f"dagger{k + 1}")
+    policy.eval()
+    save_policy(policy, cfg.out)
+    summary = {"config": asdict(cfg), "data": data_summary, "dagger": rounds, "collect_minutes": collect_minutes,
+               "train_minutes": (time.time() - t1) / 60, "steps_done": steps_done,
+               "parameters": sum(p.numel() for p in policy.parameters()), "log": log}  # fmt: skip
+    (Path(cfg.out) / "training_log.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: list, phase: str, progress: bool) -> int:
+    """Optimise on `demos` for `cfg.steps` steps or `minutes`, whichever ends first (cosine schedule);
+    returns the steps done."""
     unique = sorted(set(demos.instruction))
     ids, valid = policy.encode_instruction([words_of(s) for s in unique])
     which = np.asarray([unique.index(s) for s in demos.instruction])
-    opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.01)
-    sched = TimedCosine(opt, cfg.steps, cfg.max_minutes, cfg.steps // 30)
-    log, losses, t1 = [], [], time.time()
-    rng = np.random.default_rng(0)
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.01)
+    sched = TimedCosine(opt, cfg.steps, minutes, cfg.steps // 30)
+    losses, t1 = [], time.time()
+    rng = np.random.default_rng(len(log))
     policy.train()
     for step in range(cfg.steps):
         if sched.share(step) >= 1.0:
             break
         batch = rng.integers(0, len(demos.actions), cfg.batch)
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
-        logits = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0),
-                        previous=torch.as_tensor(demos.previous[batch]))  # fmt: skip
+        previous = np.where(rng.random(cfg.batch) < cfg.previous_dropout, PREVIOUS_NONE, demos.previous[batch])
+        logits, goal = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0),
+                              previous=torch.as_tensor(previous), return_goal=True)  # fmt: skip
         target = torch.as_tensor(demos.actions[batch])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+        bc = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+        grounding = torch.nn.functional.binary_cross_entropy_with_logits(
+            goal, torch.as_tensor(demos.goal_patches[batch], dtype=torch.float32)
+        )
+        loss = bc + cfg.goal_loss_weight * grounding
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(loss.item())
-        if (step + 1) % 100 == 0 or step == cfg.steps - 1:
-            log.append({"step": step + 1, "loss": float(np.mean(losses[-100:])), "minutes": (time.time() - t1) / 60})
+        losses.append((bc.item(), grounding.item()))
+        if (step + 1) % 100 == 0:
+            bc_mean, goal_mean = np.mean(losses[-100:], axis=0)
+            log.append({"phase": phase, "step": step + 1, "loss": float(bc_mean), "grounding_loss": float(goal_mean),
+                        "minutes": (time.time() - t1) / 60})  # fmt: skip
             if progress:
-                print(f"step {step + 1}: loss {log[-1]['loss']:.3f} ({log[-1]['minutes']:.1f} min)", flush=True)
-    policy.eval()
-    save_policy(policy, cfg.out)
-    summary = {"config": asdict(cfg), "data": data_summary, "collect_minutes": collect_minutes,
-               "train_minutes": (time.time() - t1) / 60, "steps_done": len(losses),
-               "parameters": sum(p.numel() for p in policy.parameters()), "log": log}  # fmt: skip
-    (Path(cfg.out) / "training_log.json").write_text(json.dumps(summary, indent=1))
-    return summary
+                print(f"{phase} step {step + 1}: action loss {bc_mean:.3f}, grounding loss {goal_mean:.3f} "
+                      f"({log[-1]['minutes']:.1f} min)", flush=True)  # fmt: skip
+    return len(losses)

@@ -10,7 +10,7 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.agent import VLAAgent, resize_frame
-from segpilot.policies.vla.data import collect, instruction_vocab, vla_sim_config
+from segpilot.policies.vla.data import collect, instruction_vocab, patch_coverage, vla_sim_config
 from segpilot.policies.vla.evaluate import lm_flops
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
@@ -88,6 +88,16 @@ def test_demonstrations_label_expert_chunks():
     last = np.append(ends, len(demos.actions) - 1)
     assert np.all(demos.actions[last] == 0)  # every episode ends with the expert's stop, padded with stop
     assert demos.actions[0, 1] == demos.actions[1, 0]  # chunk t's second action is step t + 1's first
+    # Grounding targets: one share per 8 x 8 patch, in [0, 1], and the goal shows up in some of them.
+    assert demos.goal_patches.shape == (len(demos.actions), 16)
+    assert 0 <= demos.goal_patches.min() and demos.goal_patches.max() <= 1 and demos.goal_patches.max() > 0
+
+
+def test_patch_coverage_is_row_major_share_per_patch():
+    mask = np.zeros((4, 4), bool)
+    mask[0, 2:] = True  # top-right patch: 2 of its 4 pixels
+    mask[2:, :2] = True  # bottom-left patch: all 4
+    assert patch_coverage(mask, 2).tolist() == [0.0, 0.5, 1.0, 0.0]
 
 
 def test_bad_inputs():
@@ -111,3 +121,22 @@ def test_habitat_run_without_habitat_sim_says_how_to_install_it(tmp_path):
     save_episodes(tmp_path / "episodes.json", episodes)
     with pytest.raises(SegpilotError, match="habitat"):
         run_vla_habitat(tmp_path / "policy", tmp_path / "scene.glb", tmp_path / "episodes.json")
+
+
+def test_dagger_executes_the_policy_and_records_the_experts_labels():
+    from segpilot.policies.vla.dagger import dagger_collect
+    from segpilot.policies.vla.data import to_inputs, words_of
+
+    policy = _policy()
+    demos, _ = dagger_collect(policy, 1, 20000, chunk=4, per_room=1, beta=0.0, max_steps=12)
+    assert len(demos.actions) == 12 or demos.actions[-1, 0] == 0
+    # Each executed action (the next step's previous action) is the policy's own first action there.
+    ids, valid = policy.encode_instruction([words_of(demos.instruction[0])] * len(demos.actions))
+    rgb, depth = to_inputs(demos.rgb, demos.depth)
+    with torch.inference_mode():
+        chosen = policy(rgb, depth, ids, valid, routing=True, previous=torch.as_tensor(demos.previous))[:, 0]
+    assert demos.previous[1:].tolist() == chosen.argmax(-1)[:-1].tolist()
+    # With beta = 1 the expert drives: the rollout is the noise-free demonstration.
+    expert_run, _ = dagger_collect(policy, 1, 20000, chunk=4, per_room=1, beta=1.0, max_steps=400)
+    plain, _ = collect(1, 20000, 32, chunk=4, per_room=1, noise=0.0)
+    assert np.array_equal(expert_run.actions, plain.actions)

@@ -90,6 +90,8 @@ def test_action_head_shapes_for_every_action_space(space):
     s = get_space(space)
     assert out.shape == (2, 3 * s.action_dim, s.head_outputs)
     assert policy.n_action == 3 * s.action_dim + 1
+    same, goal = policy(torch.randn(2, 3, 32, 32), torch.randn(2, 1, 32, 32), ids, valid, return_goal=True)
+    assert same.shape == out.shape and goal.shape == (2, policy.streams[0].n_patches)  # one logit per RGB patch
 
 
 def test_normalisation_round_trip_and_bounds():
