@@ -4,6 +4,9 @@
         depth:=/camera/aligned_depth_to_color/image_raw camera_info:=/camera/color/camera_info \\
         camera_pose:=/camera_pose
 
+With the camera pose on tf instead (tf2_ros is part of every ROS 2 desktop install):
+    ros2 launch segpilot robot_qa.launch.py pose_type:=tf world_frame:=map
+
 Ask:    ros2 topic pub --once /scene_qa/question std_msgs/String "{data: 'What color is the sofa?'}"
 Answer: ros2 topic echo /scene_qa/answer
 """
@@ -26,6 +29,8 @@ def generate_launch_description() -> LaunchDescription:
         "camera_info": "/camera/color/camera_info",
         "camera_pose": "/camera_pose",
         "model": "",
+        "pose_type": "pose",
+        "world_frame": "map",
     }
     declared = [DeclareLaunchArgument(name, default_value=value) for name, value in args.items()]
     remaps = [
@@ -35,7 +40,9 @@ def generate_launch_description() -> LaunchDescription:
         ("camera_pose", LaunchConfiguration("camera_pose")),
     ]
     memory = Node(package="segpilot", executable="rgbd_memory", name="rgbd_memory", output="screen",
-                  parameters=[str(config / "rgbd_memory.yaml")], remappings=remaps)  # fmt: skip
+                  parameters=[str(config / "rgbd_memory.yaml"), {"pose_type": LaunchConfiguration("pose_type"),
+                              "world_frame": LaunchConfiguration("world_frame")}],
+                  remappings=remaps)  # fmt: skip
     qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
               parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml"),
                           {"model": LaunchConfiguration("model")}])  # fmt: skip

@@ -1,8 +1,10 @@
 """Write the model card (README.md + card.json) of a trained VLA policy from its training log and a run-vla report.
 
-    python scripts/write_vla_card.py POLICY_DIR RUN_DIR
+    python scripts/write_vla_card.py POLICY_DIR RUN_DIR [CI_EPISODES]
 
 RUN_DIR is a `segpilot sim run-vla --out RUN_DIR` folder (metrics.json, routing on and off).
+The card's `ci_check` takes the first CI_EPISODES (default 10) episodes of that run with
+routing on: CI re-runs exactly them and requires at most one fewer success than measured.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 
 
-def main(policy: Path, run: Path) -> None:
+def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
     log = json.loads((policy / "training_log.json").read_text())
     report = json.loads((run / "metrics.json").read_text())
     modes = {name: {k: v for k, v in m.items() if k != "per_episode"} for name, m in report["modes"].items()}
@@ -28,14 +30,24 @@ def main(policy: Path, run: Path) -> None:
             "collect_minutes": round(log["collect_minutes"], 1),
             "config": log["config"],
             "final_loss": log["log"][-1]["loss"] if log["log"] else None,
+            "dagger_rounds": log.get("dagger", []),
         },  # fmt: skip
         "evaluation": {
             "episodes": report["episodes"],
             "first_room_seed": report["seed"],
             "modes": modes,
+            "replan_every": report["replan_every"],
             **{k: v for k, v in report.items() if k.startswith("routing_")},
         },  # fmt: skip
+        "ci_check": {
+            "episodes": ci_episodes,
+            "first_room_seed": report["seed"],
+            "replan_every": report["replan_every"],
+            "routing": True,
+            "measured_successes": sum(e["success"] for e in report["modes"]["routing_on"]["per_episode"][:ci_episodes]),
+        },
     }
+    card["ci_check"]["min_successes"] = max(0, card["ci_check"]["measured_successes"] - 1)
     (policy / "card.json").write_text(json.dumps(card, indent=1))
     rows = "".join(
         f"| {name} | {100 * m['success_rate']:.1f} | {m['spl']:.3f} | {m['mean_steps']:.0f} | "
@@ -44,11 +56,13 @@ def main(policy: Path, run: Path) -> None:
     )
     (policy / "README.md").write_text(
         f"# segpilot embedded VLA policy\n\n{card['architecture']}; {card['parameters'] / 1e6:.1f} M parameters, "
-        f"trained by `segpilot train vla` (behaviour cloning) for {card['training']['steps']} steps "
+        f"trained by `segpilot train vla` (behaviour cloning with a grounding loss, then "
+        f"{len(card['training']['dagger_rounds'])} DAgger rounds) for {card['training']['steps']} steps "
         f"({card['training']['train_minutes']} min + {card['training']['collect_minutes']} min of expert "
         f"demonstrations, {log['data']['episodes']} episodes in {log['data']['rooms']} generated rooms from seed "
         f"{log['data']['seed']}) on a 2-core CPU.\n\n"
-        f"Held-out evaluation (`segpilot sim run-vla --episodes {report['episodes']} --seed {report['seed']}`):\n\n"
+        f"Held-out evaluation (`segpilot sim run-vla --episodes {report['episodes']} --seed {report['seed']} "
+        f"--replan-every {report['replan_every']}`):\n\n"
         "| mode | success % | SPL | mean steps | chunk latency ms | LM MFLOPs / chunk |\n|---|---|---|---|---|---|\n"
         f"{rows}\nObject-goal navigation in segpilot's generated rooms only; not a robot-ready policy.\n"
     )
@@ -56,4 +70,4 @@ def main(policy: Path, run: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), *(int(a) for a in sys.argv[3:4]))

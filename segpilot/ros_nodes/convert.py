@@ -81,7 +81,15 @@ def camera_from_info(msg: CameraInfo) -> PinholeCamera:
 def pose_to_matrix(msg: PoseStamped | Odometry) -> np.ndarray:
     """4x4 optical-frame-to-world transform from a PoseStamped or an Odometry message."""
     pose = msg.pose.pose if isinstance(msg, Odometry) or hasattr(msg.pose, "pose") else msg.pose  # rosbags types too
-    p, q = pose.position, pose.orientation
+    return _matrix(pose.position, pose.orientation)
+
+
+def transform_to_matrix(msg) -> np.ndarray:
+    """4x4 child-to-parent transform from a geometry_msgs/TransformStamped (a tf2 lookup's result)."""
+    return _matrix(msg.transform.translation, msg.transform.rotation)
+
+
+def _matrix(p, q) -> np.ndarray:
     quat = np.array([q.x, q.y, q.z, q.w])
     norm = float(np.linalg.norm(quat))
     if not np.all(np.isfinite([p.x, p.y, p.z])) or not math.isfinite(norm) or norm < 1e-6:

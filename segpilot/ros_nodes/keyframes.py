@@ -37,14 +37,16 @@ class MemoryConfig:
     """Depth beyond this (and 0, NaN, inf) is treated as invalid."""
     encoder: str = "efficientnet-lite0"
     """Encoder of the per-keyframe tokens published as a point cloud."""
+    encoder_threads: int = 1
+    """torch threads of the keyframe encoder (0 = torch's default); leaves the other cores to the callbacks."""
     world_frame: str = "map"
     """frame_id of the published token cloud (the frame the camera poses are given in)."""
 
     def __post_init__(self) -> None:
         if self.slop_s < 0 or self.min_translation_m < 0 or self.min_rotation_deg < 0:
             raise SegpilotError("slop_s, min_translation_m and min_rotation_deg must be >= 0")
-        if self.max_keyframes < 1 or self.depth_scale <= 0 or self.max_depth_m <= 0:
-            raise SegpilotError("max_keyframes must be >= 1; depth_scale and max_depth_m must be > 0")
+        if self.max_keyframes < 1 or self.depth_scale <= 0 or self.max_depth_m <= 0 or self.encoder_threads < 0:
+            raise SegpilotError("expected max_keyframes >= 1, depth_scale, max_depth_m > 0, encoder_threads >= 0")
 
 
 def moved_enough(a: np.ndarray, b: np.ndarray, min_translation_m: float, min_rotation_deg: float) -> bool:

@@ -1,7 +1,9 @@
 """Camera topics -> synchronised `Frame`s: the input side shared by rgbd_memory and vla_policy.
 
 Subscribes colour Image, depth Image, CameraInfo (sensor-data QoS) and the camera pose
-(PoseStamped, or nav_msgs/Odometry with `pose_type: odometry`), pairs them with
+(PoseStamped, or nav_msgs/Odometry with `pose_type: odometry`; with `pose_type: tf` no pose
+topic: the optical frame's pose in `world_frame` is looked up through tf2_ros at each image
+stamp, where tf2_ros is installed - it is not pip-installable), pairs them with
 `ApproximateSync`, converts them (see `convert`) and calls `on_frame(frame)`. Every bad
 message or set is counted and dropped with a throttled warning by the owning node.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
 from sensor_msgs.msg import CameraInfo, Image
 
 from segpilot.errors import SegpilotError
@@ -19,20 +22,29 @@ from segpilot.ros_nodes import convert
 from segpilot.ros_nodes.base import RELIABLE_QOS, SENSOR_QOS, SegpilotNode
 from segpilot.ros_nodes.sync import ApproximateSync
 
+POSE_TYPE_DESCRIPTOR = ParameterDescriptor(
+    description="camera pose input: pose (PoseStamped on camera_pose), odometry (Odometry on odom) or tf "
+    "(world_frame <- image frame_id through tf2_ros, where installed)"
+)
+
 
 class RGBDInput:
     """Synchronised RGB-D + pose input of `node`, delivering `Frame`s to `on_frame`."""
 
     def __init__(self, node: SegpilotNode, on_frame, slop_s: float, depth_scale: float, max_depth_m: float,
-                 pose_type: str = "pose", prefix: str = "", reliable: bool = False):  # fmt: skip
-        if pose_type not in ("pose", "odometry"):
-            raise SegpilotError(f"pose_type {pose_type!r}: expected 'pose' or 'odometry'")
+                 pose_type: str = "pose", prefix: str = "", reliable: bool = False,
+                 world_frame: str = "map"):  # fmt: skip
+        if pose_type not in ("pose", "odometry", "tf"):
+            raise SegpilotError(f"pose_type {pose_type!r}: expected 'pose', 'odometry' or 'tf'")
         self.node, self.on_frame = node, on_frame
-        self.depth_scale, self.max_depth_m = depth_scale, max_depth_m
-        self.sync = ApproximateSync(4, slop_s, self._on_set)
+        self.depth_scale, self.max_depth_m, self.world_frame = depth_scale, max_depth_m, world_frame
+        topics = [("color/image_raw", Image), ("depth/image_raw", Image), ("color/camera_info", CameraInfo)]
+        if pose_type == "tf":
+            self.tf_buffer, self._tf_listener = tf_listener(node)
+        else:
+            topics.append(("camera_pose", PoseStamped) if pose_type == "pose" else ("odom", Odometry))
+        self.sync = ApproximateSync(len(topics), slop_s, self._on_set)
         qos = RELIABLE_QOS if reliable else SENSOR_QOS
-        topics = [("color/image_raw", Image), ("depth/image_raw", Image), ("color/camera_info", CameraInfo),
-                  ("camera_pose", PoseStamped) if pose_type == "pose" else ("odom", Odometry)]  # fmt: skip
         self.subs = [
             node.create_subscription(
                 kind,
@@ -67,8 +79,14 @@ class RGBDInput:
         if not self.sync.add(stream, stamp, (stamp, value)):
             self.node.drop("stamp_out_of_order", f"stream {stream} went back to {stamp:.3f} s")
 
-    def _on_set(self, color, depth, info, pose) -> None:
-        (stamp, (rgb, frame_id)), (_, depth_m), (_, camera), (_, T) = color, depth, info, pose
+    def _on_set(self, color, depth, info, pose=None) -> None:
+        (stamp, (rgb, frame_id)), (_, depth_m), (_, camera) = color, depth, info
+        if pose is not None:
+            T = pose[1]
+        else:
+            T = self._tf_pose(frame_id, stamp)
+            if T is None:
+                return
         try:
             frame = Frame(rgb, depth_m, camera, T, stamp=stamp, frame_id=frame_id)
         except SegpilotError as exc:
@@ -79,3 +97,26 @@ class RGBDInput:
             return
         self.node.counts["frames"] += 1
         self.on_frame(frame)
+
+    def _tf_pose(self, frame_id: str, stamp: float) -> np.ndarray | None:
+        """world_frame <- frame_id at `stamp` from tf2, or None (counted, dropped) when tf has no answer."""
+        from rclpy.time import Time
+        from tf2_ros import TransformException
+
+        try:
+            msg = self.tf_buffer.lookup_transform(self.world_frame, frame_id, Time(seconds=stamp))
+            return convert.transform_to_matrix(msg)
+        except (TransformException, SegpilotError) as exc:
+            self.node.drop("tf_unavailable", f"{self.world_frame} <- {frame_id} at {stamp:.3f} s: {exc}")
+            return None
+
+
+def tf_listener(node):
+    """A tf2 buffer filled by a TransformListener on `node`; a clear error where tf2_ros is missing."""
+    try:
+        import tf2_ros
+    except ImportError:
+        raise SegpilotError("pose_type 'tf' needs tf2_ros (apt install ros-$ROS_DISTRO-tf2-ros, not on PyPI); "
+                            "use pose_type 'pose' or 'odometry' without it") from None  # fmt: skip
+    buffer = tf2_ros.Buffer()
+    return buffer, tf2_ros.TransformListener(buffer, node)

@@ -3,9 +3,19 @@
 Publishes the 3D positions (and saliency) of every token in memory as `~/tokens`
 (sensor_msgs/PointCloud2, in `world_frame`), and each new keyframe on `~/keyframe/` + the input
 topic names (one stamp per keyframe, reliable QoS) for `scene_qa` to consume.
+
+Keyframes are encoded on a worker thread, not in the subscription callback: an encoder pass
+takes far longer than a frame period at 30 Hz, and while the callback is busy the best-effort
+image topics overflow and frames are lost. The callback only converts, pairs and selects
+keyframes; the worker encodes the pending keyframes in order (skipping any the memory has
+already evicted) and publishes the cloud after each. `encoder_threads` caps torch's threads
+so the callback keeps a core.
 """
 
 from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from std_msgs.msg import Header
@@ -14,7 +24,7 @@ from segpilot.pipeline import PruneConfig
 from segpilot.ros_nodes import convert
 from segpilot.ros_nodes.base import RELIABLE_QOS, SegpilotNode, run_node
 from segpilot.ros_nodes.keyframes import KeyframeMemory, MemoryConfig
-from segpilot.ros_nodes.rgbd_input import RGBDInput
+from segpilot.ros_nodes.rgbd_input import POSE_TYPE_DESCRIPTOR, RGBDInput
 
 
 class RGBDMemoryNode(SegpilotNode):
@@ -22,7 +32,7 @@ class RGBDMemoryNode(SegpilotNode):
 
     def __init__(self):
         super().__init__("rgbd_memory")
-        self.declare_parameter("pose_type", "pose")
+        self.declare_parameter("pose_type", "pose", POSE_TYPE_DESCRIPTOR)
 
     def configure(self) -> None:
         from geometry_msgs.msg import PoseStamped
@@ -32,7 +42,13 @@ class RGBDMemoryNode(SegpilotNode):
 
         cfg = self.config(MemoryConfig)
         self.cfg = cfg
+        if cfg.encoder_threads:
+            import torch
+
+            torch.set_num_threads(cfg.encoder_threads)
         self.encoder = make_encoder(cfg.encoder)
+        self.lock = threading.Lock()
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe_encoder")
         self.memory = KeyframeMemory(cfg)
         self.min_valid = PruneConfig().min_valid_fraction
         self.tokens_pub = self.create_publisher(PointCloud2, "~/tokens", RELIABLE_QOS)
@@ -43,16 +59,15 @@ class RGBDMemoryNode(SegpilotNode):
             "pose": self.create_publisher(PoseStamped, "~/keyframe/camera_pose", RELIABLE_QOS),
         }
         self.input = RGBDInput(self, self.on_frame, cfg.slop_s, cfg.depth_scale, cfg.max_depth_m,
-                               self.get_parameter("pose_type").value)  # fmt: skip
+                               self.get_parameter("pose_type").value, world_frame=cfg.world_frame)  # fmt: skip
 
     def on_frame(self, frame) -> None:
-        from segpilot.perception.tokenize import tokens_from_frames
-
-        key = self.memory.offer(frame)
+        with self.lock:
+            key = self.memory.offer(frame)
         if key is None:
             return
         self.counts["keyframes"] += 1
-        self.memory.tokens[key] = tokens_from_frames([frame], self.encoder, self.min_valid)
+        self.worker.submit(self.encode, key, frame)
         header = Header(stamp=convert.to_stamp(frame.stamp), frame_id=frame.frame_id)
         depth = np.nan_to_num(frame.depth, nan=0.0)
         self.kf_pubs["color"].publish(convert.rgb_to_image(frame.rgb, header))
@@ -60,10 +75,34 @@ class RGBDMemoryNode(SegpilotNode):
         self.kf_pubs["info"].publish(convert.camera_info_msg(frame.camera, header))
         world = Header(stamp=header.stamp, frame_id=self.cfg.world_frame)
         self.kf_pubs["pose"].publish(convert.pose_msg(frame.T_world_cam, world))
-        tokens = list(self.memory.tokens.values())
-        xyz = np.concatenate([t.xyz.numpy() for t in tokens])
-        saliency = np.concatenate([t.saliency.numpy() for t in tokens])
+
+    def encode(self, key: int, frame) -> None:
+        """Worker thread: one keyframe's tokens, then the cloud of every token in memory."""
+        from segpilot.perception.tokenize import tokens_from_frames
+
+        with self.lock:
+            if key not in self.memory.frames:
+                return  # evicted while waiting
+        try:
+            tokens = tokens_from_frames([frame], self.encoder, self.min_valid)
+        except Exception as exc:  # noqa: BLE001 - a failed encode drops one keyframe, never the node
+            self.drop("encode_failed", str(exc))
+            return
+        with self.lock:
+            if key not in self.memory.frames:
+                return
+            self.memory.tokens[key] = tokens
+            held = list(self.memory.tokens.values())
+        self.counts["encoded"] += 1
+        xyz = np.concatenate([t.xyz.numpy() for t in held])
+        saliency = np.concatenate([t.saliency.numpy() for t in held])
+        world = Header(stamp=convert.to_stamp(frame.stamp), frame_id=self.cfg.world_frame)
         self.tokens_pub.publish(convert.points_to_cloud(xyz, saliency, world))
+
+    def destroy_node(self):
+        if hasattr(self, "worker"):
+            self.worker.shutdown(wait=True, cancel_futures=True)
+        return super().destroy_node()
 
 
 def main(args=None) -> None:

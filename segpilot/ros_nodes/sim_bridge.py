@@ -40,6 +40,8 @@ class SimBridgeConfig:
     """Seed of the generated room (held-out rooms start at 30000)."""
     episode_index: int = 0
     """Which generated navigation episode of the room gives the start pose and the goal."""
+    goal_categories: str = "table,chair,sofa,bed,shelf,cabinet"
+    """Comma-separated object categories episodes may name as goals (the VLA's furniture); empty = any object."""
     mode: str = "discrete"
     """discrete: step on each `action`; velocity: integrate `cmd_vel` at rate_hz."""
     rate_hz: float = 10.0
@@ -89,7 +91,9 @@ class SimBridgeNode(SegpilotNode):
         else:
             scene = generate_scene(cfg.room_seed)
             self.sim = EmbeddedSimulator(scene, sim_config)
-            episodes = make_nav_episodes(scene, self.sim.grid, cfg.episode_index + 1, cfg.room_seed)
+            categories = [c.strip() for c in cfg.goal_categories.split(",") if c.strip()] or None
+            episodes = make_nav_episodes(scene, self.sim.grid, cfg.episode_index + 1, cfg.room_seed,
+                                         categories=categories)  # fmt: skip
             if len(episodes) <= cfg.episode_index:
                 raise SegpilotError(f"room {cfg.room_seed} has only {len(episodes)} navigation episodes")
             self.episode = episodes[cfg.episode_index]

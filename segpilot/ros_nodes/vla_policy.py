@@ -18,7 +18,7 @@ from std_msgs.msg import String
 
 from segpilot.errors import SegpilotError
 from segpilot.ros_nodes.base import RELIABLE_QOS, SegpilotNode, run_node
-from segpilot.ros_nodes.rgbd_input import RGBDInput
+from segpilot.ros_nodes.rgbd_input import POSE_TYPE_DESCRIPTOR, RGBDInput
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class VLAPolicyNode(SegpilotNode):
 
     def __init__(self):
         super().__init__("vla_policy")
-        self.declare_parameter("pose_type", "pose")
+        self.declare_parameter("pose_type", "pose", POSE_TYPE_DESCRIPTOR)
 
     def configure(self) -> None:
         from segpilot.policies.vla.io import load_policy

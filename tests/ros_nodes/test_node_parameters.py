@@ -58,3 +58,10 @@ def test_a_failed_configure_is_logged_not_fatal(rclpy_context, monkeypatch, tmp_
         assert node._state_machine.current_state[1] == "unconfigured"  # still alive, can retry
     finally:
         node.destroy_node()
+
+
+def test_sim_bridge_goals_default_to_the_vla_goal_categories():
+    from segpilot.policies.vla.data import NAV_GOAL_CATEGORIES
+    from segpilot.ros_nodes.sim_bridge import SimBridgeConfig
+
+    assert tuple(SimBridgeConfig().goal_categories.split(",")) == tuple(NAV_GOAL_CATEGORIES)
