@@ -6,6 +6,7 @@
     segpilot bench prune [--shapes 12x729x1152,8x196x256] [--repeats 5] [--json FILE]
     segpilot sim make-qa --scenes N --seed S --out DIR | render --seed S --out DIR | expert --episodes N
     segpilot bench sim
+    segpilot bench vla [--repeats 10] [--json FILE]
     segpilot methods
 
 Errors in the input (missing files, bad values, unknown names) print one line
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--rate-hz", type=float, default=60.0, help="send rate (default 60 Hz)")
     br.add_argument("--questions", type=int, default=5, help="questions to time (default 5)")
     br.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    bv = bench_sub.add_parser("vla", help="LFP routing on vs off per action chunk")
+    bv.add_argument("--repeats", type=int, default=10, help="timed chunks per mode (median reported)")
+    bv.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     bs = bench_sub.add_parser("sim", help="frames per second of the embedded simulator")
     bs.add_argument("--scenes", type=int, default=3, help="generated rooms to time (default 3)")
     bs.add_argument("--frames", type=int, default=200, help="frames per room (default 200)")

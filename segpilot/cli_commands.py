@@ -140,6 +140,26 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_vla(args: argparse.Namespace) -> int:
+    from segpilot.bench.vla import run
+
+    if args.repeats < 1:
+        raise SegpilotError("bench vla needs --repeats >= 1")
+    r = run(args.repeats)
+    print(f"segpilot bench vla: one action chunk, batch 1, median of {r['repeats']}, {r['threads']} torch threads")
+    for name in ("embedded", "lm_heavy"):
+        x = r[name]
+        print(f"{name:<9} LM {x['lm_layers']} x {x['lm_hidden']} over {x['visual_tokens']} visual tokens: "
+              f"routing on {x['chunk_ms_routing_on']:.1f} ms / off {x['chunk_ms_routing_off']:.1f} ms "
+              f"(latency {x['latency_ratio_off_over_on']:.2f}x), "
+              f"LM FLOPs {x['lm_flops_ratio_off_over_on']:.2f}x lower")  # fmt: skip
+    if args.json:
+        from segpilot.eval.runner import write_json_atomic
+
+        write_json_atomic(args.json, r)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from segpilot.bench import prune as bench_prune
 
@@ -164,6 +184,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
             write_json_atomic(args.json, r)
         return 0
+    if args.bench == "vla":
+        return _bench_vla(args)
     if args.bench == "qa":
         from segpilot.bench import qa as bench_qa
 
