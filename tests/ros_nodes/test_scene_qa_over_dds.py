@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
 from segpilot.ros_nodes.base import SENSOR_QOS
@@ -41,6 +41,7 @@ def system(tmp_path_factory):
     question = client.publisher(String, "scene_qa/question")
     for topic in ("scene_qa/answer", "scene_qa/stats", "rgbd_memory/stats"):
         client.listen(String, topic)
+    client.listen(PointCloud2, "rgbd_memory/tokens")
     try:
         ready = lambda: all(p.get_subscription_count() > 0 for p in [*pubs, question])
         client.spin_until(ready, 60, "both nodes to subscribe")
@@ -74,6 +75,11 @@ def test_frames_in_question_out(system, frames):
     assert reply["question_id"] == "q1" and isinstance(reply["answer"], str) and "error" not in reply
     assert reply["tokens_total"] > reply["tokens_kept"] > 0 and reply["keyframes"] >= 6
     assert {"encode", "prune", "prefill"} <= set(reply["timings_s"])
+    # rgbd_memory's worker thread encoded the keyframes and published the cloud of their tokens.
+    encoded = lambda: client.stats("rgbd_memory/stats").get("counts", {}).get("encoded", 0)
+    client.spin_until(lambda: encoded() >= 6 and client.received["rgbd_memory/tokens"], 60, "keyframe encoding")
+    cloud = client.received["rgbd_memory/tokens"][-1]
+    assert cloud.header.frame_id == "map" and cloud.width > 0 and cloud.point_step == 16
 
 
 def test_bad_input_is_counted_dropped_and_the_node_keeps_answering(system, frames):
