@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--out", type=Path, default=None, help="write metrics.json and trajectory maps")
     rv.add_argument("--replan-every", type=int, default=None, help="actions executed per chunk (default: chunk)")
     rv.add_argument("--memory-views", type=int, default=0, help="SeGPruner memory over the last N views (0 = off)")
+    rv.add_argument("--temperature", type=float, default=0.0, help="sample actions at this temperature (0 = argmax)")
     rv.add_argument("--routing", choices=("both", "on", "off"), default="both", help="LFP routing modes to run")
     rv.add_argument("--habitat", type=Path, default=None, help="run through habitat-sim on this scene instead")
     rv.add_argument("--episodes-file", type=Path, default=None, help="with --habitat: navigation episodes JSON")

@@ -255,7 +255,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             return 0
         modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.routing]
         report = evaluate.run_vla(args.policy, args.episodes, args.seed, args.out, args.replan_every,
-                                  args.memory_views, modes)  # fmt: skip
+                                  args.memory_views, modes, temperature=args.temperature)  # fmt: skip
         for m in report["modes"].values():
             m.pop("per_episode")
         print(json.dumps(report, indent=1))

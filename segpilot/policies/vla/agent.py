@@ -6,6 +6,12 @@ chunks, 1: re-plan every step). Frames of any size (Habitat's, a robot's) are re
 policy's square input. Optional SeGPruner memory: the RGB stream's patch tokens of the last
 `memory_views` frames, with their 3D positions moved into the current agent frame, are
 pruned by SeGPruner and passed to the policy with a sinusoidal position embedding.
+
+With `temperature` > 0 the agent samples each action from the policy's distribution (seeded
+per episode, so runs repeat exactly) instead of taking the most likely one. A deterministic
+camera policy facing the same view twice acts the same way twice: pushed against a table, or
+turning in a spot where nothing changes, it repeats itself until the step limit. Sampling
+breaks such loops, as habitat-lab's learned agents do.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ class VLAAgent:
     """Runs `policy` on an instruction; `act(observation)` returns a discrete navigation action."""
 
     def __init__(self, policy: CogVLAPolicy, instruction: str, replan_every: int | None = None, routing: bool = True,
-                 memory_views: int = 0, memory_budget: float = 0.09):  # fmt: skip
+                 memory_views: int = 0, memory_budget: float = 0.09, temperature: float = 0.0,
+                 seed: int = 0):  # fmt: skip
         if policy.space.name != "discrete_nav":
             raise SegpilotError(f"VLAAgent drives discrete navigation actions; this policy emits {policy.space.name}")
         self.policy, self.routing = policy.eval(), routing
@@ -48,6 +55,9 @@ class VLAAgent:
             raise SegpilotError(f"replan_every must lie in 1..{policy.config.chunk}, got {self.replan_every}")
         self.words, self.valid = policy.encode_instruction([words_of(instruction)])
         self.memory_views, self.memory_budget = memory_views, memory_budget
+        if temperature < 0:
+            raise SegpilotError(f"temperature must be >= 0 (0 = most likely action), got {temperature}")
+        self.temperature, self.seed = temperature, seed
         self.chunk_seconds: list[float] = []
         self.reset()
 
@@ -55,6 +65,7 @@ class VLAAgent:
         self._queue: list[str] = []
         self._previous: str | None = None
         self._history: deque = deque(maxlen=max(1, self.memory_views))
+        self._rng = torch.Generator().manual_seed(self.seed)
 
     def act(self, observation) -> str:
         if not self._queue:
@@ -72,8 +83,13 @@ class VLAAgent:
         none = len(DISCRETE_NAV_ACTIONS)
         previous = torch.tensor([none if self._previous is None else DISCRETE_NAV_ACTIONS.index(self._previous)])
         logits = self.policy(x, d, self.words, self.valid, routing=self.routing, memory=memory, previous=previous)
+        if self.temperature > 0:
+            probs = torch.softmax(logits[0].float() / self.temperature, dim=-1)
+            chosen = torch.multinomial(probs, 1, generator=self._rng)[:, 0]
+        else:
+            chosen = logits[0].argmax(-1)
         self.chunk_seconds.append(time.perf_counter() - t0)
-        return [DISCRETE_NAV_ACTIONS[int(i)] for i in logits[0].argmax(-1)]
+        return [DISCRETE_NAV_ACTIONS[int(i)] for i in chosen]
 
     def _memory(self, observation, x: torch.Tensor) -> torch.Tensor:
         from segpilot.geometry.conventions import invert_pose

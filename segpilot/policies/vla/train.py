@@ -108,9 +108,21 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
     log: list[dict] = []
     t1 = time.time()
     steps_done = _fit(policy, demos, cfg, cfg.lr, cfg.max_minutes, log, "bc", progress)
+    rounds: list[dict] = []
+
+    def save(folder: Path) -> dict:
+        """Weights, config and the log so far (each stage folder is a complete policy folder)."""
+        policy.eval()
+        save_policy(policy, folder)
+        summary = {"config": asdict(cfg), "data": data_summary, "dagger": list(rounds),
+                   "collect_minutes": collect_minutes, "train_minutes": (time.time() - t1) / 60,
+                   "steps_done": steps_done, "parameters": sum(p.numel() for p in policy.parameters()),
+                   "log": list(log)}  # fmt: skip
+        (folder / "training_log.json").write_text(json.dumps(summary, indent=1))
+        return summary
+
     if cfg.dagger_rounds:
-        save_policy(policy, Path(cfg.out) / "stages" / "bc")  # kept for comparison, not shipped
-    rounds = []
+        save(Path(cfg.out) / "stages" / "bc")  # kept for comparison
     for k in range(cfg.dagger_rounds):
         t = time.time()
         seed = cfg.seed + cfg.rooms + k * cfg.dagger_rooms
@@ -123,14 +135,8 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
                   f"({rounds[-1]['collect_minutes']:.1f} min)", flush=True)  # fmt: skip
         steps_done += _fit(policy, demos, cfg, cfg.lr / 2, cfg.dagger_minutes, log, f"dagger{k + 1}", progress)
         if k < cfg.dagger_rounds - 1:
-            save_policy(policy, Path(cfg.out) / "stages" / f"dagger{k + 1}")
-    policy.eval()
-    save_policy(policy, cfg.out)
-    summary = {"config": asdict(cfg), "data": data_summary, "dagger": rounds, "collect_minutes": collect_minutes,
-               "train_minutes": (time.time() - t1) / 60, "steps_done": steps_done,
-               "parameters": sum(p.numel() for p in policy.parameters()), "log": log}  # fmt: skip
-    (Path(cfg.out) / "training_log.json").write_text(json.dumps(summary, indent=1))
-    return summary
+            save(Path(cfg.out) / "stages" / f"dagger{k + 1}")
+    return save(Path(cfg.out))
 
 
 def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: list, phase: str, progress: bool) -> int:

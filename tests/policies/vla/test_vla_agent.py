@@ -140,3 +140,16 @@ def test_dagger_executes_the_policy_and_records_the_experts_labels():
     expert_run, _ = dagger_collect(policy, 1, 20000, chunk=4, per_room=1, beta=1.0, max_steps=400)
     plain, _ = collect(1, 20000, 32, chunk=4, per_room=1, noise=0.0)
     assert np.array_equal(expert_run.actions, plain.actions)
+
+
+def test_sampled_actions_repeat_with_the_seed_and_follow_the_distribution(room):
+    sim, start = room
+    obs = sim.reset(start)
+    policy = _policy()
+    plan = lambda **kw: VLAAgent(policy, "find the lamp", replan_every=4, **kw)._plan(obs)
+    assert plan(temperature=1.0, seed=3) == plan(temperature=1.0, seed=3)
+    assert plan(temperature=1e-4, seed=3) == plan()  # a near-zero temperature is the argmax
+    draws = {tuple(plan(temperature=5.0, seed=s)) for s in range(8)}
+    assert len(draws) > 1  # a hot distribution gives different chunks for different seeds
+    with pytest.raises(SegpilotError, match="temperature must be >= 0"):
+        VLAAgent(policy, "find the lamp", temperature=-1.0)
