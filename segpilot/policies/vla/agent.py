@@ -11,7 +11,8 @@ With `temperature` > 0 the agent samples each action from the policy's distribut
 per episode, so runs repeat exactly) instead of taking the most likely one. A deterministic
 camera policy facing the same view twice acts the same way twice: pushed against a table, or
 turning in a spot where nothing changes, it repeats itself until the step limit. Sampling
-breaks such loops, as habitat-lab's learned agents do.
+the moves breaks such loops, as habitat-lab's learned agents do; stop is taken only where it
+is the most likely action.
 """
 
 from __future__ import annotations
@@ -83,11 +84,14 @@ class VLAAgent:
         none = len(DISCRETE_NAV_ACTIONS)
         previous = torch.tensor([none if self._previous is None else DISCRETE_NAV_ACTIONS.index(self._previous)])
         logits = self.policy(x, d, self.words, self.valid, routing=self.routing, memory=memory, previous=previous)
+        chosen = logits[0].argmax(-1)
         if self.temperature > 0:
-            probs = torch.softmax(logits[0].float() / self.temperature, dim=-1)
-            chosen = torch.multinomial(probs, 1, generator=self._rng)[:, 0]
-        else:
-            chosen = logits[0].argmax(-1)
+            # Sample among the moves; stop only where it is the most likely action (a sampled stop ends the
+            # episode wherever the agent happens to be, so it is never left to chance).
+            moves = logits[0].float() / self.temperature
+            moves[:, DISCRETE_NAV_ACTIONS.index("stop")] = -torch.inf
+            sampled = torch.multinomial(torch.softmax(moves, dim=-1), 1, generator=self._rng)[:, 0]
+            chosen = torch.where(chosen == DISCRETE_NAV_ACTIONS.index("stop"), chosen, sampled)
         self.chunk_seconds.append(time.perf_counter() - t0)
         return [DISCRETE_NAV_ACTIONS[int(i)] for i in chosen]
 
