@@ -31,18 +31,21 @@ def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
             "config": log["config"],
             "final_loss": log["log"][-1]["loss"] if log["log"] else None,
             "dagger_rounds": log.get("dagger", []),
+            **({"provenance": log["provenance"]} if "provenance" in log else {}),
         },  # fmt: skip
         "evaluation": {
             "episodes": report["episodes"],
             "first_room_seed": report["seed"],
             "modes": modes,
             "replan_every": report["replan_every"],
+            "temperature": report.get("temperature", 0.0),
             **{k: v for k, v in report.items() if k.startswith("routing_")},
         },  # fmt: skip
         "ci_check": {
             "episodes": ci_episodes,
             "first_room_seed": report["seed"],
             "replan_every": report["replan_every"],
+            "temperature": report.get("temperature", 0.0),
             "routing": True,
             "measured_successes": sum(e["success"] for e in report["modes"]["routing_on"]["per_episode"][:ci_episodes]),
         },
@@ -62,7 +65,7 @@ def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
         f"demonstrations, {log['data']['episodes']} episodes in {log['data']['rooms']} generated rooms from seed "
         f"{log['data']['seed']}) on a 2-core CPU.\n\n"
         f"Held-out evaluation (`segpilot sim run-vla --episodes {report['episodes']} --seed {report['seed']} "
-        f"--replan-every {report['replan_every']}`):\n\n"
+        f"--replan-every {report['replan_every']} --temperature {report.get('temperature', 0.0)}`):\n\n"
         "| mode | success % | SPL | mean steps | chunk latency ms | LM MFLOPs / chunk |\n|---|---|---|---|---|---|\n"
         f"{rows}\nObject-goal navigation in segpilot's generated rooms only; not a robot-ready policy.\n"
     )

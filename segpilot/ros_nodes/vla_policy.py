@@ -31,8 +31,10 @@ class VLANodeConfig:
     """velocity: Twist on cmd_vel at rate_hz; discrete: one action String per new observation."""
     rate_hz: float = 5.0
     """Velocity mode: Twist messages (and policy actions) per second."""
-    replan_every: int = 0
+    replan_every: int = 1
     """Actions executed per decoded chunk (0 = the whole chunk)."""
+    temperature: float = 1.0
+    """Sample moves at this temperature, seeded per instruction (0 = always the most likely action)."""
     routing: bool = True
     """LFP routing in the language layers."""
     linear_speed_mps: float = 0.25
@@ -49,8 +51,9 @@ class VLANodeConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("velocity", "discrete"):
             raise SegpilotError(f"mode {self.mode!r}: expected velocity or discrete")
-        if self.rate_hz <= 0 or self.replan_every < 0 or self.linear_speed_mps < 0 or self.angular_speed_dps < 0:
-            raise SegpilotError("rate_hz must be > 0; replan_every and the speeds must be >= 0")
+        rates = (self.replan_every, self.linear_speed_mps, self.angular_speed_dps, self.temperature)
+        if self.rate_hz <= 0 or min(rates) < 0:
+            raise SegpilotError("rate_hz must be > 0; replan_every, temperature and the speeds must be >= 0")
 
 
 class VLAPolicyNode(SegpilotNode):
@@ -85,7 +88,8 @@ class VLAPolicyNode(SegpilotNode):
             self._send("stop")
             return
         try:
-            self.agent = VLAAgent(self.policy, text, self.cfg.replan_every or None, self.cfg.routing)
+            self.agent = VLAAgent(self.policy, text, self.cfg.replan_every or None, self.cfg.routing,
+                                  temperature=self.cfg.temperature)  # fmt: skip
         except SegpilotError as exc:
             self.agent = None
             self.drop("invalid_instruction", str(exc))

@@ -29,7 +29,7 @@ def test_default_policy_reaches_its_goals_on_fixed_held_out_episodes():
     # the measured count less one (a float difference across CPUs may flip one close decision).
     check = _card()["ci_check"]
     report = run_vla(None, check["episodes"], seed=check["first_room_seed"], replan_every=check["replan_every"],
-                     routing_modes=(check["routing"],), pictures=0)  # fmt: skip
+                     routing_modes=(check["routing"],), pictures=0, temperature=check["temperature"])  # fmt: skip
     mode = report["modes"]["routing_on" if check["routing"] else "routing_off"]
     successes = sum(e["success"] for e in mode["per_episode"])
     assert successes >= check["min_successes"], (successes, check, mode["per_episode"])
