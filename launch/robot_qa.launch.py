@@ -14,7 +14,7 @@ Answer: ros2 topic echo /scene_qa/answer
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -23,6 +23,8 @@ from launch import LaunchDescription
 
 def generate_launch_description() -> LaunchDescription:
     config = Path(get_package_share_directory("segpilot")) / "config"
+    # 640x480 images over shared memory (see config/fastdds_shm.xml)
+    shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))
     args = {
         "color": "/camera/color/image_raw",
         "depth": "/camera/aligned_depth_to_color/image_raw",
@@ -46,4 +48,4 @@ def generate_launch_description() -> LaunchDescription:
     qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
               parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml"),
                           {"model": LaunchConfiguration("model")}])  # fmt: skip
-    return LaunchDescription([*declared, memory, qa])
+    return LaunchDescription([shm, *declared, memory, qa])

@@ -8,7 +8,7 @@ Drive it with /cmd_vel (e.g. teleop_twist_keyboard), then ask on /scene_qa/quest
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -17,6 +17,8 @@ from launch import LaunchDescription
 
 def generate_launch_description() -> LaunchDescription:
     config = Path(get_package_share_directory("segpilot")) / "config"
+    # 640x480 images over shared memory (see config/fastdds_shm.xml)
+    shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))
     seed = DeclareLaunchArgument("room_seed", default_value="7002")
     sim = Node(package="segpilot", executable="sim_bridge", name="sim_bridge", output="screen",
                parameters=[str(config / "sim_bridge.yaml"),
@@ -26,4 +28,4 @@ def generate_launch_description() -> LaunchDescription:
                   parameters=[str(config / "rgbd_memory.yaml")])  # fmt: skip
     qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
               parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml")])  # fmt: skip
-    return LaunchDescription([seed, sim, memory, qa])
+    return LaunchDescription([shm, seed, sim, memory, qa])

@@ -11,7 +11,7 @@ action space); on a robot, run vla_policy with mode:=velocity to get cmd_vel Twi
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -20,6 +20,8 @@ from launch import LaunchDescription
 
 def generate_launch_description() -> LaunchDescription:
     config = Path(get_package_share_directory("segpilot")) / "config"
+    # 640x480 images over shared memory (see config/fastdds_shm.xml)
+    shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))
     args = [DeclareLaunchArgument("room_seed", default_value="30000"),
             DeclareLaunchArgument("episode_index", default_value="0")]  # fmt: skip
     sim = Node(package="segpilot", executable="sim_bridge", name="sim_bridge", output="screen",
@@ -30,4 +32,4 @@ def generate_launch_description() -> LaunchDescription:
                   parameters=[str(config / "rgbd_memory.yaml")])  # fmt: skip
     vla = Node(package="segpilot", executable="vla_policy", name="vla_policy", output="screen",
                parameters=[str(config / "vla_policy.yaml"), {"mode": "discrete"}])  # fmt: skip
-    return LaunchDescription([*args, sim, memory, vla])
+    return LaunchDescription([shm, *args, sim, memory, vla])

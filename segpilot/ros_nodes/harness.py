@@ -1,7 +1,9 @@
 """Real rclpy over DDS for tests and benchmarks: node executables in subprocesses, a client node here.
 
 Traffic stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) on a domain id
-unique to this process, so parallel runs on a shared machine never see each other.
+unique to this process, so parallel runs on a shared machine never see each other. Images go
+over shared memory with config/fastdds_shm.xml (as the launch files set it) unless the caller
+chose another Fast DDS profile.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config"  # the source checkout's parameter files (an installed package has them in share/)
 DOMAIN = str(10 + os.getpid() % 200)
-ENV = {**os.environ, "ROS_DOMAIN_ID": DOMAIN, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1"}
+FASTDDS_PROFILE = CONFIG / "fastdds_shm.xml"
+PROFILE = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
+ENV = {**os.environ, "ROS_DOMAIN_ID": DOMAIN, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1",
+       "FASTDDS_DEFAULT_PROFILES_FILE": PROFILE}  # fmt: skip
+ROS_ENV = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 def start_node(executable: str, *ros_args: str) -> subprocess.Popen:
@@ -44,7 +50,7 @@ class Client:
     """A test-side rclpy node in its own context: publishers, latest messages per topic, spinning."""
 
     def __init__(self, name: str = "test_client"):
-        os.environ.update({k: ENV[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+        os.environ.update({k: ENV[k] for k in ROS_ENV})
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 

@@ -53,3 +53,20 @@ def test_launch_file_names_installed_executables_and_existing_parameters(path):
                 declared |= set(section["ros__parameters"])
         for key in keys:
             assert key in declared, f"{path.name}: {executable} override {key!r} is not in {files}"
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_carry_camera_images_over_shared_memory(path):
+    import xml.etree.ElementTree as ET
+
+    from segpilot.ros_nodes.harness import ENV
+
+    text = path.read_text()
+    assert 'SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))' in text
+    assert "shm," in text.split("LaunchDescription([")[-1]  # the variable is set before the nodes start
+    assert 'glob("config/*.xml")' in (REPO / "setup.py").read_text()
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(CONFIG / "fastdds_shm.xml").getroot()
+    segment = int(root.find(".//d:transport_descriptor[d:type='SHM']/d:segment_size", ns).text)
+    assert segment >= 8 * 640 * 480 * 4  # several 640x480 32FC1 / rgb8 samples fit in one segment
+    assert ENV["FASTDDS_DEFAULT_PROFILES_FILE"].endswith("fastdds_shm.xml")  # tests and benches use it too

@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from segpilot.ros_nodes.harness import ENV
+from segpilot.ros_nodes.harness import ENV, ROS_ENV
 
 
 @pytest.fixture
 def rclpy_context():
-    os.environ.update({k: ENV[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    os.environ.update({k: ENV[k] for k in ROS_ENV})
     import rclpy
 
     context = rclpy.Context()
