@@ -250,7 +250,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             if args.episodes_file is None:
                 raise SegpilotError("--habitat needs --episodes-file (navigation episodes of that scene)")
             report = evaluate.run_vla_habitat(args.policy, args.habitat, args.episodes_file, args.out,
-                                              args.replan_every, args.routing != "off")  # fmt: skip
+                                              args.replan_every, args.routing != "off", args.temperature)  # fmt: skip
             print(json.dumps({k: v for k, v in report.items() if k != "per_episode"}, indent=1))
             return 0
         modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.routing]

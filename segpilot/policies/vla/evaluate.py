@@ -108,7 +108,8 @@ def run_vla(policy_dir: str | Path | None, n_episodes: int, seed: int = EVAL_SEE
 
 
 def run_vla_habitat(policy_dir: str | Path | None, scene: str | Path, episodes_file: str | Path,
-                    out: Path | None = None, replan_every: int | None = None, routing: bool = True):  # fmt: skip
+                    out: Path | None = None, replan_every: int | None = None, routing: bool = True,
+                    temperature: float = 0.0):  # fmt: skip
     """The same policy and agent through the Habitat backend, on habitat-lab style episodes of one scene."""
     from segpilot.sim.base import SimConfig
     from segpilot.sim.episodes import NavigationEpisode, load_episodes, run_nav_episode
@@ -120,7 +121,8 @@ def run_vla_habitat(policy_dir: str | Path | None, scene: str | Path, episodes_f
         raise SegpilotError(f"{episodes_file} holds no navigation episodes")
     sim = make_simulator("habitat", scene, SimConfig(width=256, height=256, hfov_deg=90.0))
     try:
-        results = [run_nav_episode(sim, VLAAgent(policy, ep.instruction, replan_every, routing), ep) for ep in episodes]
+        results = [run_nav_episode(sim, VLAAgent(policy, ep.instruction, replan_every, routing, temperature=temperature,
+                                                 seed=i), ep) for i, ep in enumerate(episodes)]  # fmt: skip
     finally:
         sim.close()
     report = {"scene": str(scene), "episodes": len(results),
