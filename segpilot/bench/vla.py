@@ -47,13 +47,12 @@ def time_chunks(policy: CogVLAPolicy, repeats: int) -> dict:
             "lm_flops_ratio_off_over_on": flops_off / flops_on}  # fmt: skip
 
 
-def run(repeats: int = 10, heavy: dict | None = None) -> dict:
+def run(repeats: int = 10) -> dict:
     """The embedded default policy and an LM-dominated shape (random weights; timing only)."""
     from segpilot.policies.vla.io import load_policy
 
     embedded = load_policy()
     torch.manual_seed(0)
-    shape = {**LM_HEAVY, **(heavy or {})}
-    big = CogVLAPolicy(VLAConfig(vocab=instruction_vocab(), **shape)).eval()
+    big = CogVLAPolicy(VLAConfig(vocab=instruction_vocab(), **LM_HEAVY)).eval()
     return {"repeats": repeats, "threads": torch.get_num_threads(), "embedded": time_chunks(embedded, repeats),
             "lm_heavy": time_chunks(big, repeats)}  # fmt: skip

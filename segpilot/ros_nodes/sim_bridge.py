@@ -24,6 +24,7 @@ from std_msgs.msg import Header, String
 from segpilot.errors import SegpilotError
 from segpilot.ros_nodes import convert
 from segpilot.ros_nodes.base import RELIABLE_QOS, SENSOR_QOS, SegpilotNode, run_node
+from segpilot.sim.scenes import FURNITURE
 
 ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
 
@@ -40,7 +41,7 @@ class SimBridgeConfig:
     """Seed of the generated room (held-out rooms start at 30000)."""
     episode_index: int = 0
     """Which generated navigation episode of the room gives the start pose and the goal."""
-    goal_categories: str = "table,chair,sofa,bed,shelf,cabinet"
+    goal_categories: str = ",".join(FURNITURE)
     """Comma-separated object categories episodes may name as goals (the VLA's furniture); empty = any object."""
     mode: str = "discrete"
     """discrete: step on each `action`; velocity: integrate `cmd_vel` at rate_hz."""

@@ -74,6 +74,10 @@ class VLAAgent:
         self._previous = self._queue.pop(0)
         return self._previous
 
+    def executed(self, action: str) -> None:
+        """Record that `action` ran instead of the one `act` returned (the policy's previous-action input)."""
+        self._previous = action
+
     @torch.inference_mode()
     def _plan(self, observation) -> list[str]:
         t0 = time.perf_counter()
@@ -88,10 +92,11 @@ class VLAAgent:
         if self.temperature > 0:
             # Sample among the moves; stop only where it is the most likely action (a sampled stop ends the
             # episode wherever the agent happens to be, so it is never left to chance).
+            stop = DISCRETE_NAV_ACTIONS.index("stop")
             moves = logits[0].float() / self.temperature
-            moves[:, DISCRETE_NAV_ACTIONS.index("stop")] = -torch.inf
+            moves[:, stop] = -torch.inf
             sampled = torch.multinomial(torch.softmax(moves, dim=-1), 1, generator=self._rng)[:, 0]
-            chosen = torch.where(chosen == DISCRETE_NAV_ACTIONS.index("stop"), chosen, sampled)
+            chosen = torch.where(chosen == stop, chosen, sampled)
         self.chunk_seconds.append(time.perf_counter() - t0)
         return [DISCRETE_NAV_ACTIONS[int(i)] for i in chosen]
 

@@ -32,7 +32,7 @@ class PolicyDriver:
         action = self.agent.act(observation)
         if self.rng.random() < self.beta:
             action = expert_action
-        self.agent._previous = action  # the policy's previous-action input is what was executed
+        self.agent.executed(action)
         return action
 
 
