@@ -42,6 +42,23 @@ def resize_frame(rgb: np.ndarray, depth: np.ndarray, size: int) -> tuple[np.ndar
     return r, d
 
 
+def choose_actions(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    """(..., actions) logits -> action indices: the most likely, or with `temperature` > 0 a sampled move.
+
+    Stop is taken only where it is the most likely action: a sampled stop would end the episode
+    wherever the agent happens to be, so it is never left to chance.
+    """
+    chosen = logits.argmax(-1)
+    if temperature <= 0:
+        return chosen
+    stop = DISCRETE_NAV_ACTIONS.index("stop")
+    moves = logits.float() / temperature
+    moves[..., stop] = -torch.inf
+    flat = torch.softmax(moves, dim=-1).reshape(-1, moves.shape[-1])
+    sampled = torch.multinomial(flat, 1, generator=generator)[:, 0].reshape(chosen.shape)
+    return torch.where(chosen == stop, chosen, sampled)
+
+
 class VLAAgent:
     """Runs `policy` on an instruction; `act(observation)` returns a discrete navigation action."""
 
@@ -74,10 +91,6 @@ class VLAAgent:
         self._previous = self._queue.pop(0)
         return self._previous
 
-    def executed(self, action: str) -> None:
-        """Record that `action` ran instead of the one `act` returned (the policy's previous-action input)."""
-        self._previous = action
-
     @torch.inference_mode()
     def _plan(self, observation) -> list[str]:
         t0 = time.perf_counter()
@@ -88,15 +101,7 @@ class VLAAgent:
         none = len(DISCRETE_NAV_ACTIONS)
         previous = torch.tensor([none if self._previous is None else DISCRETE_NAV_ACTIONS.index(self._previous)])
         logits = self.policy(x, d, self.words, self.valid, routing=self.routing, memory=memory, previous=previous)
-        chosen = logits[0].argmax(-1)
-        if self.temperature > 0:
-            # Sample among the moves; stop only where it is the most likely action (a sampled stop ends the
-            # episode wherever the agent happens to be, so it is never left to chance).
-            stop = DISCRETE_NAV_ACTIONS.index("stop")
-            moves = logits[0].float() / self.temperature
-            moves[:, stop] = -torch.inf
-            sampled = torch.multinomial(torch.softmax(moves, dim=-1), 1, generator=self._rng)[:, 0]
-            chosen = torch.where(chosen == stop, chosen, sampled)
+        chosen = choose_actions(logits[0], self.temperature, self._rng)
         self.chunk_seconds.append(time.perf_counter() - t0)
         return [DISCRETE_NAV_ACTIONS[int(i)] for i in chosen]
 

@@ -2,48 +2,93 @@
 
 Behaviour cloning only ever sees states near the expert's path; once the policy drifts (a
 wrong turn, a stop too early) it is in states it never saw and errors compound. DAgger
-(Ross et al., 2011) runs the current policy - re-planning every step, routing on in half of
-the episodes - executes the expert's action instead with probability `beta`, and records
-the expert's label (look around first, then the shortest path) at each visited state. The
-aggregated data teaches the policy how to recover from its own mistakes.
+(Ross et al., 2011) runs the current policy as it is deployed - re-planning every step,
+moves sampled at `temperature`, routing on at every other step - executes the expert's
+action instead with probability `beta`, and records the expert's label (look around first,
+then the shortest path) at each visited state. The aggregated data teaches the policy how
+to recover from its own mistakes.
+
+The rollouts run `batch` rooms in lockstep, one batched forward pass per step: a policy
+this small costs about as much for 16 observations as for one, so rollouts are an order of
+magnitude cheaper than one agent at a time.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
+import torch
 
-from segpilot.policies.vla.agent import VLAAgent
-from segpilot.policies.vla.data import Demos, collect
+from segpilot.policies.vla.agent import choose_actions
+from segpilot.policies.vla.data import Demos, LabelledEpisode, rooms, stack_episodes, to_inputs, words_of
+from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 
 
-class PolicyDriver:
-    """Executes the policy's action (re-planned every step), or the expert's with probability `beta`."""
+class _Room:
+    """A batch slot: one room's simulator running its episodes one after another."""
 
-    def __init__(self, policy, beta: float, seed: int):
-        self.policy, self.beta = policy, beta
-        self.rng = np.random.default_rng(seed)
-        self.episodes = 0
+    def __init__(self, index: int, sim, episodes: list, patch_size: int, max_steps: int):
+        self.index, self.sim, self.patch_size, self.max_steps = index, sim, patch_size, max_steps
+        self.queue = deque(enumerate(episodes))
+        self.finished: list[tuple[tuple[int, int], LabelledEpisode]] = []
+        self._next()
 
-    def start(self, episode) -> None:
-        self.agent = VLAAgent(self.policy, episode.instruction, replan_every=1, routing=self.episodes % 2 == 0)
-        self.episodes += 1
+    def _next(self) -> None:
+        if self.queue:
+            k, ep = self.queue.popleft()
+            self.key, self.current = (self.index, k), LabelledEpisode(self.sim, ep, self.patch_size, self.max_steps)
+        else:
+            self.current = None
+            self.sim.close()
 
-    def act(self, observation, expert_action: str) -> str:
-        action = self.agent.act(observation)
-        if self.rng.random() < self.beta:
-            action = expert_action
-        self.agent.executed(action)
-        return action
+    def advance(self, action: str) -> None:
+        self.current.advance(action)
+        if self.current.done:
+            self.finished.append((self.key, self.current))
+            self._next()
+
+
+@torch.inference_mode()
+def _policy_actions(policy, episodes: list[LabelledEpisode], routing: bool, temperature: float,
+                    generator: torch.Generator) -> list[str]:  # fmt: skip
+    """The policy's first action for each episode's current observation, in one batched pass."""
+    frames = [e.obs.frame for e in episodes]
+    rgb, depth = to_inputs(np.stack([f.rgb for f in frames]), np.stack([f.depth for f in frames]))
+    ids, valid = policy.encode_instruction([words_of(e.episode.instruction) for e in episodes])
+    previous = torch.as_tensor([e.before for e in episodes])
+    logits = policy(rgb, depth, ids, valid, routing=routing, previous=previous)[:, 0]
+    return [DISCRETE_NAV_ACTIONS[int(i)] for i in choose_actions(logits, temperature, generator)]
 
 
 def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, beta: float, max_steps: int,
-                   progress: bool = False) -> tuple[Demos, dict]:  # fmt: skip
-    """Relabelled rollouts of `policy` in rooms seed .. seed + n_rooms - 1."""
+                   temperature: float = 1.0, batch: int = 16, progress: bool = False,
+                   ) -> tuple[Demos, dict]:  # fmt: skip
+    """Relabelled rollouts of `policy` in rooms seed .. seed + n_rooms - 1, `batch` rooms at a time."""
     was_training = policy.training
     policy.eval()
+    rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    pending = rooms(n_rooms, seed, per_room, policy.config.image_size)
+    slots: list[_Room] = []
+    tick = 0
     try:
-        return collect(n_rooms, seed, policy.config.image_size, chunk, per_room, progress=progress,
-                       patch_size=policy.config.patch_size, driver=PolicyDriver(policy, beta, seed),
-                       max_steps=max_steps)  # fmt: skip
+        while True:
+            active = [s for s in slots if s.current is not None]
+            while len(active) < batch and (room := next(pending, None)) is not None:
+                slots.append(_Room(*room, policy.config.patch_size, max_steps))
+                active += [slots[-1]] if slots[-1].current is not None else []
+            if not active:
+                break
+            episodes = [s.current for s in active]
+            labels = [e.label() for e in episodes]
+            chosen = _policy_actions(policy, episodes, tick % 2 == 0, temperature, generator)
+            for slot, label, action in zip(active, labels, chosen, strict=True):
+                slot.advance(label if rng.random() < beta else action)
+            tick += 1
+            if progress and tick % 100 == 0:
+                print(f"DAgger step {tick}: {sum(len(s.finished) for s in slots)} episodes done", flush=True)
     finally:
         policy.train(was_training)
+    finished = sorted((item for s in slots for item in s.finished), key=lambda item: item[0])
+    demos, summary = stack_episodes([e for _, e in finished], chunk, seed, n_rooms, 0.0)
+    return demos, {**summary, "beta": beta, "temperature": temperature}

@@ -88,77 +88,111 @@ class NoisyExpert:
     def __init__(self, noise: float, seed: int):
         self.noise, self.rng = noise, np.random.default_rng(seed)
 
-    def start(self, episode) -> None:
-        pass
-
     def act(self, observation, expert_action: str) -> str:
         if expert_action != "stop" and self.rng.random() < self.noise:
             return DISCRETE_NAV_ACTIONS[int(self.rng.integers(1, 4))]
         return expert_action
 
 
-def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int = 6, noise: float = 0.15,
-            progress: bool = False, patch_size: int = 8, driver=None, max_steps: int | None = None,
-            ) -> tuple[Demos, dict]:  # fmt: skip
-    """Episodes in rooms seed .. seed + n_rooms - 1, labelled by the expert; returns the demos and a summary.
+class LabelledEpisode:
+    """One episode in a room's simulator, labelled step by step by the look-around expert.
 
-    `driver` (`start(episode)`, `act(observation, expert_action)`) picks the executed action:
-    by default the expert with DART noise; a policy (see `dagger`) gives DAgger's relabelled
-    rollouts. Chunk labels are the expert's labels at the next states actually visited.
+    `label()` records the current observation with the expert's action there; `advance(action)`
+    executes whichever action the driver chose. The expert first turns left until the goal is
+    in view (at least `SEEN_SHARE` of the image; after one full turn it goes anyway), then
+    follows the shortest path. Shared by the demonstrations and DAgger's batched rollouts.
     """
+
+    def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None):
+        from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
+
+        self.sim, self.episode, self.patch_size = sim, episode, patch_size
+        self.goal = episode.goals[0]
+        region = goal_region(self.sim.grid, self.goal["bbox_min"], self.goal["bbox_max"],
+                             episode.success_distance - 0.15)  # fmt: skip
+        self.expert = ShortestPathExpert(self.sim.grid, distance_field(self.sim.grid, region), self.sim.config)
+        self.expert.reset()
+        self.obs = self.sim.reset(episode.start_pose)
+        self.limit = min(episode.max_steps, max_steps or episode.max_steps)
+        self.full_turn = int(np.ceil(360.0 / self.sim.config.turn_step_deg))
+        self.seen, self.before, self.done = False, PREVIOUS_NONE, False
+        self.rgb: list = []
+        self.depth: list = []
+        self.previous: list[int] = []
+        self.steps: list[int] = []
+        self.goal_patches: list = []
+
+    def label(self) -> str:
+        """Record the current observation and return the expert's action for it."""
+        goal = self.obs.object_ids == self.goal["object_id"]
+        t = len(self.steps)
+        self.seen = self.seen or t >= self.full_turn or np.count_nonzero(goal) >= SEEN_SHARE * goal.size
+        action = self.expert.act(self.obs) if self.seen else "turn_left"
+        self.goal_patches.append(patch_coverage(goal, self.patch_size).astype(np.float16))
+        self.previous.append(self.before)
+        self.rgb.append(self.obs.frame.rgb)
+        self.depth.append(self.obs.frame.depth.astype(np.float16))
+        self.steps.append(DISCRETE_NAV_ACTIONS.index(action))
+        return action
+
+    def advance(self, action: str) -> None:
+        """Execute `action`; the episode ends at stop or the step limit."""
+        if action == "stop" or len(self.steps) >= self.limit:
+            self.done = True
+            return
+        self.obs = self.sim.step(action)
+        self.before = DISCRETE_NAV_ACTIONS.index(action)
+
+    def chunk_labels(self, chunk: int) -> list[list[int]]:
+        """The expert's labels at the next `chunk` states actually visited (stop after the end)."""
+        padded = self.steps + [DISCRETE_NAV_ACTIONS.index("stop")] * chunk
+        return [padded[i : i + chunk] for i in range(len(self.steps))]
+
+
+def rooms(n_rooms: int, seed: int, per_room: int, image_size: int):
+    """(room index, simulator, navigation episodes) for rooms seed .. seed + n_rooms - 1 (close the simulator)."""
     from segpilot.sim.embedded import EmbeddedSimulator
     from segpilot.sim.episodes import make_nav_episodes
-    from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
     from segpilot.sim.scenes import generate_scene
 
-    driver = driver or NoisyExpert(noise, seed)
-    rgbs, depths, instructions, labels, episode_ids, previous, goal_patches = [], [], [], [], [], [], []
-    n_episodes = 0
-    index = {a: i for i, a in enumerate(DISCRETE_NAV_ACTIONS)}
     for r in range(n_rooms):
         scene = generate_scene(seed + r)
         sim = EmbeddedSimulator(scene, vla_sim_config(image_size))
-        for ep in make_nav_episodes(scene, sim.grid, per_room, seed + r, categories=NAV_GOAL_CATEGORIES):
-            g = ep.goals[0]
-            field = distance_field(sim.grid, goal_region(sim.grid, g["bbox_min"], g["bbox_max"],
-                                                         ep.success_distance - 0.15))  # fmt: skip
-            expert = ShortestPathExpert(sim.grid, field, sim.config)
-            expert.reset()
-            driver.start(ep)
-            obs = sim.reset(ep.start_pose)
-            steps: list[int] = []
-            seen, before = False, PREVIOUS_NONE
-            full_turn = int(np.ceil(360.0 / sim.config.turn_step_deg))
-            for t in range(min(ep.max_steps, max_steps or ep.max_steps)):
-                # Look around until the goal is in view; after a full turn without it, go anyway.
-                goal = obs.object_ids == g["object_id"]
-                seen = seen or t >= full_turn or np.count_nonzero(goal) >= SEEN_SHARE * goal.size
-                goal_patches.append(patch_coverage(goal, patch_size).astype(np.float16))
-                label = expert.act(obs) if seen else "turn_left"
-                previous.append(before)
-                rgbs.append(obs.frame.rgb)
-                depths.append(obs.frame.depth.astype(np.float16))
-                instructions.append(ep.instruction)
-                steps.append(index[label])
-                episode_ids.append(n_episodes)
-                action = driver.act(obs, label)
-                if action == "stop":
-                    break
-                obs = sim.step(action)
-                before = index[action]
-            padded = steps + [index["stop"]] * chunk
-            labels.extend(padded[i : i + chunk] for i in range(len(steps)))
-            n_episodes += 1
-        sim.close()
-        if progress and (r + 1) % 20 == 0:
-            print(f"rooms {r + 1}/{n_rooms}: {len(rgbs)} steps", flush=True)
-    demos = Demos(np.stack(rgbs), np.stack(depths), instructions, np.asarray(labels, dtype=np.int64),
-                  np.asarray(previous, dtype=np.int64), np.asarray(episode_ids), np.stack(goal_patches))  # fmt: skip
+        yield r, sim, make_nav_episodes(scene, sim.grid, per_room, seed + r, categories=NAV_GOAL_CATEGORIES)
+
+
+def stack_episodes(episodes: list[LabelledEpisode], chunk: int, seed: int, n_rooms: int, noise: float,
+                   ) -> tuple[Demos, dict]:  # fmt: skip
+    """Finished episodes (in episode order) -> Demos and a summary."""
+    demos = Demos(np.stack([x for e in episodes for x in e.rgb]), np.stack([x for e in episodes for x in e.depth]),
+                  [e.episode.instruction for e in episodes for _ in e.steps],
+                  np.asarray([c for e in episodes for c in e.chunk_labels(chunk)], dtype=np.int64),
+                  np.asarray([x for e in episodes for x in e.previous], dtype=np.int64),
+                  np.asarray([i for i, e in enumerate(episodes) for _ in e.steps]),
+                  np.stack([x for e in episodes for x in e.goal_patches]))  # fmt: skip
     counts = np.bincount(demos.actions[:, 0], minlength=len(DISCRETE_NAV_ACTIONS))
-    summary = {"rooms": n_rooms, "seed": seed, "episodes": n_episodes, "steps": len(rgbs), "noise": noise,
-               "action_share": {a: round(float(c) / max(1, len(rgbs)), 4)
+    n = len(demos.actions)
+    summary = {"rooms": n_rooms, "seed": seed, "episodes": len(episodes), "steps": n, "noise": noise,
+               "action_share": {a: round(float(c) / max(1, n), 4)
                                 for a, c in zip(DISCRETE_NAV_ACTIONS, counts, strict=True)}}  # fmt: skip
     return demos, summary
+
+
+def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int = 6, noise: float = 0.15,
+            progress: bool = False, patch_size: int = 8) -> tuple[Demos, dict]:  # fmt: skip
+    """Expert episodes (DART noise) in rooms seed .. seed + n_rooms - 1; returns the demos and a summary."""
+    driver = NoisyExpert(noise, seed)
+    done: list[LabelledEpisode] = []
+    for r, sim, episodes in rooms(n_rooms, seed, per_room, image_size):
+        for ep in episodes:
+            episode = LabelledEpisode(sim, ep, patch_size)
+            while not episode.done:
+                episode.advance(driver.act(episode.obs, episode.label()))
+            done.append(episode)
+        sim.close()
+        if progress and (r + 1) % 20 == 0:
+            print(f"rooms {r + 1}/{n_rooms}: {sum(len(e.steps) for e in done)} steps", flush=True)
+    return stack_episodes(done, chunk, seed, n_rooms, noise)
 
 
 def concat(parts: list[Demos]) -> Demos:

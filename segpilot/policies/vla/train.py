@@ -70,8 +70,13 @@ class TrainVLAConfig:
     """New training rooms per DAgger round (seeds after the behaviour-cloning rooms)."""
     dagger_beta: float = 0.2
     """Share of DAgger steps that execute the expert's action instead of the policy's."""
+    dagger_temperature: float = 1.0
+    """Temperature of the policy's sampled moves in DAgger rollouts (as `sim run-vla` deploys it; 0 = argmax)."""
     dagger_max_steps: int = 150
     """Step limit of a DAgger rollout (a looping policy adds at most this many states)."""
+    dagger_share: float = 0.5
+    """Share of each DAgger-phase batch drawn from the rollouts (the states the policy itself visits); the
+    rest comes from the expert's demonstrations."""
     dagger_minutes: float = 8.0
     """Optimisation time after each DAgger round, on all data gathered so far (peak lr halved)."""
     threads: int = 0
@@ -87,6 +92,10 @@ class TrainVLAConfig:
             raise SegpilotError("dagger_rounds must be >= 0; dagger_rooms, dagger_max_steps, dagger_minutes > 0")
         if self.goal_loss_weight < 0 or not 0 <= self.previous_dropout <= 1 or not 0 <= self.dagger_beta <= 1:
             raise SegpilotError("goal_loss_weight must be >= 0; previous_dropout and dagger_beta in [0, 1]")
+        if not 0 <= self.dagger_share <= 1:
+            raise SegpilotError(f"dagger_share must lie in [0, 1], got {self.dagger_share}")
+        if self.dagger_temperature < 0:
+            raise SegpilotError(f"dagger_temperature must be >= 0, got {self.dagger_temperature}")
 
 
 def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
@@ -107,6 +116,7 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
                                         vocab=instruction_vocab()))  # fmt: skip
     log: list[dict] = []
     t1 = time.time()
+    n_demos = len(demos.actions)
     steps_done = _fit(policy, demos, cfg, cfg.lr, cfg.max_minutes, log, "bc", progress)
     rounds: list[dict] = []
 
@@ -127,21 +137,24 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
         t = time.time()
         seed = cfg.seed + cfg.rooms + k * cfg.dagger_rooms
         extra, summary = dagger_collect(policy, cfg.dagger_rooms, seed, cfg.chunk, cfg.episodes_per_room,
-                                        cfg.dagger_beta, cfg.dagger_max_steps)  # fmt: skip
+                                        cfg.dagger_beta, cfg.dagger_max_steps, cfg.dagger_temperature)  # fmt: skip
         demos = concat([demos, extra])
         rounds.append({**summary, "collect_minutes": (time.time() - t) / 60})
         if progress:
             print(f"DAgger round {k + 1}: {summary['steps']} relabelled steps in {summary['episodes']} episodes "
                   f"({rounds[-1]['collect_minutes']:.1f} min)", flush=True)  # fmt: skip
-        steps_done += _fit(policy, demos, cfg, cfg.lr / 2, cfg.dagger_minutes, log, f"dagger{k + 1}", progress)
+        steps_done += _fit(policy, demos, cfg, cfg.lr / 2, cfg.dagger_minutes, log, f"dagger{k + 1}", progress,
+                           split=n_demos)  # fmt: skip
         if k < cfg.dagger_rounds - 1:
             save(Path(cfg.out) / "stages" / f"dagger{k + 1}")
     return save(Path(cfg.out))
 
 
-def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: list, phase: str, progress: bool) -> int:
+def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: list, phase: str, progress: bool,
+         split: int | None = None) -> int:  # fmt: skip
     """Optimise on `demos` for `cfg.steps` steps or `minutes`, whichever ends first (cosine schedule);
-    returns the steps done."""
+    returns the steps done. With `split`, steps from `split` on (the rollouts) fill `cfg.dagger_share`
+    of each batch."""
     unique = sorted(set(demos.instruction))
     ids, valid = policy.encode_instruction([words_of(s) for s in unique])
     which = np.asarray([unique.index(s) for s in demos.instruction])
@@ -153,7 +166,7 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
     for step in range(cfg.steps):
         if sched.share(step) >= 1.0:
             break
-        batch = rng.integers(0, len(demos.actions), cfg.batch)
+        batch = _draw(rng, len(demos.actions), cfg.batch, split, cfg.dagger_share)
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
         previous = np.where(rng.random(cfg.batch) < cfg.previous_dropout, PREVIOUS_NONE, demos.previous[batch])
         logits, goal = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0),
@@ -178,3 +191,11 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
                 print(f"{phase} step {step + 1}: action loss {bc_mean:.3f}, grounding loss {goal_mean:.3f} "
                       f"({log[-1]['minutes']:.1f} min)", flush=True)  # fmt: skip
     return len(losses)
+
+
+def _draw(rng, n: int, size: int, split: int | None, share: float) -> np.ndarray:
+    """`size` step indices out of n; with `split` < n, round(share * size) of them from split .. n - 1."""
+    if split is None or split >= n:
+        return rng.integers(0, n, size)
+    late = int(round(share * size))
+    return np.concatenate([rng.integers(0, split, size - late), rng.integers(split, n, late)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from segpilot.errors import SegpilotError
@@ -29,3 +30,14 @@ def test_bad_settings_are_refused():
         TrainVLAConfig(dagger_beta=1.5)
     with pytest.raises(SegpilotError, match="dagger_rounds"):
         TrainVLAConfig(dagger_rounds=-1)
+
+
+def test_dagger_batches_draw_their_share_from_the_rollouts():
+    from segpilot.policies.vla.train import _draw
+
+    rng = np.random.default_rng(0)
+    idx = _draw(rng, 100, 32, 90, 0.25)
+    assert len(idx) == 32 and (idx >= 90).sum() == 8 and idx.min() >= 0
+    assert len(_draw(rng, 100, 32, None, 0.25)) == 32
+    with pytest.raises(SegpilotError, match="dagger_share"):
+        TrainVLAConfig(dagger_share=2.0)

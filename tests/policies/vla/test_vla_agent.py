@@ -10,7 +10,7 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.agent import VLAAgent, resize_frame
-from segpilot.policies.vla.data import collect, instruction_vocab, patch_coverage, vla_sim_config
+from segpilot.policies.vla.data import PREVIOUS_NONE, collect, instruction_vocab, patch_coverage, vla_sim_config
 from segpilot.policies.vla.evaluate import lm_flops
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
@@ -128,18 +128,34 @@ def test_dagger_executes_the_policy_and_records_the_experts_labels():
     from segpilot.policies.vla.data import to_inputs, words_of
 
     policy = _policy()
-    demos, _ = dagger_collect(policy, 1, 20000, chunk=4, per_room=1, beta=0.0, max_steps=12)
+    demos, summary = dagger_collect(policy, 1, 20000, chunk=4, per_room=1, beta=0.0, max_steps=12, temperature=0.0)
     assert len(demos.actions) == 12 or demos.actions[-1, 0] == 0
-    # Each executed action (the next step's previous action) is the policy's own first action there.
+    assert summary["episodes"] == 1 and summary["temperature"] == 0.0
+    # Each executed action (the next step's previous action) is the policy's own first action there,
+    # with routing on at even steps and off at odd ones.
     ids, valid = policy.encode_instruction([words_of(demos.instruction[0])] * len(demos.actions))
     rgb, depth = to_inputs(demos.rgb, demos.depth)
     with torch.inference_mode():
-        chosen = policy(rgb, depth, ids, valid, routing=True, previous=torch.as_tensor(demos.previous))[:, 0]
-    assert demos.previous[1:].tolist() == chosen.argmax(-1)[:-1].tolist()
+        chosen = [policy(rgb[i : i + 1], depth[i : i + 1], ids[:1], valid[:1], routing=i % 2 == 0,
+                         previous=torch.as_tensor(demos.previous[i : i + 1]))[0, 0].argmax().item()
+                  for i in range(len(demos.actions))]  # fmt: skip
+    assert demos.previous[1:].tolist() == chosen[:-1]
     # With beta = 1 the expert drives: the rollout is the noise-free demonstration.
     expert_run, _ = dagger_collect(policy, 1, 20000, chunk=4, per_room=1, beta=1.0, max_steps=400)
     plain, _ = collect(1, 20000, 32, chunk=4, per_room=1, noise=0.0)
     assert np.array_equal(expert_run.actions, plain.actions)
+
+
+def test_batched_dagger_keeps_every_rooms_episodes_in_order():
+    from segpilot.policies.vla.dagger import dagger_collect
+
+    policy = _policy()
+    demos, summary = dagger_collect(policy, 3, 20000, chunk=4, per_room=2, beta=0.5, max_steps=6, batch=2)
+    assert summary["episodes"] == 6 and summary["rooms"] == 3
+    assert sorted(set(demos.episode.tolist())) == list(range(6))
+    assert np.all(np.diff(demos.episode) >= 0)  # episode-major, as the chunk labels assume
+    first_steps = np.flatnonzero(np.diff(demos.episode, prepend=-1))
+    assert np.all(demos.previous[first_steps] == PREVIOUS_NONE)
 
 
 def test_sampled_actions_repeat_with_the_seed_and_follow_the_distribution(room):
