@@ -37,7 +37,10 @@ from segpilot.sim.scenes import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL
 NAV_GOAL_CATEGORIES = FURNITURE
 MAX_DEPTH_M = 5.0
 SEEN_SHARE = 0.005  # 20 pixels of a 64 x 64 image
-PREVIOUS_NONE = len(DISCRETE_NAV_ACTIONS)  # "no previous action" (the first step of an episode)
+PREVIOUS_NONE = len(DISCRETE_NAV_ACTIONS)
+# The expert stops this far inside the success distance: a 64 px camera policy judges distance
+# roughly and tends to stop a little before the expert did, so the expert's stops leave room.
+STOP_MARGIN_M = 0.4  # "no previous action" (the first step of an episode)
 
 
 def instruction_vocab() -> tuple[str, ...]:
@@ -100,7 +103,8 @@ class LabelledEpisode:
     `label()` records the current observation with the expert's action there; `advance(action)`
     executes whichever action the driver chose. The expert first turns left until the goal is
     in view (at least `SEEN_SHARE` of the image; after one full turn it goes anyway), then
-    follows the shortest path. Shared by the demonstrations and DAgger's batched rollouts.
+    follows the shortest path and stops `STOP_MARGIN_M` inside the success distance (0.15 m
+    where the goal's surroundings leave no closer reachable cell). Shared by the demonstrations and DAgger's batched rollouts.
     """
 
     def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None):
@@ -108,11 +112,14 @@ class LabelledEpisode:
 
         self.sim, self.episode, self.patch_size = sim, episode, patch_size
         self.goal = episode.goals[0]
-        region = goal_region(self.sim.grid, self.goal["bbox_min"], self.goal["bbox_max"],
-                             episode.success_distance - 0.15)  # fmt: skip
-        self.expert = ShortestPathExpert(self.sim.grid, distance_field(self.sim.grid, region), self.sim.config)
-        self.expert.reset()
         self.obs = self.sim.reset(episode.start_pose)
+        for margin in (STOP_MARGIN_M, 0.15):  # closer if the goal's surroundings allow it
+            region = goal_region(self.sim.grid, self.goal["bbox_min"], self.goal["bbox_max"],
+                                 episode.success_distance - margin)  # fmt: skip
+            self.expert = ShortestPathExpert(self.sim.grid, distance_field(self.sim.grid, region), self.sim.config)
+            if np.isfinite(self.expert.value(self.obs.pose.x, self.obs.pose.y)):
+                break
+        self.expert.reset()
         self.limit = min(episode.max_steps, max_steps or episode.max_steps)
         self.full_turn = int(np.ceil(360.0 / self.sim.config.turn_step_deg))
         self.seen, self.before, self.done = False, PREVIOUS_NONE, False

@@ -169,3 +169,21 @@ def test_sampled_actions_repeat_with_the_seed_and_follow_the_distribution(room):
     assert len(draws) > 1  # a hot distribution gives different chunks for different seeds
     with pytest.raises(SegpilotError, match="temperature must be >= 0"):
         VLAAgent(policy, "find the lamp", temperature=-1.0)
+
+
+def test_expert_stops_inside_the_success_distance_by_the_margin():
+    from segpilot.policies.vla.data import STOP_MARGIN_M, LabelledEpisode, rooms
+    from segpilot.sim.planning import footprint_distance
+
+    _, sim, episodes = next(rooms(1, 20000, 6, 32))
+    for ep in episodes:
+        run = LabelledEpisode(sim, ep, patch_size=8)
+        while not run.done:
+            action = run.label()
+            run.advance(action)
+        g = ep.goals[0]
+        assert action == "stop"
+        # Cell centres lie inside the region; the agent is at most half a cell diagonal from its centre.
+        slack = sim.config.grid_resolution_m / np.sqrt(2)
+        reach = ep.success_distance - STOP_MARGIN_M + slack
+        assert footprint_distance(run.obs.pose, g["bbox_min"], g["bbox_max"]) <= reach
