@@ -104,7 +104,8 @@ class LabelledEpisode:
     executes whichever action the driver chose. The expert first turns left until the goal is
     in view (at least `SEEN_SHARE` of the image; after one full turn it goes anyway), then
     follows the shortest path and stops `STOP_MARGIN_M` inside the success distance (0.15 m
-    where the goal's surroundings leave no closer reachable cell). Shared by the demonstrations and DAgger's batched rollouts.
+    where the goal's surroundings leave no closer reachable cell). Shared by the demonstrations
+    and DAgger's batched rollouts.
     """
 
     def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None):
