@@ -37,10 +37,10 @@ from segpilot.sim.scenes import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL
 NAV_GOAL_CATEGORIES = FURNITURE
 MAX_DEPTH_M = 5.0
 SEEN_SHARE = 0.005  # 20 pixels of a 64 x 64 image
-PREVIOUS_NONE = len(DISCRETE_NAV_ACTIONS)
+PREVIOUS_NONE = len(DISCRETE_NAV_ACTIONS)  # "no previous action" (the first step of an episode)
 # The expert stops this far inside the success distance: a 64 px camera policy judges distance
 # roughly and tends to stop a little before the expert did, so the expert's stops leave room.
-STOP_MARGIN_M = 0.4  # "no previous action" (the first step of an episode)
+STOP_MARGIN_M = 0.4
 
 
 def instruction_vocab() -> tuple[str, ...]:
