@@ -26,18 +26,17 @@ from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 
 
 class _Room:
-    """A batch slot: one room's simulator running its episodes one after another."""
+    """A batch slot: one room's simulator running its episodes one after another (`finished` in order)."""
 
-    def __init__(self, index: int, sim, episodes: list, patch_size: int, max_steps: int):
-        self.index, self.sim, self.patch_size, self.max_steps = index, sim, patch_size, max_steps
-        self.queue = deque(enumerate(episodes))
-        self.finished: list[tuple[tuple[int, int], LabelledEpisode]] = []
+    def __init__(self, sim, episodes: list, patch_size: int, max_steps: int):
+        self.sim, self.patch_size, self.max_steps = sim, patch_size, max_steps
+        self.queue = deque(episodes)
+        self.finished: list[LabelledEpisode] = []
         self._next()
 
     def _next(self) -> None:
         if self.queue:
-            k, ep = self.queue.popleft()
-            self.key, self.current = (self.index, k), LabelledEpisode(self.sim, ep, self.patch_size, self.max_steps)
+            self.current = LabelledEpisode(self.sim, self.queue.popleft(), self.patch_size, self.max_steps)
         else:
             self.current = None
             self.sim.close()
@@ -45,7 +44,7 @@ class _Room:
     def advance(self, action: str) -> None:
         self.current.advance(action)
         if self.current.done:
-            self.finished.append((self.key, self.current))
+            self.finished.append(self.current)
             self._next()
 
 
@@ -75,7 +74,8 @@ def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, b
         while True:
             active = [s for s in slots if s.current is not None]
             while len(active) < batch and (room := next(pending, None)) is not None:
-                slots.append(_Room(*room, policy.config.patch_size, max_steps))
+                _, sim, room_episodes = room
+                slots.append(_Room(sim, room_episodes, policy.config.patch_size, max_steps))
                 active += [slots[-1]] if slots[-1].current is not None else []
             if not active:
                 break
@@ -89,6 +89,6 @@ def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, b
                 print(f"DAgger step {tick}: {sum(len(s.finished) for s in slots)} episodes done", flush=True)
     finally:
         policy.train(was_training)
-    finished = sorted((item for s in slots for item in s.finished), key=lambda item: item[0])
-    demos, summary = stack_episodes([e for _, e in finished], chunk, seed, n_rooms, 0.0)
+    # Slots are created in room order and each runs its room's episodes in order: no sorting needed.
+    demos, summary = stack_episodes([e for s in slots for e in s.finished], chunk, seed, n_rooms, 0.0)
     return demos, {**summary, "beta": beta, "temperature": temperature}
