@@ -171,7 +171,6 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--policy", type=Path, default=None, help="VLA policy folder (default: embedded policy)")
     rv.add_argument("--out", type=Path, default=None, help="write metrics.json and trajectory maps")
     rv.add_argument("--replan-every", type=int, default=1, help="actions executed per decoded chunk (default 1)")
-    rv.add_argument("--memory-views", type=int, default=0, help="SeGPruner memory over the last N views (0 = off)")
     rv.add_argument("--temperature", type=float, default=1.0, help="sample moves at this temperature (0 = argmax)")
     rv.add_argument("--routing", choices=("both", "on", "off"), default="both", help="LFP routing modes to run")
     rv.add_argument("--habitat", type=Path, default=None, help="run through habitat-sim on this scene instead")

@@ -254,8 +254,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in report.items() if k != "per_episode"}, indent=1))
             return 0
         modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.routing]
-        report = evaluate.run_vla(args.policy, args.episodes, args.seed, args.out, args.replan_every,
-                                  args.memory_views, modes, temperature=args.temperature)  # fmt: skip
+        report = evaluate.run_vla(args.policy, args.episodes, args.seed, args.out, args.replan_every, modes,
+                                  temperature=args.temperature)  # fmt: skip
         for m in report["modes"].values():
             m.pop("per_episode")
         print(json.dumps(report, indent=1))

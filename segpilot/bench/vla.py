@@ -28,16 +28,18 @@ def time_chunks(policy: CogVLAPolicy, repeats: int) -> dict:
     torch.manual_seed(0)
     rgb, depth = torch.randn(1, 3, s, s), torch.randn(1, 1, s, s)
     words, valid = policy.encode_instruction([["go", "to", "the", "black", "sofa"]])
+    m = policy.config.memory_tokens
+    memory = torch.randn(1, m, policy.config.vision_hidden) if m else None
     seconds: dict[bool, list[float]] = {True: [], False: []}
     with torch.inference_mode():
         for routing in (True, False):  # warm-up
-            policy(rgb, depth, words, valid, routing=routing)
+            policy(rgb, depth, words, valid, routing=routing, memory=memory)
         for _ in range(repeats):
             for routing in (True, False):
                 t = time.perf_counter()
-                policy(rgb, depth, words, valid, routing=routing)
+                policy(rgb, depth, words, valid, routing=routing, memory=memory)
                 seconds[routing].append(time.perf_counter() - t)
-    n_visual, n_text = policy.config.aggregation_tokens, int(valid.sum()) + 1
+    n_visual, n_text = policy.config.n_visual, int(valid.sum()) + 1
     on, off = statistics.median(seconds[True]), statistics.median(seconds[False])
     flops_on, flops_off = (lm_flops(policy, n_visual, n_text, r) for r in (True, False))
     return {"visual_tokens": n_visual, "lm_layers": policy.config.lm_layers, "lm_hidden": policy.config.lm_hidden,

@@ -22,21 +22,23 @@ import torch
 
 from segpilot.policies.vla.agent import choose_actions
 from segpilot.policies.vla.data import Demos, LabelledEpisode, rooms, stack_episodes, to_inputs, words_of
+from segpilot.policies.vla.memory import TokenMemory, observe
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 
 
 class _Room:
     """A batch slot: one room's simulator running its episodes one after another (`finished` in order)."""
 
-    def __init__(self, sim, episodes: list, patch_size: int, max_steps: int):
-        self.sim, self.patch_size, self.max_steps = sim, patch_size, max_steps
+    def __init__(self, sim, episodes: list, patch_size: int, max_steps: int, memory: tuple[int, float] = (0, 0.5)):
+        self.sim, self.patch_size, self.max_steps, self.memory = sim, patch_size, max_steps, memory
         self.queue = deque(episodes)
         self.finished: list[LabelledEpisode] = []
         self._next()
 
     def _next(self) -> None:
         if self.queue:
-            self.current = LabelledEpisode(self.sim, self.queue.popleft(), self.patch_size, self.max_steps)
+            memory = TokenMemory(*self.memory) if self.memory[0] else None
+            self.current = LabelledEpisode(self.sim, self.queue.popleft(), self.patch_size, self.max_steps, memory)
         else:
             self.current = None
             self.sim.close()
@@ -50,14 +52,17 @@ class _Room:
 
 @torch.inference_mode()
 def _policy_actions(policy, episodes: list[LabelledEpisode], routing: bool, temperature: float,
-                    generator: torch.Generator) -> list[str]:  # fmt: skip
-    """The policy's first action for each episode's current observation, in one batched pass."""
+                    generator: torch.Generator) -> tuple[list[str], list[str]]:  # fmt: skip
+    """Label each episode's current observation and return the policy's first action there (one batched pass)."""
     frames = [e.obs.frame for e in episodes]
     rgb, depth = to_inputs(np.stack([f.rgb for f in frames]), np.stack([f.depth for f in frames]))
     ids, valid = policy.encode_instruction([words_of(e.episode.instruction) for e in episodes])
+    memory = observe(policy, [e.token_memory for e in episodes], frames, ids, valid) if policy.config.memory_tokens \
+        else None  # fmt: skip
+    labels = [e.label(None if memory is None else memory[i]) for i, e in enumerate(episodes)]
     previous = torch.as_tensor([e.before for e in episodes])
-    logits = policy(rgb, depth, ids, valid, routing=routing, previous=previous)[:, 0]
-    return [DISCRETE_NAV_ACTIONS[int(i)] for i in choose_actions(logits, temperature, generator)]
+    logits = policy(rgb, depth, ids, valid, routing=routing, memory=memory, previous=previous)[:, 0]
+    return labels, [DISCRETE_NAV_ACTIONS[int(i)] for i in choose_actions(logits, temperature, generator)]
 
 
 def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, beta: float, max_steps: int,
@@ -69,19 +74,19 @@ def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, b
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     pending = rooms(n_rooms, seed, per_room, policy.config.image_size)
     slots: list[_Room] = []
+    memory = (policy.config.memory_tokens, policy.config.memory_importance)
     tick = 0
     try:
         while True:
             active = [s for s in slots if s.current is not None]
             while len(active) < batch and (room := next(pending, None)) is not None:
                 _, sim, room_episodes = room
-                slots.append(_Room(sim, room_episodes, policy.config.patch_size, max_steps))
+                slots.append(_Room(sim, room_episodes, policy.config.patch_size, max_steps, memory))
                 active += [slots[-1]] if slots[-1].current is not None else []
             if not active:
                 break
             episodes = [s.current for s in active]
-            labels = [e.label() for e in episodes]
-            chosen = _policy_actions(policy, episodes, tick % 2 == 0, temperature, generator)
+            labels, chosen = _policy_actions(policy, episodes, tick % 2 == 0, temperature, generator)
             for slot, label, action in zip(active, labels, chosen, strict=True):
                 slot.advance(label if rng.random() < beta else action)
             tick += 1

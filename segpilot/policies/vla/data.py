@@ -77,6 +77,7 @@ class Demos:
     previous: np.ndarray  # (N,) int64 action executed before this step (PREVIOUS_NONE at the start)
     episode: np.ndarray  # (N,) episode index
     goal_patches: np.ndarray  # (N, P) float16 share of each policy patch (row-major) showing the goal object
+    memory: np.ndarray | None = None  # (N, K, D) float16 memory inputs of a policy with a token memory
 
 
 def patch_coverage(mask: np.ndarray, patch_size: int) -> np.ndarray:
@@ -108,7 +109,7 @@ class LabelledEpisode:
     and DAgger's batched rollouts.
     """
 
-    def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None):
+    def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None, memory=None):
         from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
 
         self.sim, self.episode, self.patch_size = sim, episode, patch_size
@@ -129,14 +130,18 @@ class LabelledEpisode:
         self.previous: list[int] = []
         self.steps: list[int] = []
         self.goal_patches: list = []
+        self.token_memory = memory  # the episode's `memory.TokenMemory` when the policy has one
+        self.memory: list = []
 
-    def label(self) -> str:
-        """Record the current observation and return the expert's action for it."""
+    def label(self, memory: Tensor | None = None) -> str:
+        """Record the current observation (and the policy's memory input there) and return the expert's action."""
         goal = self.obs.object_ids == self.goal["object_id"]
         t = len(self.steps)
         self.seen = self.seen or t >= self.full_turn or np.count_nonzero(goal) >= SEEN_SHARE * goal.size
         action = self.expert.act(self.obs) if self.seen else "turn_left"
         self.goal_patches.append(patch_coverage(goal, self.patch_size).astype(np.float16))
+        if memory is not None:
+            self.memory.append(memory.numpy().astype(np.float16))
         self.previous.append(self.before)
         self.rgb.append(self.obs.frame.rgb)
         self.depth.append(self.obs.frame.depth.astype(np.float16))
@@ -172,12 +177,16 @@ def rooms(n_rooms: int, seed: int, per_room: int, image_size: int):
 def stack_episodes(episodes: list[LabelledEpisode], chunk: int, seed: int, n_rooms: int, noise: float,
                    ) -> tuple[Demos, dict]:  # fmt: skip
     """Finished episodes (in episode order) -> Demos and a summary."""
-    demos = Demos(np.stack([x for e in episodes for x in e.rgb]), np.stack([x for e in episodes for x in e.depth]),
-                  [e.episode.instruction for e in episodes for _ in e.steps],
-                  np.asarray([c for e in episodes for c in e.chunk_labels(chunk)], dtype=np.int64),
-                  np.asarray([x for e in episodes for x in e.previous], dtype=np.int64),
-                  np.asarray([i for i, e in enumerate(episodes) for _ in e.steps]),
-                  np.stack([x for e in episodes for x in e.goal_patches]))  # fmt: skip
+    demos = Demos(
+        np.stack([x for e in episodes for x in e.rgb]),
+        np.stack([x for e in episodes for x in e.depth]),
+        [e.episode.instruction for e in episodes for _ in e.steps],
+        np.asarray([c for e in episodes for c in e.chunk_labels(chunk)], dtype=np.int64),
+        np.asarray([x for e in episodes for x in e.previous], dtype=np.int64),
+        np.asarray([i for i, e in enumerate(episodes) for _ in e.steps]),
+        np.stack([x for e in episodes for x in e.goal_patches]),
+        np.stack([x for e in episodes for x in e.memory]) if episodes and episodes[0].memory else None,
+    )
     counts = np.bincount(demos.actions[:, 0], minlength=len(DISCRETE_NAV_ACTIONS))
     n = len(demos.actions)
     summary = {"rooms": n_rooms, "seed": seed, "episodes": len(episodes), "steps": n, "noise": noise,
@@ -187,15 +196,27 @@ def stack_episodes(episodes: list[LabelledEpisode], chunk: int, seed: int, n_roo
 
 
 def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int = 6, noise: float = 0.15,
-            progress: bool = False, patch_size: int = 8) -> tuple[Demos, dict]:  # fmt: skip
-    """Expert episodes (DART noise) in rooms seed .. seed + n_rooms - 1; returns the demos and a summary."""
+            progress: bool = False, patch_size: int = 8, policy=None) -> tuple[Demos, dict]:  # fmt: skip
+    """Expert episodes (DART noise) in rooms seed .. seed + n_rooms - 1; returns the demos and a summary.
+
+    With a `policy` that has a token memory, every step also records the memory input it would see."""
+    from segpilot.policies.vla.memory import TokenMemory, replay
+
     driver = NoisyExpert(noise, seed)
     done: list[LabelledEpisode] = []
+    size = policy.config.memory_tokens if policy is not None else 0
     for r, sim, episodes in rooms(n_rooms, seed, per_room, image_size):
         for ep in episodes:
-            episode = LabelledEpisode(sim, ep, patch_size)
+            memory = TokenMemory(size, policy.config.memory_importance) if size else None
+            episode = LabelledEpisode(sim, ep, patch_size, memory=memory)
+            frames = []
             while not episode.done:
+                frames.append(episode.obs.frame)
                 episode.advance(driver.act(episode.obs, episode.label()))
+            if size:
+                with torch.inference_mode():
+                    inputs = replay(policy, memory, frames, *policy.encode_instruction([words_of(ep.instruction)]))
+                episode.memory = list(inputs.numpy().astype(np.float16))
             done.append(episode)
         sim.close()
         if progress and (r + 1) % 20 == 0:
@@ -209,7 +230,13 @@ def concat(parts: list[Demos]) -> Demos:
     for d in parts:
         episodes.append(d.episode + offset)
         offset += int(d.episode.max()) + 1 if len(d.episode) else 0
-    return Demos(np.concatenate([d.rgb for d in parts]), np.concatenate([d.depth for d in parts]),
-                 [s for d in parts for s in d.instruction], np.concatenate([d.actions for d in parts]),
-                 np.concatenate([d.previous for d in parts]), np.concatenate(episodes),
-                 np.concatenate([d.goal_patches for d in parts]))  # fmt: skip
+    return Demos(
+        np.concatenate([d.rgb for d in parts]),
+        np.concatenate([d.depth for d in parts]),
+        [s for d in parts for s in d.instruction],
+        np.concatenate([d.actions for d in parts]),
+        np.concatenate([d.previous for d in parts]),
+        np.concatenate(episodes),
+        np.concatenate([d.goal_patches for d in parts]),
+        np.concatenate([d.memory for d in parts]) if all(d.memory is not None for d in parts) else None,
+    )

@@ -57,7 +57,7 @@ def _episodes(n: int, seed: int):
 
 
 def run_vla(policy_dir: str | Path | None, n_episodes: int, seed: int = EVAL_SEED, out: Path | None = None,
-            replan_every: int | None = None, memory_views: int = 0, routing_modes=(True, False),
+            replan_every: int | None = None, routing_modes=(True, False),
             pictures: int = 2, temperature: float = 0.0) -> dict:  # fmt: skip
     """Success rate, SPL, steps and chunk latency per routing mode on generated held-out rooms."""
     from segpilot.sim.embedded import EmbeddedSimulator
@@ -68,15 +68,14 @@ def run_vla(policy_dir: str | Path | None, n_episodes: int, seed: int = EVAL_SEE
     policy = load_policy(policy_dir)
     episodes = _episodes(n_episodes, seed)
     report: dict = {"episodes": n_episodes, "seed": seed, "replan_every": replan_every or policy.config.chunk,
-                    "memory_views": memory_views, "temperature": temperature, "modes": {}}  # fmt: skip
-    n_visual = policy.config.aggregation_tokens
+                    "memory_tokens": policy.config.memory_tokens, "temperature": temperature, "modes": {}}  # fmt: skip
+    n_visual = policy.config.n_visual
     for routing in routing_modes:
         name = "routing_on" if routing else "routing_off"
         results, latencies = [], []
         for i, (scene, ep) in enumerate(episodes):
             sim = EmbeddedSimulator(scene, vla_sim_config(policy.config.image_size))
-            agent = VLAAgent(policy, ep.instruction, replan_every, routing, memory_views, temperature=temperature,
-                             seed=i)  # fmt: skip
+            agent = VLAAgent(policy, ep.instruction, replan_every, routing, temperature=temperature, seed=i)
             path = [ep.start_pose]
             res = run_nav_episode(sim, agent, ep, on_step=lambda obs, _a, path=path: path.append(obs.pose))
             results.append(res)

@@ -28,7 +28,7 @@ def save_policy(policy: CogVLAPolicy, out: str | Path) -> None:
 
 def load_policy(path: str | Path | None = None, **overrides) -> CogVLAPolicy:
     """A policy from a local folder (None = the embedded default); `overrides` change config fields
-    that do not touch the weights (e.g. memory_views)."""
+    that do not touch the weights (e.g. lfp_floor)."""
     from safetensors.torch import load_file
 
     path = Path(path) if path is not None else default_policy_path()
@@ -42,6 +42,9 @@ def load_policy(path: str | Path | None = None, **overrides) -> CogVLAPolicy:
     if raw.pop("model_type", None) != "segpilot_cogvla":
         raise SegpilotError(f"{config_file}: model_type 'segpilot_cogvla' expected")
     raw["vocab"] = tuple(raw.get("vocab", ()))
+    if raw.pop("memory_views", 0) != 0:
+        raise SegpilotError(f"{config_file}: memory_views is no longer read; the memory is memory_tokens")
+    raw.pop("memory_budget", None)  # read by nothing before memory_tokens: no policy was trained with it
     try:
         config = VLAConfig(**{**raw, **overrides})
     except TypeError as exc:

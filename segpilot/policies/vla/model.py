@@ -3,10 +3,10 @@ LFP-routed Llama layers with CAtten -> MLP-ResNet action head, one forward pass 
 
 Sizes are configuration (`VLAConfig`); the language layers are transformers'
 `LlamaDecoderLayer`s with their rotary embedding, so the same code scales to a real LM's
-width. Optional SeGPruner pre-selection: the patch tokens of the last `memory_views`
-observations, with their 3D positions in the current agent frame, are pruned by SeGPruner
-to `memory_budget` and appended to the visual tokens (plus a sinusoidal embedding of the
-position) - multi-view 3D memory, which none of the reference VLAs have.
+width. Optional SeGPruner pre-selection (`memory_tokens` > 0): a running memory of the
+episode's patch tokens with their 3D positions, pruned by SeGPruner to `memory_tokens` and
+appended to the visual tokens with a sinusoidal embedding of their position in the current
+camera frame - multi-view 3D memory, which none of the reference VLAs have (see `memory`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from segpilot.errors import SegpilotError
 from segpilot.policies.vla.efa import EFAEncoder, StreamRouter
 from segpilot.policies.vla.head import MLPResNetHead
 from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
+from segpilot.policies.vla.memory import MemoryEncoder
 from segpilot.policies.vla.spaces import get_space
 
 
@@ -49,10 +50,12 @@ class VLAConfig:
     """Actions per chunk (decoded in one forward pass)."""
     lfp_floor: float = 0.15
     """Lowest share of visual tokens an LFP-routed layer keeps."""
-    memory_views: int = 0
-    """SeGPruner pre-selection over the patch tokens of the last N views (0 = off)."""
-    memory_budget: float = 0.09
-    """Share of the memory's patch tokens SeGPruner keeps."""
+    memory_tokens: int = 0
+    """Size of the SeGPruner 3D token memory appended to the visual tokens (0 = off; at most the patches
+    of one frame)."""
+    memory_importance: float = 0.5
+    """Share of the memory kept by saliency (the grounding probe's goal score); the rest by 3D + feature
+    diversity (SeGPruner's importance_ratio)."""
     max_instruction_words: int = 8
     """Instruction length the model reads (longer instructions are an error)."""
     vocab: tuple[str, ...] = field(default=("<pad>", "<unk>"))
@@ -64,6 +67,17 @@ class VLAConfig:
             raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
         if self.chunk < 1 or self.lm_layers < 1 or self.aggregation_tokens < 1 or not 0 < self.lfp_floor <= 1:
             raise SegpilotError("chunk, lm_layers and aggregation_tokens must be >= 1 and lfp_floor in (0, 1]")
+        n_patches = (self.image_size // self.patch_size) ** 2
+        if not 0 <= self.memory_tokens <= n_patches or not 0 <= self.memory_importance <= 1:
+            raise SegpilotError(
+                f"memory_tokens must lie in 0..{n_patches} (the patches of one frame) and "
+                f"memory_importance in [0, 1], got {self.memory_tokens} and {self.memory_importance}"
+            )
+
+    @property
+    def n_visual(self) -> int:
+        """Visual tokens the language model reads: the aggregation tokens plus the memory."""
+        return self.aggregation_tokens + self.memory_tokens
 
     def to_dict(self) -> dict:
         return {**asdict(self), "vocab": list(self.vocab)}
@@ -103,6 +117,9 @@ class CogVLAPolicy(nn.Module):
         self.head = MLPResNetHead(h, self.space.head_outputs)
         # Auxiliary grounding probe: which RGB patches show the instructed object (training signal only).
         self.goal_probe = nn.Linear(d, 1)
+        if config.memory_tokens:  # frozen; filled from a trained policy by `with_memory`
+            self.memory_encoder = MemoryEncoder(nn.Embedding(len(config.vocab), h, padding_idx=0),
+                                                EFAEncoder(3, *args), nn.Linear(d, 1))  # fmt: skip
 
     def encode_instruction(self, words: list[list[str]]) -> tuple[Tensor, Tensor]:
         """Word ids (B, T) padded with 0, and their validity mask."""
@@ -127,13 +144,20 @@ class CogVLAPolicy(nn.Module):
                 memory: Tensor | None = None, previous: Tensor | None = None,
                 return_goal: bool = False) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
-        patch tokens (with their position embedding) or None; previous (B,) the action executed before
-        (its last index = none) -> (B, chunk * action_dim, head_outputs); with `return_goal` also the
+        memory tokens with their position embedding (required exactly when memory_tokens > 0); previous
+        (B,) the action executed before (its last index = none) -> (B, chunk * action_dim, head_outputs);
+        with `return_goal` also the
         grounding probe's logits (B, P) of each RGB patch showing the instructed object."""
         s = self.config.image_size
         if rgb.shape[1:] != (3, s, s) or depth.shape[1:] != (1, s, s) or len(rgb) != len(depth):
             raise SegpilotError(f"images must be (B, 3, {s}, {s}) and (B, 1, {s}, {s}), got "
                                 f"{tuple(rgb.shape)} and {tuple(depth.shape)}")  # fmt: skip
+        m = self.config.memory_tokens
+        expected = (len(rgb), m, self.config.vision_hidden)
+        if (memory is None) != (m == 0) or (memory is not None and tuple(memory.shape) != expected):
+            raise SegpilotError(f"this policy reads {m} memory tokens: memory must be "
+                                f"{f'(B, {m}, {self.config.vision_hidden})' if m else 'None'}, got "
+                                f"{None if memory is None else tuple(memory.shape)}")  # fmt: skip
         if previous is None:
             previous = torch.full((len(rgb),), self.previous_action.num_embeddings - 1, dtype=torch.long)
         text = torch.cat([self.embed(words), self.previous_action(previous)[:, None]], dim=1)
@@ -158,3 +182,18 @@ class CogVLAPolicy(nn.Module):
             x = layer(x, mask, cos, sin, nv, keep, text_mean)
         actions = self.head(self.norm(x[:, -self.n_action : -1]))  # the last placeholder ends the chunk
         return (actions, self.goal_probe(encoded[0][1]).squeeze(-1)) if return_goal else actions
+
+
+def with_memory(policy: CogVLAPolicy, tokens: int, importance: float = 0.5) -> CogVLAPolicy:
+    """`policy` with a SeGPruner memory of `tokens` tokens: the same weights plus a frozen copy of its
+    embedding, RGB stream and grounding probe as the memory encoder (the memory projection starts fresh)."""
+    from dataclasses import replace
+
+    new = CogVLAPolicy(replace(policy.config, memory_tokens=tokens, memory_importance=importance))
+    state = {k: v for k, v in policy.state_dict().items() if not k.startswith("memory_encoder.")}
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("memory_encoder.") for k in missing):
+        raise SegpilotError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+    new.memory_encoder = MemoryEncoder.copy_of(policy)
+    nn.init.zeros_(new.memory_proj.weight)  # the memory starts as a constant input: training begins at `policy`
+    return new

@@ -26,7 +26,7 @@ from segpilot.policies.schedule import TimedCosine
 from segpilot.policies.vla.dagger import dagger_collect
 from segpilot.policies.vla.data import PREVIOUS_NONE, collect, concat, instruction_vocab, to_inputs, words_of
 from segpilot.policies.vla.io import load_policy, save_policy
-from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
+from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_memory
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class TrainVLAConfig:
     """Share of training steps whose previous-action input is replaced by "none"."""
     init_from: str = ""
     """Continue from this policy folder instead of a fresh initialisation."""
+    memory_tokens: int = 0
+    """Give the init_from policy a SeGPruner 3D token memory of this many tokens (0 = as it is); its frozen
+    memory encoder is a copy of that policy's grounding-trained RGB stream (see policies.vla.memory)."""
+    memory_importance: float = 0.5
+    """Share of the memory kept by goal saliency; the rest by 3D + feature diversity."""
     dagger_rounds: int = 0
     """DAgger rounds after behaviour cloning: roll the policy out, relabel with the expert, retrain."""
     dagger_rooms: int = 100
@@ -94,6 +99,8 @@ class TrainVLAConfig:
             raise SegpilotError("goal_loss_weight must be >= 0; previous_dropout and dagger_beta in [0, 1]")
         if not 0 <= self.dagger_share <= 1:
             raise SegpilotError(f"dagger_share must lie in [0, 1], got {self.dagger_share}")
+        if self.memory_tokens and not self.init_from:
+            raise SegpilotError("memory_tokens needs init_from: the memory encoder is a trained policy's RGB stream")
         if self.dagger_temperature < 0:
             raise SegpilotError(f"dagger_temperature must be >= 0, got {self.dagger_temperature}")
 
@@ -101,19 +108,12 @@ class TrainVLAConfig:
 def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    policy = _initial_policy(cfg)
     t0 = time.time()
     demos, data_summary = collect(cfg.rooms, cfg.seed, cfg.image_size, cfg.chunk, cfg.episodes_per_room, cfg.noise,
-                                  progress=progress, patch_size=cfg.patch_size)  # fmt: skip
+                                  progress=progress, patch_size=cfg.patch_size,
+                                  policy=policy if policy.config.memory_tokens else None)  # fmt: skip
     collect_minutes = (time.time() - t0) / 60
-    torch.manual_seed(0)
-    if cfg.init_from:
-        policy = load_policy(cfg.init_from)
-        if (policy.config.image_size, policy.config.patch_size, policy.config.chunk) != (
-            cfg.image_size, cfg.patch_size, cfg.chunk):  # fmt: skip
-            raise SegpilotError(f"{cfg.init_from} was trained with other image_size, patch_size or chunk")
-    else:
-        policy = CogVLAPolicy(VLAConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, chunk=cfg.chunk,
-                                        vocab=instruction_vocab()))  # fmt: skip
     log: list[dict] = []
     t1 = time.time()
     n_demos = len(demos.actions)
@@ -150,6 +150,23 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
     return save(Path(cfg.out))
 
 
+def _initial_policy(cfg: TrainVLAConfig) -> CogVLAPolicy:
+    """A fresh policy, or `init_from`'s (with a new token memory when `memory_tokens` asks for one)."""
+    torch.manual_seed(0)
+    if not cfg.init_from:
+        return CogVLAPolicy(VLAConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, chunk=cfg.chunk,
+                                      vocab=instruction_vocab()))  # fmt: skip
+    policy = load_policy(cfg.init_from)
+    if (policy.config.image_size, policy.config.patch_size, policy.config.chunk) != (
+        cfg.image_size, cfg.patch_size, cfg.chunk):  # fmt: skip
+        raise SegpilotError(f"{cfg.init_from} was trained with other image_size, patch_size or chunk")
+    if cfg.memory_tokens and policy.config.memory_tokens not in (0, cfg.memory_tokens):
+        raise SegpilotError(f"{cfg.init_from} already has a memory of {policy.config.memory_tokens} tokens")
+    if cfg.memory_tokens and not policy.config.memory_tokens:
+        policy = with_memory(policy, cfg.memory_tokens, cfg.memory_importance)
+    return policy
+
+
 def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: list, phase: str, progress: bool,
          split: int | None = None) -> int:  # fmt: skip
     """Optimise on `demos` for `cfg.steps` steps or `minutes`, whichever ends first (cosine schedule);
@@ -158,7 +175,8 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
     unique = sorted(set(demos.instruction))
     ids, valid = policy.encode_instruction([words_of(s) for s in unique])
     which = np.asarray([unique.index(s) for s in demos.instruction])
-    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.01)
+    trained = [p for p in policy.parameters() if p.requires_grad]  # not the frozen memory encoder
+    opt = torch.optim.AdamW(trained, lr=lr, weight_decay=0.01)
     sched = TimedCosine(opt, cfg.steps, minutes, cfg.steps // 30)
     losses, t1 = [], time.time()
     rng = np.random.default_rng(len(log))
@@ -169,8 +187,9 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
         batch = _draw(rng, len(demos.actions), cfg.batch, split, cfg.dagger_share)
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
         previous = np.where(rng.random(cfg.batch) < cfg.previous_dropout, PREVIOUS_NONE, demos.previous[batch])
+        memory = None if demos.memory is None else torch.as_tensor(demos.memory[batch], dtype=torch.float32)
         logits, goal = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0),
-                              previous=torch.as_tensor(previous), return_goal=True)  # fmt: skip
+                              memory=memory, previous=torch.as_tensor(previous), return_goal=True)  # fmt: skip
         target = torch.as_tensor(demos.actions[batch])
         bc = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
         grounding = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -179,7 +198,7 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
         loss = bc + cfg.goal_loss_weight * grounding
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         sched.step()
         losses.append((bc.item(), grounding.item()))

@@ -1,4 +1,4 @@
-"""The VLA as a simulator agent: chunk execution, re-planning, SeGPruner memory, saving and loading."""
+"""The VLA as a simulator agent: chunk execution, re-planning, saving and loading (memory: test_vla_memory)."""
 
 from __future__ import annotations
 
@@ -45,20 +45,6 @@ def test_chunks_run_open_loop_and_replan_every_k_steps(room, replan_every, plans
         action = agent.act(obs)
         obs = sim.step(action) if action != "stop" else obs
     assert len(agent.chunk_seconds) == plans
-
-
-def test_segpruner_memory_runs_within_its_budget(room):
-    sim, start = room
-    policy = _policy()
-    seen = []
-    original = policy.forward
-    policy.forward = lambda *a, **k: (seen.append(k["memory"]), original(*a, **k))[1]
-    agent = VLAAgent(policy, "go to the red chair", replan_every=1, memory_views=3, memory_budget=0.25)
-    obs = sim.reset(start)
-    for _ in range(4):
-        obs = sim.step("turn_left") if agent.act(obs) else obs
-    # 1, 2, 3, 3 views of 16 patches in memory -> 25% of them kept
-    assert [m.shape[1] for m in seen] == [4, 8, 12, 12] and seen[0].shape[2] == 32
 
 
 def test_save_load_round_trip_gives_the_same_actions(tmp_path, room):
