@@ -14,6 +14,13 @@ import torch
 from torch import Tensor, nn
 
 
+def instruction_condition(embed: nn.Embedding, words: Tensor, word_valid: Tensor) -> Tensor:
+    """Mean embedding of the instruction's words (B, dim): the FiLM and router condition."""
+    text = embed(words)
+    valid = word_valid.to(text.dtype)[..., None]
+    return (text * valid).sum(1) / valid.sum(1).clamp(min=1)
+
+
 class FiLM(nn.Module):
     """x * (1 + gamma) + beta with gamma, beta = Linear(condition); zero-initialised (identity)."""
 

@@ -45,10 +45,9 @@ class MemoryEncoder(nn.Module):
     @torch.no_grad()
     def forward(self, rgb: Tensor, words: Tensor, word_valid: Tensor) -> tuple[Tensor, Tensor]:
         """rgb (B, 3, S, S) normalised -> patch tokens (B, P, D) and saliency logits (B, P)."""
-        text = self.embed(words)
-        valid = word_valid.to(text.dtype)[..., None]
-        instruction = (text * valid).sum(1) / valid.sum(1).clamp(min=1)
-        patches = self.stream(rgb, instruction)[1]
+        from segpilot.policies.vla.efa import instruction_condition
+
+        patches = self.stream(rgb, instruction_condition(self.embed, words, word_valid))[1]
         return patches, self.probe(patches).squeeze(-1)
 
 

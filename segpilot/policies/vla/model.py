@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from segpilot.errors import SegpilotError
-from segpilot.policies.vla.efa import EFAEncoder, StreamRouter
+from segpilot.policies.vla.efa import EFAEncoder, StreamRouter, instruction_condition
 from segpilot.policies.vla.head import MLPResNetHead
 from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
 from segpilot.policies.vla.memory import MemoryEncoder
@@ -136,9 +136,7 @@ class CogVLAPolicy(nn.Module):
 
     def instruction_vector(self, words: Tensor, word_valid: Tensor) -> Tensor:
         """Mean embedding of the instruction's words (B, lm_hidden): the FiLM and router condition."""
-        text = self.embed(words)
-        valid = word_valid.to(text.dtype)[..., None]
-        return (text * valid).sum(1) / valid.sum(1).clamp(min=1)
+        return instruction_condition(self.embed, words, word_valid)
 
     def forward(self, rgb: Tensor, depth: Tensor, words: Tensor, word_valid: Tensor, routing: bool = True,
                 memory: Tensor | None = None, previous: Tensor | None = None,
