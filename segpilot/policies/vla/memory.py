@@ -80,6 +80,7 @@ class TokenMemory:
     def inputs(self, T_world_cam: np.ndarray) -> Tensor:  # noqa: N803
         """(size, D) the policy's memory input: features + sinusoidal embedding of the camera-frame position."""
         from segpilot.geometry.conventions import invert_pose
+        from segpilot.geometry.unproject import transform_points
         from segpilot.policies.qa.position3d import sinusoidal_xyz
 
         if self.features is None:
@@ -87,8 +88,7 @@ class TokenMemory:
         if len(self.features) < self.size:
             raise SegpilotError(f"the memory holds {len(self.features)} tokens; a frame of at least {self.size} "
                                 f"patches is needed")  # fmt: skip
-        to_cam = torch.from_numpy(invert_pose(T_world_cam)).float()
-        local = self.xyz.float() @ to_cam[:3, :3].T + to_cam[:3, 3]
+        local = torch.from_numpy(transform_points(invert_pose(T_world_cam), self.xyz.double().numpy())).float()
         return self.features.float() + sinusoidal_xyz(local, self.features.shape[-1])
 
 

@@ -144,8 +144,8 @@ class CogVLAPolicy(nn.Module):
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
         memory tokens with their position embedding (required exactly when memory_tokens > 0); previous
         (B,) the action executed before (its last index = none) -> (B, chunk * action_dim, head_outputs);
-        with `return_goal` also the
-        grounding probe's logits (B, P) of each RGB patch showing the instructed object."""
+        with `return_goal` also the grounding probe's logits (B, P) of each RGB patch showing the
+        instructed object."""
         s = self.config.image_size
         if rgb.shape[1:] != (3, s, s) or depth.shape[1:] != (1, s, s) or len(rgb) != len(depth):
             raise SegpilotError(f"images must be (B, 3, {s}, {s}) and (B, 1, {s}, {s}), got "
@@ -184,7 +184,7 @@ class CogVLAPolicy(nn.Module):
 
 def with_memory(policy: CogVLAPolicy, tokens: int, importance: float = 0.5) -> CogVLAPolicy:
     """`policy` with a SeGPruner memory of `tokens` tokens: the same weights plus a frozen copy of its
-    embedding, RGB stream and grounding probe as the memory encoder (the memory projection starts fresh)."""
+    embedding, RGB stream and grounding probe as the memory encoder (the memory projection starts at zero)."""
     from dataclasses import replace
 
     new = CogVLAPolicy(replace(policy.config, memory_tokens=tokens, memory_importance=importance))
