@@ -72,7 +72,7 @@ def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, b
     was_training = policy.training
     policy.eval()
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    pending = rooms(n_rooms, seed, per_room, policy.config.image_size)
+    pending = rooms(n_rooms, seed, per_room, policy.config.image_size, policy.config.camera_pitch_deg)
     slots: list[_Room] = []
     memory = (policy.config.memory_tokens, policy.config.memory_importance)
     tick = 0

@@ -53,9 +53,9 @@ def words_of(instruction: str) -> list[str]:
     return re.findall(r"[a-z]+", instruction.lower())
 
 
-def vla_sim_config(image_size: int) -> SimConfig:
-    """The simulator camera the policy sees: square, 90 degree field of view."""
-    return SimConfig(width=image_size, height=image_size, hfov_deg=90.0)
+def vla_sim_config(image_size: int, camera_pitch_deg: float = -10.0) -> SimConfig:
+    """The simulator camera the policy sees: square, 90 degree field of view, pitched by `camera_pitch_deg`."""
+    return SimConfig(width=image_size, height=image_size, hfov_deg=90.0, camera_pitch_deg=camera_pitch_deg)
 
 
 def to_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[Tensor, Tensor]:
@@ -162,7 +162,7 @@ class LabelledEpisode:
         return [padded[i : i + chunk] for i in range(len(self.steps))]
 
 
-def rooms(n_rooms: int, seed: int, per_room: int, image_size: int):
+def rooms(n_rooms: int, seed: int, per_room: int, image_size: int, camera_pitch_deg: float = -10.0):
     """(room index, simulator, navigation episodes) for rooms seed .. seed + n_rooms - 1 (close the simulator)."""
     from segpilot.sim.embedded import EmbeddedSimulator
     from segpilot.sim.episodes import make_nav_episodes
@@ -170,7 +170,7 @@ def rooms(n_rooms: int, seed: int, per_room: int, image_size: int):
 
     for r in range(n_rooms):
         scene = generate_scene(seed + r)
-        sim = EmbeddedSimulator(scene, vla_sim_config(image_size))
+        sim = EmbeddedSimulator(scene, vla_sim_config(image_size, camera_pitch_deg))
         yield r, sim, make_nav_episodes(scene, sim.grid, per_room, seed + r, categories=NAV_GOAL_CATEGORIES)
 
 
@@ -196,7 +196,8 @@ def stack_episodes(episodes: list[LabelledEpisode], chunk: int, seed: int, n_roo
 
 
 def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int = 6, noise: float = 0.15,
-            progress: bool = False, patch_size: int = 8, policy=None) -> tuple[Demos, dict]:  # fmt: skip
+            progress: bool = False, patch_size: int = 8, policy=None, camera_pitch_deg: float = -10.0,
+            ) -> tuple[Demos, dict]:  # fmt: skip
     """Expert episodes (DART noise) in rooms seed .. seed + n_rooms - 1; returns the demos and a summary.
 
     With a `policy` that has a token memory, every step also records the memory input it would see."""
@@ -205,7 +206,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
     driver = NoisyExpert(noise, seed)
     done: list[LabelledEpisode] = []
     size = policy.config.memory_tokens if policy is not None else 0
-    for r, sim, episodes in rooms(n_rooms, seed, per_room, image_size):
+    for r, sim, episodes in rooms(n_rooms, seed, per_room, image_size, camera_pitch_deg):
         for ep in episodes:
             memory = TokenMemory(size, policy.config.memory_importance) if size else None
             episode = LabelledEpisode(sim, ep, patch_size, memory=memory)

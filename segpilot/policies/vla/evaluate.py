@@ -74,7 +74,7 @@ def run_vla(policy_dir: str | Path | None, n_episodes: int, seed: int = EVAL_SEE
         name = "routing_on" if routing else "routing_off"
         results, latencies = [], []
         for i, (scene, ep) in enumerate(episodes):
-            sim = EmbeddedSimulator(scene, vla_sim_config(policy.config.image_size))
+            sim = EmbeddedSimulator(scene, vla_sim_config(policy.config.image_size, policy.config.camera_pitch_deg))
             agent = VLAAgent(policy, ep.instruction, replan_every, routing, temperature=temperature, seed=i)
             path = [ep.start_pose]
             res = run_nav_episode(sim, agent, ep, on_step=lambda obs, _a, path=path: path.append(obs.pose))
@@ -118,7 +118,11 @@ def run_vla_habitat(policy_dir: str | Path | None, scene: str | Path, episodes_f
     episodes = [e for e in load_episodes(episodes_file) if isinstance(e, NavigationEpisode)]
     if not episodes:
         raise SegpilotError(f"{episodes_file} holds no navigation episodes")
-    sim = make_simulator("habitat", scene, SimConfig(width=256, height=256, hfov_deg=90.0))
+    sim = make_simulator(
+        "habitat",
+        scene,
+        SimConfig(width=256, height=256, hfov_deg=90.0, camera_pitch_deg=policy.config.camera_pitch_deg),
+    )
     try:
         results = [run_nav_episode(sim, VLAAgent(policy, ep.instruction, replan_every, routing, temperature=temperature,
                                                  seed=i), ep) for i, ep in enumerate(episodes)]  # fmt: skip

@@ -58,6 +58,10 @@ class VLAConfig:
     diversity (SeGPruner's importance_ratio)."""
     max_instruction_words: int = 8
     """Instruction length the model reads (longer instructions are an error)."""
+    camera_pitch_deg: float = -10.0
+    """Pitch of the camera the policy was trained with, degrees (negative looks down): square images of a
+    90-degree pinhole camera 1.25 m above the floor. Every backend (embedded, Habitat, ROS sim_bridge) must
+    render with it; a robot's camera should match it."""
     vocab: tuple[str, ...] = field(default=("<pad>", "<unk>"))
     """Instruction words; index 0 pads, index 1 is unknown."""
 
@@ -67,6 +71,8 @@ class VLAConfig:
             raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
         if self.chunk < 1 or self.lm_layers < 1 or self.aggregation_tokens < 1 or not 0 < self.lfp_floor <= 1:
             raise SegpilotError("chunk, lm_layers and aggregation_tokens must be >= 1 and lfp_floor in (0, 1]")
+        if not -89.0 <= self.camera_pitch_deg <= 89.0:
+            raise SegpilotError(f"camera_pitch_deg must lie in [-89, 89], got {self.camera_pitch_deg}")
         n_patches = (self.image_size // self.patch_size) ** 2
         if not 0 <= self.memory_tokens <= n_patches or not 0 <= self.memory_importance <= 1:
             raise SegpilotError(

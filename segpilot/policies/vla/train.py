@@ -53,6 +53,10 @@ class TrainVLAConfig:
     """Actions per chunk."""
     image_size: int = 64
     """Policy camera size, pixels."""
+    camera_pitch_deg: float = -30.0
+    """Pitch of the policy's camera, degrees. Pitched down this far, the 90-degree camera still sees the
+    floor 0.3 m ahead, so furniture the agent is about to bump into - a table top, a box on the floor - stays
+    in view; at -10 degrees it drops out of the image half a metre before contact."""
     max_minutes: float = 55.0
     """Wall-clock limit of the optimisation; the learning-rate schedule follows whichever of steps and
     time runs out first, so a time-limited run still ends annealed."""
@@ -112,7 +116,8 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
     t0 = time.time()
     demos, data_summary = collect(cfg.rooms, cfg.seed, cfg.image_size, cfg.chunk, cfg.episodes_per_room, cfg.noise,
                                   progress=progress, patch_size=cfg.patch_size,
-                                  policy=policy if policy.config.memory_tokens else None)  # fmt: skip
+                                  policy=policy if policy.config.memory_tokens else None,
+                                  camera_pitch_deg=policy.config.camera_pitch_deg)  # fmt: skip
     collect_minutes = (time.time() - t0) / 60
     log: list[dict] = []
     t1 = time.time()
@@ -155,11 +160,12 @@ def _initial_policy(cfg: TrainVLAConfig) -> CogVLAPolicy:
     torch.manual_seed(0)
     if not cfg.init_from:
         return CogVLAPolicy(VLAConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, chunk=cfg.chunk,
-                                      vocab=instruction_vocab()))  # fmt: skip
+                                      vocab=instruction_vocab(), camera_pitch_deg=cfg.camera_pitch_deg))  # fmt: skip
     policy = load_policy(cfg.init_from)
-    if (policy.config.image_size, policy.config.patch_size, policy.config.chunk) != (
-        cfg.image_size, cfg.patch_size, cfg.chunk):  # fmt: skip
-        raise SegpilotError(f"{cfg.init_from} was trained with other image_size, patch_size or chunk")
+    c = policy.config
+    if (c.image_size, c.patch_size, c.chunk, c.camera_pitch_deg) != (
+        cfg.image_size, cfg.patch_size, cfg.chunk, cfg.camera_pitch_deg):  # fmt: skip
+        raise SegpilotError(f"{cfg.init_from} was trained with other image_size, patch_size, chunk or camera_pitch_deg")
     if cfg.memory_tokens and policy.config.memory_tokens not in (0, cfg.memory_tokens):
         raise SegpilotError(f"{cfg.init_from} already has a memory of {policy.config.memory_tokens} tokens")
     if cfg.memory_tokens and not policy.config.memory_tokens:
