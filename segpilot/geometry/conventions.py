@@ -107,6 +107,13 @@ def invert_pose(T_a_b: np.ndarray) -> np.ndarray:  # noqa: N803
     return inv
 
 
+def optical_pitch_deg(T_world_cam: np.ndarray) -> float:  # noqa: N803
+    """Elevation of an optical frame's viewing axis (+z) above a z-up world's horizontal plane, degrees
+    (negative looks down): what a policy trained with one camera pitch compares a robot's camera against."""
+    forward_z = check_rigid(T_world_cam, "T_world_cam")[2, 2]
+    return float(np.degrees(np.arcsin(np.clip(forward_z, -1.0, 1.0))))
+
+
 def check_rigid(T: np.ndarray, name: str = "pose", atol: float = 1e-4) -> np.ndarray:
     """Return T as float64 if it is a finite 4x4 rigid transform, else raise one clear error."""
     T = np.asarray(T, dtype=np.float64)

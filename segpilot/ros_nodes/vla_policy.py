@@ -20,6 +20,8 @@ from segpilot.errors import SegpilotError
 from segpilot.ros_nodes.base import RELIABLE_QOS, SegpilotNode, run_node
 from segpilot.ros_nodes.rgbd_input import POSE_TYPE_DESCRIPTOR, RGBDInput
 
+PITCH_TOLERANCE_DEG = 5.0
+
 
 @dataclass(frozen=True)
 class VLANodeConfig:
@@ -71,6 +73,7 @@ class VLAPolicyNode(SegpilotNode):
         self.policy = load_policy(cfg.policy or None)
         self.agent = None
         self.latest, self.last_acted = None, -math.inf
+        self.pitch_checked = False
         self.twist_pub = self.create_publisher(Twist, "cmd_vel", RELIABLE_QOS)
         self.action_pub = self.create_publisher(String, "action", RELIABLE_QOS)
         self.create_subscription(String, "~/instruction", self.on_instruction, RELIABLE_QOS)
@@ -100,8 +103,22 @@ class VLAPolicyNode(SegpilotNode):
 
     def on_frame(self, frame) -> None:
         self.latest = frame
+        if not self.pitch_checked:
+            self._check_pitch(frame)
         if self.cfg.mode == "discrete" and self.agent is not None and frame.stamp > self.last_acted:
             self._act()
+
+    def _check_pitch(self, frame) -> None:
+        """Warn once when the camera looks at another pitch than the one the policy was trained with."""
+        from segpilot.geometry.conventions import optical_pitch_deg
+
+        self.pitch_checked = True
+        pitch, trained = optical_pitch_deg(frame.T_world_cam), self.policy.config.camera_pitch_deg
+        if abs(pitch - trained) > PITCH_TOLERANCE_DEG:
+            self.get_logger().warning(
+                f"camera pitch {pitch:.1f} deg (from the camera pose) differs from the {trained:.1f} deg the policy "
+                f"was trained with (camera_pitch_deg in its config.json): expect worse actions"
+            )
 
     def on_tick(self) -> None:
         if self.active and self.agent is not None and self.latest is not None:

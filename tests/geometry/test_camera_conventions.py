@@ -11,6 +11,7 @@ from segpilot.geometry.conventions import (
     invert_pose,
     opencv_to_opengl_pose,
     opengl_to_opencv_pose,
+    optical_pitch_deg,
     pose_from_position_quat_wxyz,
     pose_from_position_quat_xyzw,
     quat_wxyz_from_rotation,
@@ -121,3 +122,16 @@ def test_non_rigid_poses_refused(T, match):
 def test_bad_quaternion():
     with pytest.raises(SegpilotError, match="quat_wxyz"):
         rotation_from_quat_wxyz([0.0, 0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("pitch", [-30.0, -10.0, 0.0, 20.0])
+def test_optical_pitch_is_the_elevation_of_the_viewing_axis(pitch):
+    # An optical frame (x right, y down, z forward) looking along world +x, then pitched about its x axis.
+    p = np.radians(pitch)
+    forward = np.array([np.cos(p), 0.0, np.sin(p)])
+    right = np.array([0.0, -1.0, 0.0])
+    T = np.eye(4)
+    T[:3, :3] = np.stack([right, np.cross(forward, right), forward], 1)
+    assert optical_pitch_deg(T) == pytest.approx(pitch)
+    with pytest.raises(SegpilotError, match="T_world_cam"):
+        optical_pitch_deg(np.diag([2.0, 1, 1, 1]))

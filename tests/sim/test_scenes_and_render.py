@@ -139,3 +139,21 @@ def test_bench_reaches_100_fps_order_of_magnitude():
 
     rows = bench(seeds=1, frames=5)
     assert rows[0]["render_fps"] > 0 and rows[0]["step_fps"] > 0
+
+
+def test_a_camera_pitched_down_sees_the_floor_closer(scene):
+    # Bottom-row rays leave a camera pitched by p at p - 45 degrees (square image, 90 degree field of
+    # view); at the agent's free start they meet the floor (z = 0) at z-depth h * cos(45) / sin(45 - p).
+    from segpilot.geometry.conventions import optical_pitch_deg
+
+    grid = EmbeddedSimulator(scene, SimConfig(width=32, height=32)).grid
+    pose = next(AgentPose(*grid.cell_center(r, c), 0.0) for r, c in np.argwhere(~grid.blocked))
+    nearest = {}
+    for pitch in (-10.0, -30.0):
+        sim = EmbeddedSimulator(scene, SimConfig(width=32, height=32, hfov_deg=90.0, camera_pitch_deg=pitch))
+        obs = sim.render(pose)
+        assert optical_pitch_deg(obs.frame.T_world_cam) == pytest.approx(pitch)
+        nearest[pitch] = float(obs.frame.depth[-1, 16])
+    h = SimConfig().camera_height_m
+    assert nearest[-30.0] < nearest[-10.0]
+    assert nearest[-30.0] <= h * np.cos(np.radians(45)) / np.sin(np.radians(75)) * 1.05  # floor or nearer furniture

@@ -4,6 +4,7 @@ still reaches its goals on a small fixed set of held-out generated episodes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from segpilot.policies.vla.evaluate import run_vla
 from segpilot.policies.vla.io import default_policy_path, load_policy
@@ -22,6 +23,16 @@ def test_default_policy_card_and_files():
     assert policy.config.action_space == "discrete_nav"
     assert sum(p.numel() for p in policy.parameters()) == card["parameters"]
     assert set(card["evaluation"]["modes"]) == {"routing_on", "routing_off"}
+
+
+def test_sim_bridge_renders_with_the_camera_the_default_policy_was_trained_with():
+    # The launch files and the DDS closed-loop test start sim_bridge with this file and the default policy.
+    from segpilot.config import build_config, load_params_file
+    from segpilot.ros_nodes.sim_bridge import SimBridgeConfig
+
+    yaml = Path(__file__).resolve().parents[3] / "config" / "sim_bridge.yaml"
+    bridge = build_config(SimBridgeConfig, load_params_file(yaml, "sim_bridge"))
+    assert bridge.camera_pitch_deg == load_policy().config.camera_pitch_deg == SimBridgeConfig().camera_pitch_deg
 
 
 def test_default_policy_reaches_its_goals_on_fixed_held_out_episodes():

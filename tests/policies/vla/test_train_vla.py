@@ -9,20 +9,25 @@ import pytest
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.io import load_policy
-from segpilot.policies.vla.train import TrainVLAConfig, train_vla
+from segpilot.policies.vla.train import TrainVLAConfig, _initial_policy, train_vla
 
 
 def test_bc_then_dagger_writes_complete_policy_folders(tmp_path):
     cfg = TrainVLAConfig(out=str(tmp_path / "policy"), rooms=1, episodes_per_room=1, steps=3, batch=4, image_size=32,
-                         patch_size=8, dagger_rounds=1, dagger_rooms=1, dagger_max_steps=8, threads=1)  # fmt: skip
+                         patch_size=8, dagger_rounds=1, dagger_rooms=1, dagger_max_steps=8, threads=1,
+                         camera_pitch_deg=-25.0)  # fmt: skip
     summary = train_vla(cfg, progress=False)
     assert summary["steps_done"] == 6  # 3 behaviour-cloning steps + 3 after the DAgger round
     assert summary["dagger"][0]["seed"] == 20001 and 0 < summary["dagger"][0]["steps"] <= 8
     for folder in (tmp_path / "policy", tmp_path / "policy" / "stages" / "bc"):
         log = json.loads((folder / "training_log.json").read_text())
-        assert load_policy(folder).config.image_size == 32 and log["config"]["dagger_rounds"] == 1
+        config = load_policy(folder).config
+        assert config.image_size == 32 and config.camera_pitch_deg == -25.0 and log["config"]["dagger_rounds"] == 1
     bc_log = json.loads((tmp_path / "policy" / "stages" / "bc" / "training_log.json").read_text())
     assert bc_log["dagger"] == [] and bc_log["steps_done"] == 3
+    # Continuing it with another camera would train on views it was never shaped for.
+    with pytest.raises(SegpilotError, match="camera_pitch_deg"):
+        _initial_policy(TrainVLAConfig(init_from=str(tmp_path / "policy"), image_size=32, camera_pitch_deg=-10.0))
 
 
 def test_bad_settings_are_refused():

@@ -110,6 +110,8 @@ def test_normalisation_round_trip_and_bounds():
 def test_bad_inputs():
     with pytest.raises(SegpilotError, match="unknown action space 'teleport'"):
         VLAConfig(**SMALL, action_space="teleport")
+    with pytest.raises(SegpilotError, match="camera_pitch_deg"):
+        VLAConfig(**SMALL, camera_pitch_deg=-120.0)
     policy = CogVLAPolicy(VLAConfig(**SMALL))
     with pytest.raises(SegpilotError, match="instruction is empty"):
         policy.encode_instruction([[]])
