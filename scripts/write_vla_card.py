@@ -13,16 +13,23 @@ import json
 import sys
 from pathlib import Path
 
+from segpilot.policies.vla.data import vla_sim_config
+
 
 def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
     log = json.loads((policy / "training_log.json").read_text())
     report = json.loads((run / "metrics.json").read_text())
     modes = {name: {k: v for k, v in m.items() if k != "per_episode"} for name, m in report["modes"].items()}
+    config = json.loads((policy / "config.json").read_text())
+    sim = vla_sim_config(config["image_size"], config.get("camera_pitch_deg", -10.0))
+    camera = {"image_size_px": sim.width, "hfov_deg": sim.hfov_deg, "height_m": sim.camera_height_m,
+              "pitch_deg": sim.camera_pitch_deg}  # fmt: skip
     card = {
         "schema_version": 1,
         "architecture": "CogVLA-style: 2 EFA vision streams (RGB, depth; instruction FiLM + aggregation tokens) -> "
         "LFP-routed Llama decoder layers with CAtten -> MLP-ResNet action head (discrete navigation, chunks)",
         "parameters": log["parameters"],
+        "camera": camera,
         "training": {
             "data": log["data"],
             "steps": log["steps_done"],
@@ -64,6 +71,10 @@ def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
         f"({card['training']['train_minutes']} min + {card['training']['collect_minutes']} min of expert "
         f"demonstrations, {log['data']['episodes']} episodes in {log['data']['rooms']} generated rooms from seed "
         f"{log['data']['seed']}) on a 2-core CPU.\n\n"
+        f"Camera: square {camera['image_size_px']} px RGB-D, {camera['hfov_deg']:g} degree field of view, "
+        f"{camera['height_m']:g} m above the floor, "
+        f"pitched {camera['pitch_deg']:g} degrees (`camera_pitch_deg` in config.json); every backend renders with "
+        f"it, and a robot's camera should match it.\n\n"
         f"Held-out evaluation (`segpilot sim run-vla --episodes {report['episodes']} --seed {report['seed']} "
         f"--replan-every {report['replan_every']} --temperature {report.get('temperature', 0.0)}`):\n\n"
         "| mode | success % | SPL | mean steps | chunk latency ms | LM MFLOPs / chunk |\n|---|---|---|---|---|---|\n"
