@@ -66,6 +66,8 @@ def run_vla(policy_dir: str | Path | None, n_episodes: int, seed: int = EVAL_SEE
     if n_episodes < 1:
         raise SegpilotError(f"--episodes must be >= 1, got {n_episodes}")
     policy = load_policy(policy_dir)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     episodes = _episodes(n_episodes, seed)
     report: dict = {"episodes": n_episodes, "seed": seed, "replan_every": replan_every or policy.config.chunk,
                     "memory_tokens": policy.config.memory_tokens, "temperature": temperature, "modes": {}}  # fmt: skip
@@ -83,7 +85,6 @@ def run_vla(policy_dir: str | Path | None, n_episodes: int, seed: int = EVAL_SEE
             if out is not None and i < pictures:
                 from segpilot.viz.sim_views import top_down_map
 
-                out.mkdir(parents=True, exist_ok=True)
                 top_down_map(scene, sim.grid, path, ep.goals[0]).save(out / f"{name}_{ep.episode_id}.png")
             sim.close()
         report["modes"][name] = {

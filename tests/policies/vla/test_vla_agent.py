@@ -173,3 +173,13 @@ def test_expert_stops_inside_the_success_distance_by_the_margin():
         slack = sim.config.grid_resolution_m / np.sqrt(2)
         reach = ep.success_distance - STOP_MARGIN_M + slack
         assert footprint_distance(run.obs.pose, g["bbox_min"], g["bbox_max"]) <= reach
+
+
+def test_run_vla_writes_its_report_into_a_new_folder_without_pictures(tmp_path):
+    from segpilot.policies.vla.evaluate import run_vla
+
+    out = tmp_path / "new" / "run"
+    report = run_vla(None, 1, out=out, routing_modes=(True,), pictures=0, temperature=1.0)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["modes"]["routing_on"]["per_episode"] == report["modes"]["routing_on"]["per_episode"]
+    assert not list(out.glob("*.png"))
