@@ -53,10 +53,10 @@ class TrainVLAConfig:
     """Actions per chunk."""
     image_size: int = 64
     """Policy camera size, pixels."""
-    camera_pitch_deg: float = -30.0
-    """Pitch of the policy's camera, degrees. Pitched down this far, the 90-degree camera still sees the
-    floor 0.3 m ahead, so furniture the agent is about to bump into - a table top, a box on the floor - stays
-    in view; at -10 degrees it drops out of the image half a metre before contact."""
+    camera_pitch_deg: float = -10.0
+    """Pitch of the policy's camera, degrees (negative looks down), recorded in its config.json. At -10 a
+    table top drops out of the 90-degree view half a metre before contact; -30 keeps it in view up to
+    contact but trained no better policy (docs/vla/pitch_run.json)."""
     max_minutes: float = 55.0
     """Wall-clock limit of the optimisation; the learning-rate schedule follows whichever of steps and
     time runs out first, so a time-limited run still ends annealed."""

@@ -23,6 +23,7 @@ def test_default_policy_card_and_files():
     assert policy.config.action_space == "discrete_nav"
     assert sum(p.numel() for p in policy.parameters()) == card["parameters"]
     assert set(card["evaluation"]["modes"]) == {"routing_on", "routing_off"}
+    assert card["camera"]["pitch_deg"] == policy.config.camera_pitch_deg  # the camera users must match
 
 
 def test_sim_bridge_renders_with_the_camera_the_default_policy_was_trained_with():
