@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from segpilot.policies.vla.data import vla_sim_config
+from segpilot.policies.vla.model import VLAConfig
 
 
 def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
@@ -21,7 +22,7 @@ def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
     report = json.loads((run / "metrics.json").read_text())
     modes = {name: {k: v for k, v in m.items() if k != "per_episode"} for name, m in report["modes"].items()}
     config = json.loads((policy / "config.json").read_text())
-    sim = vla_sim_config(config["image_size"], config.get("camera_pitch_deg", -10.0))
+    sim = vla_sim_config(config["image_size"], config.get("camera_pitch_deg", VLAConfig.camera_pitch_deg))
     camera = {"image_size_px": sim.width, "hfov_deg": sim.hfov_deg, "height_m": sim.camera_height_m,
               "pitch_deg": sim.camera_pitch_deg}  # fmt: skip
     card = {

@@ -54,7 +54,8 @@ class SimBridgeConfig:
     hfov_deg: float = 90.0
     """Camera horizontal field of view, degrees."""
     camera_pitch_deg: float = -10.0
-    """Camera pitch, degrees (negative looks down): the camera_pitch_deg in the VLA policy's config.json."""
+    """Camera pitch, degrees (negative looks down; checked by SimConfig): the camera_pitch_deg in the VLA
+    policy's config.json."""
     max_steps: int = 400
     """Steps before the episode ends without a stop."""
     world_frame: str = "map"
@@ -67,8 +68,6 @@ class SimBridgeConfig:
             raise SegpilotError("simulator must be embedded or habitat; mode must be discrete or velocity")
         if self.rate_hz <= 0 or min(self.width, self.height, self.max_steps) < 1 or not 0 < self.hfov_deg < 180:
             raise SegpilotError("rate_hz must be > 0, width / height / max_steps >= 1 and hfov_deg in (0, 180)")
-        if not -89 <= self.camera_pitch_deg <= 89:
-            raise SegpilotError(f"camera_pitch_deg must lie in [-89, 89], got {self.camera_pitch_deg}")
 
 
 class SimBridgeNode(SegpilotNode):

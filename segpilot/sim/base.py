@@ -73,6 +73,8 @@ class SimConfig:
             raise SegpilotError(f"image size must be at least 8x8, got {self.width}x{self.height}")
         if not 1.0 <= self.hfov_deg <= 170.0:
             raise SegpilotError(f"hfov_deg must lie in [1, 170], got {self.hfov_deg}")
+        if not -89.0 <= self.camera_pitch_deg <= 89.0:
+            raise SegpilotError(f"camera_pitch_deg must lie in [-89, 89], got {self.camera_pitch_deg}")
         for name in ("camera_height_m", "agent_radius_m", "forward_step_m", "turn_step_deg", "grid_resolution_m"):
             if not getattr(self, name) > 0:
                 raise SegpilotError(f"{name} must be > 0, got {getattr(self, name)}")

@@ -53,7 +53,7 @@ def words_of(instruction: str) -> list[str]:
     return re.findall(r"[a-z]+", instruction.lower())
 
 
-def vla_sim_config(image_size: int, camera_pitch_deg: float = -10.0) -> SimConfig:
+def vla_sim_config(image_size: int, camera_pitch_deg: float = SimConfig.camera_pitch_deg) -> SimConfig:
     """The simulator camera the policy sees: square, 90 degree field of view, pitched by `camera_pitch_deg`."""
     return SimConfig(width=image_size, height=image_size, hfov_deg=90.0, camera_pitch_deg=camera_pitch_deg)
 
@@ -162,7 +162,8 @@ class LabelledEpisode:
         return [padded[i : i + chunk] for i in range(len(self.steps))]
 
 
-def rooms(n_rooms: int, seed: int, per_room: int, image_size: int, camera_pitch_deg: float = -10.0):
+def rooms(n_rooms: int, seed: int, per_room: int, image_size: int,
+          camera_pitch_deg: float = SimConfig.camera_pitch_deg):  # fmt: skip
     """(room index, simulator, navigation episodes) for rooms seed .. seed + n_rooms - 1 (close the simulator)."""
     from segpilot.sim.embedded import EmbeddedSimulator
     from segpilot.sim.episodes import make_nav_episodes
@@ -196,7 +197,8 @@ def stack_episodes(episodes: list[LabelledEpisode], chunk: int, seed: int, n_roo
 
 
 def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int = 6, noise: float = 0.15,
-            progress: bool = False, patch_size: int = 8, policy=None, camera_pitch_deg: float = -10.0,
+            progress: bool = False, patch_size: int = 8, policy=None,
+            camera_pitch_deg: float = SimConfig.camera_pitch_deg,
             ) -> tuple[Demos, dict]:  # fmt: skip
     """Expert episodes (DART noise) in rooms seed .. seed + n_rooms - 1; returns the demos and a summary.
 
