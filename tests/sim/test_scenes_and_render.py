@@ -156,6 +156,6 @@ def test_a_camera_pitched_down_sees_the_floor_closer(scene):
         nearest[pitch] = float(obs.frame.depth[-1, 16])
     h = SimConfig().camera_height_m
     assert nearest[-30.0] < nearest[-10.0]
+    assert nearest[-30.0] <= h * np.cos(np.radians(45)) / np.sin(np.radians(75)) * 1.05  # floor or nearer furniture
     with pytest.raises(SegpilotError, match="camera_pitch_deg"):
         SimConfig(camera_pitch_deg=95.0)  # past straight up or down the camera frame flips
-    assert nearest[-30.0] <= h * np.cos(np.radians(45)) / np.sin(np.radians(75)) * 1.05  # floor or nearer furniture

@@ -22,6 +22,7 @@ from segpilot.policies.vla.head import MLPResNetHead
 from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
 from segpilot.policies.vla.memory import MemoryEncoder
 from segpilot.policies.vla.spaces import get_space
+from segpilot.sim.base import SimConfig
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,7 @@ class VLAConfig:
             raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
         if self.chunk < 1 or self.lm_layers < 1 or self.aggregation_tokens < 1 or not 0 < self.lfp_floor <= 1:
             raise SegpilotError("chunk, lm_layers and aggregation_tokens must be >= 1 and lfp_floor in (0, 1]")
-        if not -89.0 <= self.camera_pitch_deg <= 89.0:
-            raise SegpilotError(f"camera_pitch_deg must lie in [-89, 89], got {self.camera_pitch_deg}")
+        SimConfig(camera_pitch_deg=self.camera_pitch_deg)  # the camera every backend renders: checked there
         n_patches = (self.image_size // self.patch_size) ** 2
         if not 0 <= self.memory_tokens <= n_patches or not 0 <= self.memory_importance <= 1:
             raise SegpilotError(
