@@ -4,7 +4,8 @@ The policy decodes a chunk of `chunk` actions per forward pass; the agent execut
 `replan_every` of them open-loop and then asks again (`replan_every = chunk`: fully open-loop
 chunks, 1: re-plan every step). Frames of any size (Habitat's, a robot's) are resized to the
 policy's square input. A policy with a SeGPruner memory (`memory_tokens` > 0) gets every frame
-added to the episode's memory, also the frames of an open-loop chunk (see `memory`).
+added to the episode's memory, also the frames of an open-loop chunk (see `memory`); so does
+a policy reading the 3D goal belief (`goal_belief`, see that module).
 
 With `temperature` > 0 the agent samples each action from the policy's distribution (seeded
 per episode, so runs repeat exactly) instead of taking the most likely one. A deterministic
@@ -24,6 +25,7 @@ from PIL import Image
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.data import to_inputs, words_of
+from segpilot.policies.vla.goal_belief import GoalBelief, observe_goal
 from segpilot.policies.vla.memory import TokenMemory, observe
 from segpilot.policies.vla.model import CogVLAPolicy
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
@@ -82,14 +84,20 @@ class VLAAgent:
         cfg = self.policy.config
         self._memory = TokenMemory(cfg.memory_tokens, cfg.memory_importance) if cfg.memory_tokens else None
         self._memory_inputs: torch.Tensor | None = None
+        self._belief = GoalBelief() if cfg.goal_belief else None
+        self._goal_inputs: torch.Tensor | None = None
+        self._memory_seconds = 0.0
         self._rng = torch.Generator().manual_seed(self.seed)
 
     def act(self, observation) -> str:
-        if self._memory is not None:
-            t0 = time.perf_counter()
-            with torch.inference_mode():
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            if self._memory is not None:
                 self._memory_inputs = observe(self.policy, [self._memory], [observation.frame], self.words, self.valid)
-            self._memory_seconds = time.perf_counter() - t0
+            if self._belief is not None:
+                self._goal_inputs = observe_goal(self.policy, [self._belief], [observation.frame], self.words,
+                                                 self.valid)  # fmt: skip
+        self._memory_seconds = time.perf_counter() - t0
         if not self._queue:
             self._queue = self._plan(observation)[: self.replan_every]
         self._previous = self._queue.pop(0)
@@ -97,14 +105,14 @@ class VLAAgent:
 
     @torch.inference_mode()
     def _plan(self, observation) -> list[str]:
-        t0 = time.perf_counter() - (self._memory_seconds if self._memory is not None else 0.0)
+        t0 = time.perf_counter() - self._memory_seconds  # the chunk's latency includes its memory / belief update
         size = self.policy.config.image_size
         rgb, depth = resize_frame(observation.frame.rgb, observation.frame.depth, size)
         x, d = to_inputs(rgb[None], depth[None])
         none = len(DISCRETE_NAV_ACTIONS)
         previous = torch.tensor([none if self._previous is None else DISCRETE_NAV_ACTIONS.index(self._previous)])
         logits = self.policy(x, d, self.words, self.valid, routing=self.routing, memory=self._memory_inputs,
-                             previous=previous)  # fmt: skip
+                             previous=previous, goal=self._goal_inputs)  # fmt: skip
         chosen = choose_actions(logits[0], self.temperature, self._rng)
         self.chunk_seconds.append(time.perf_counter() - t0)
         return [DISCRETE_NAV_ACTIONS[int(i)] for i in chosen]

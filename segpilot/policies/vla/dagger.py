@@ -22,6 +22,7 @@ import torch
 
 from segpilot.policies.vla.agent import choose_actions
 from segpilot.policies.vla.data import Demos, LabelledEpisode, rooms, stack_episodes, to_inputs, words_of
+from segpilot.policies.vla.goal_belief import GoalBelief, observe_goal
 from segpilot.policies.vla.memory import TokenMemory, observe
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 
@@ -29,8 +30,9 @@ from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 class _Room:
     """A batch slot: one room's simulator running its episodes one after another (`finished` in order)."""
 
-    def __init__(self, sim, episodes: list, patch_size: int, max_steps: int, memory: tuple[int, float] = (0, 0.5)):
-        self.sim, self.patch_size, self.max_steps, self.memory = sim, patch_size, max_steps, memory
+    def __init__(self, sim, episodes: list, patch_size: int, max_steps: int, memory: tuple[int, float] = (0, 0.5),
+                 belief: bool = False):  # fmt: skip
+        self.sim, self.patch_size, self.max_steps, self.memory, self.belief = sim, patch_size, max_steps, memory, belief
         self.queue = deque(episodes)
         self.finished: list[LabelledEpisode] = []
         self._next()
@@ -38,7 +40,8 @@ class _Room:
     def _next(self) -> None:
         if self.queue:
             memory = TokenMemory(*self.memory) if self.memory[0] else None
-            self.current = LabelledEpisode(self.sim, self.queue.popleft(), self.patch_size, self.max_steps, memory)
+            self.current = LabelledEpisode(self.sim, self.queue.popleft(), self.patch_size, self.max_steps, memory,
+                                           GoalBelief() if self.belief else None)  # fmt: skip
         else:
             self.current = None
             self.sim.close()
@@ -59,9 +62,12 @@ def _policy_actions(policy, episodes: list[LabelledEpisode], routing: bool, temp
     ids, valid = policy.encode_instruction([words_of(e.episode.instruction) for e in episodes])
     memory = observe(policy, [e.token_memory for e in episodes], frames, ids, valid) if policy.config.memory_tokens \
         else None  # fmt: skip
-    labels = [e.label(None if memory is None else memory[i]) for i, e in enumerate(episodes)]
+    goal = observe_goal(policy, [e.goal_belief for e in episodes], frames, ids, valid) if policy.config.goal_belief \
+        else None  # fmt: skip
+    labels = [e.label(None if memory is None else memory[i], None if goal is None else goal[i])
+              for i, e in enumerate(episodes)]  # fmt: skip
     previous = torch.as_tensor([e.before for e in episodes])
-    logits = policy(rgb, depth, ids, valid, routing=routing, memory=memory, previous=previous)[:, 0]
+    logits = policy(rgb, depth, ids, valid, routing=routing, memory=memory, previous=previous, goal=goal)[:, 0]
     return labels, [DISCRETE_NAV_ACTIONS[int(i)] for i in choose_actions(logits, temperature, generator)]
 
 
@@ -81,7 +87,8 @@ def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, b
             active = [s for s in slots if s.current is not None]
             while len(active) < batch and (room := next(pending, None)) is not None:
                 _, sim, room_episodes = room
-                slots.append(_Room(sim, room_episodes, policy.config.patch_size, max_steps, memory))
+                slots.append(_Room(sim, room_episodes, policy.config.patch_size, max_steps, memory,
+                                   policy.config.goal_belief))  # fmt: skip
                 active += [slots[-1]] if slots[-1].current is not None else []
             if not active:
                 break

@@ -78,6 +78,7 @@ class Demos:
     episode: np.ndarray  # (N,) episode index
     goal_patches: np.ndarray  # (N, P) float16 share of each policy patch (row-major) showing the goal object
     memory: np.ndarray | None = None  # (N, K, D) float16 memory inputs of a policy with a token memory
+    goal: np.ndarray | None = None  # (N, GOAL_FEATURES) float32 goal-belief inputs of a policy reading the belief
 
 
 def patch_coverage(mask: np.ndarray, patch_size: int) -> np.ndarray:
@@ -109,7 +110,7 @@ class LabelledEpisode:
     and DAgger's batched rollouts.
     """
 
-    def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None, memory=None):
+    def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None, memory=None, belief=None):
         from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
 
         self.sim, self.episode, self.patch_size = sim, episode, patch_size
@@ -132,9 +133,12 @@ class LabelledEpisode:
         self.goal_patches: list = []
         self.token_memory = memory  # the episode's `memory.TokenMemory` when the policy has one
         self.memory: list = []
+        self.goal_belief = belief  # the episode's `goal_belief.GoalBelief` when the policy reads one
+        self.goal_inputs: list = []
 
-    def label(self, memory: Tensor | None = None) -> str:
-        """Record the current observation (and the policy's memory input there) and return the expert's action."""
+    def label(self, memory: Tensor | None = None, goal_input: Tensor | None = None) -> str:
+        """Record the current observation (and the policy's memory and goal inputs there) and return the
+        expert's action."""
         goal = self.obs.object_ids == self.goal["object_id"]
         t = len(self.steps)
         self.seen = self.seen or t >= self.full_turn or np.count_nonzero(goal) >= SEEN_SHARE * goal.size
@@ -142,6 +146,8 @@ class LabelledEpisode:
         self.goal_patches.append(patch_coverage(goal, self.patch_size).astype(np.float16))
         if memory is not None:
             self.memory.append(memory.numpy().astype(np.float16))
+        if goal_input is not None:
+            self.goal_inputs.append(np.asarray(goal_input, dtype=np.float32))
         self.previous.append(self.before)
         self.rgb.append(self.obs.frame.rgb)
         self.depth.append(self.obs.frame.depth.astype(np.float16))
@@ -187,6 +193,7 @@ def stack_episodes(episodes: list[LabelledEpisode], chunk: int, seed: int, n_roo
         np.asarray([i for i, e in enumerate(episodes) for _ in e.steps]),
         np.stack([x for e in episodes for x in e.goal_patches]),
         np.stack([x for e in episodes for x in e.memory]) if episodes and episodes[0].memory else None,
+        np.stack([x for e in episodes for x in e.goal_inputs]) if episodes and episodes[0].goal_inputs else None,
     )
     counts = np.bincount(demos.actions[:, 0], minlength=len(DISCRETE_NAV_ACTIONS))
     n = len(demos.actions)
@@ -202,12 +209,15 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
             ) -> tuple[Demos, dict]:  # fmt: skip
     """Expert episodes (DART noise) in rooms seed .. seed + n_rooms - 1; returns the demos and a summary.
 
-    With a `policy` that has a token memory, every step also records the memory input it would see."""
+    With a `policy` that has a token memory or reads the goal belief, every step also records the memory
+    and goal inputs it would see."""
+    from segpilot.policies.vla.goal_belief import GoalBelief, replay_goal
     from segpilot.policies.vla.memory import TokenMemory, replay
 
     driver = NoisyExpert(noise, seed)
     done: list[LabelledEpisode] = []
     size = policy.config.memory_tokens if policy is not None else 0
+    belief = policy is not None and policy.config.goal_belief
     for r, sim, episodes in rooms(n_rooms, seed, per_room, image_size, camera_pitch_deg):
         for ep in episodes:
             memory = TokenMemory(size, policy.config.memory_importance) if size else None
@@ -216,10 +226,12 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
             while not episode.done:
                 frames.append(episode.obs.frame)
                 episode.advance(driver.act(episode.obs, episode.label()))
-            if size:
-                with torch.inference_mode():
-                    inputs = replay(policy, memory, frames, *policy.encode_instruction([words_of(ep.instruction)]))
-                episode.memory = list(inputs.numpy().astype(np.float16))
+            words = policy.encode_instruction([words_of(ep.instruction)]) if policy is not None else None
+            with torch.inference_mode():
+                if size:
+                    episode.memory = list(replay(policy, memory, frames, *words).numpy().astype(np.float16))
+                if belief:
+                    episode.goal_inputs = list(replay_goal(policy, GoalBelief(), frames, *words))
             done.append(episode)
         sim.close()
         if progress and (r + 1) % 20 == 0:
@@ -242,4 +254,5 @@ def concat(parts: list[Demos]) -> Demos:
         np.concatenate(episodes),
         np.concatenate([d.goal_patches for d in parts]),
         np.concatenate([d.memory for d in parts]) if all(d.memory is not None for d in parts) else None,
+        np.concatenate([d.goal for d in parts]) if all(d.goal is not None for d in parts) else None,
     )

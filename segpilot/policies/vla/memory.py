@@ -92,7 +92,7 @@ class TokenMemory:
         return self.features.float() + sinusoidal_xyz(local, self.features.shape[-1])
 
 
-def _encode(policy, frames: list, words: Tensor, word_valid: Tensor) -> tuple[Tensor, Tensor]:
+def encode_frames(policy, frames: list, words: Tensor, word_valid: Tensor) -> tuple[Tensor, Tensor]:
     """Frames (any size) -> the memory encoder's patch tokens (B, P, D) and saliency (B, P), one batch."""
     from segpilot.policies.vla.agent import resize_frame
     from segpilot.policies.vla.data import to_inputs
@@ -114,7 +114,7 @@ def _add(policy, memory: TokenMemory, frame, patches: Tensor, saliency: Tensor) 
 
 def observe(policy, memories: list[TokenMemory], frames: list, words: Tensor, word_valid: Tensor) -> Tensor:
     """Update each episode's memory with its current frame (batched encoding) -> memory inputs (B, size, D)."""
-    patches, saliency = _encode(policy, frames, words, word_valid)
+    patches, saliency = encode_frames(policy, frames, words, word_valid)
     return torch.stack([_add(policy, m, f, p, s) for m, f, p, s in zip(memories, frames, patches, saliency,
                                                                         strict=True)])  # fmt: skip
 
@@ -126,7 +126,7 @@ def replay(policy, memory: TokenMemory, frames: list, words: Tensor, word_valid:
     demonstrations, recorded without the policy in the loop, get their memory."""
     out = []
     for i in range(0, len(frames), batch):
-        patches, saliency = _encode(policy, frames[i : i + batch], words, word_valid)
+        patches, saliency = encode_frames(policy, frames[i : i + batch], words, word_valid)
         out += [_add(policy, memory, f, p, s) for f, p, s in zip(frames[i : i + batch], patches, saliency,
                                                                  strict=True)]  # fmt: skip
     return torch.stack(out)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.efa import EFAEncoder, StreamRouter, instruction_condition
+from segpilot.policies.vla.goal_belief import FEATURES as GOAL_FEATURES
 from segpilot.policies.vla.head import MLPResNetHead
 from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
 from segpilot.policies.vla.memory import MemoryEncoder
@@ -57,6 +58,9 @@ class VLAConfig:
     memory_importance: float = 0.5
     """Share of the memory kept by saliency (the grounding probe's goal score); the rest by 3D + feature
     diversity (SeGPruner's importance_ratio)."""
+    goal_belief: bool = False
+    """Read the 3D goal belief (see `goal_belief`), added to the previous-action token: where a frozen grounding
+    probe has seen the instructed object, relative to the agent now."""
     max_instruction_words: int = 8
     """Instruction length the model reads (longer instructions are an error)."""
     camera_pitch_deg: float = -10.0
@@ -123,7 +127,11 @@ class CogVLAPolicy(nn.Module):
         self.head = MLPResNetHead(h, self.space.head_outputs)
         # Auxiliary grounding probe: which RGB patches show the instructed object (training signal only).
         self.goal_probe = nn.Linear(d, 1)
-        if config.memory_tokens:  # frozen; filled from a trained policy by `with_memory`
+        # The 3D goal belief's features -> added to the previous-action token; zero until trained
+        # (`with_goal_belief`), so a policy given the belief starts exactly where it was.
+        self.goal_token = nn.Sequential(nn.Linear(GOAL_FEATURES, h), nn.SiLU(), nn.Linear(h, h)) \
+            if config.goal_belief else None  # fmt: skip
+        if config.memory_tokens or config.goal_belief:  # frozen; filled from a trained policy by `with_memory`
             self.memory_encoder = MemoryEncoder(nn.Embedding(len(config.vocab), h, padding_idx=0),
                                                 EFAEncoder(3, *args), nn.Linear(d, 1))  # fmt: skip
 
@@ -146,10 +154,11 @@ class CogVLAPolicy(nn.Module):
 
     def forward(self, rgb: Tensor, depth: Tensor, words: Tensor, word_valid: Tensor, routing: bool = True,
                 memory: Tensor | None = None, previous: Tensor | None = None,
-                return_goal: bool = False) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
+                return_goal: bool = False, goal: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
         memory tokens with their position embedding (required exactly when memory_tokens > 0); previous
-        (B,) the action executed before (its last index = none) -> (B, chunk * action_dim, head_outputs);
+        (B,) the action executed before (its last index = none); goal (B, GOAL_FEATURES) the goal belief's
+        features (required exactly when goal_belief is set) -> (B, chunk * action_dim, head_outputs);
         with `return_goal` also the grounding probe's logits (B, P) of each RGB patch showing the
         instructed object."""
         s = self.config.image_size
@@ -162,12 +171,20 @@ class CogVLAPolicy(nn.Module):
             raise SegpilotError(f"this policy reads {m} memory tokens: memory must be "
                                 f"{f'(B, {m}, {self.config.vision_hidden})' if m else 'None'}, got "
                                 f"{None if memory is None else tuple(memory.shape)}")  # fmt: skip
+        wanted = (len(rgb), GOAL_FEATURES) if self.config.goal_belief else None
+        if (None if goal is None else tuple(goal.shape)) != wanted:
+            raise SegpilotError(f"this policy {'reads' if wanted else 'has no'} goal belief: goal must be "
+                                f"{f'(B, {GOAL_FEATURES})' if wanted else 'None'}, got "
+                                f"{None if goal is None else tuple(goal.shape)}")  # fmt: skip
         if previous is None:
             previous = torch.full((len(rgb),), self.previous_action.num_embeddings - 1, dtype=torch.long)
-        text = torch.cat([self.embed(words), self.previous_action(previous)[:, None]], dim=1)
+        state = self.previous_action(previous)  # the proprioception token: previous action (+ goal belief)
+        if goal is not None:
+            state = state + self.goal_token(goal.float())
+        text = torch.cat([self.embed(words), state[:, None]], dim=1)
+        instr = self.instruction_vector(words, word_valid)
         word_valid = torch.cat([word_valid.bool(), torch.ones(len(rgb), 1, dtype=torch.bool)], dim=1)
         valid = word_valid.to(text.dtype)[..., None]
-        instr = self.instruction_vector(words, word_valid[:, :-1])
         encoded = [enc(x, instr) for enc, x in zip(self.streams, (rgb, depth), strict=True)]
         visual = self.visual_proj(self.stream_router([e[0] for e in encoded], instr))
         if memory is not None:
@@ -200,4 +217,21 @@ def with_memory(policy: CogVLAPolicy, tokens: int, importance: float = 0.5) -> C
         raise SegpilotError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
     new.memory_encoder = MemoryEncoder.copy_of(policy)
     nn.init.zeros_(new.memory_proj.weight)  # the memory starts as a constant input: training begins at `policy`
+    return new
+
+
+def with_goal_belief(policy: CogVLAPolicy) -> CogVLAPolicy:
+    """`policy` reading the 3D goal belief: the same weights, a frozen copy of its embedding, RGB stream and
+    grounding probe as the belief's encoder, and a goal embedding whose output starts at zero (training
+    begins at `policy`'s behaviour)."""
+    from dataclasses import replace
+
+    new = CogVLAPolicy(replace(policy.config, goal_belief=True))
+    state = {k: v for k, v in policy.state_dict().items() if not k.startswith("memory_encoder.")}
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(("memory_encoder.", "goal_token.")) for k in missing):
+        raise SegpilotError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+    new.memory_encoder = policy.memory_encoder if policy.config.memory_tokens else MemoryEncoder.copy_of(policy)
+    nn.init.zeros_(new.goal_token[-1].weight)
+    nn.init.zeros_(new.goal_token[-1].bias)
     return new

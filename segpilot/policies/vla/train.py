@@ -26,7 +26,7 @@ from segpilot.policies.schedule import TimedCosine
 from segpilot.policies.vla.dagger import dagger_collect
 from segpilot.policies.vla.data import PREVIOUS_NONE, collect, concat, instruction_vocab, to_inputs, words_of
 from segpilot.policies.vla.io import load_policy, save_policy
-from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_memory
+from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief, with_memory
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,9 @@ class TrainVLAConfig:
     memory encoder is a copy of that policy's grounding-trained RGB stream (see policies.vla.memory)."""
     memory_importance: float = 0.5
     """Share of the memory kept by goal saliency; the rest by 3D + feature diversity."""
+    goal_belief: bool = False
+    """Give the init_from policy the 3D goal belief token (where a frozen copy of its grounding probe has
+    seen the instructed object, relative to the agent; see policies.vla.goal_belief)."""
     dagger_rounds: int = 0
     """DAgger rounds after behaviour cloning: roll the policy out, relabel with the expert, retrain."""
     dagger_rooms: int = 100
@@ -103,8 +106,9 @@ class TrainVLAConfig:
             raise SegpilotError("goal_loss_weight must be >= 0; previous_dropout and dagger_beta in [0, 1]")
         if not 0 <= self.dagger_share <= 1:
             raise SegpilotError(f"dagger_share must lie in [0, 1], got {self.dagger_share}")
-        if self.memory_tokens and not self.init_from:
-            raise SegpilotError("memory_tokens needs init_from: the memory encoder is a trained policy's RGB stream")
+        if (self.memory_tokens or self.goal_belief) and not self.init_from:
+            raise SegpilotError("memory_tokens and goal_belief need init_from: their frozen encoder is a trained "
+                                "policy's RGB stream and grounding probe")  # fmt: skip
         if self.dagger_temperature < 0:
             raise SegpilotError(f"dagger_temperature must be >= 0, got {self.dagger_temperature}")
 
@@ -116,7 +120,7 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
     t0 = time.time()
     demos, data_summary = collect(cfg.rooms, cfg.seed, cfg.image_size, cfg.chunk, cfg.episodes_per_room, cfg.noise,
                                   progress=progress, patch_size=cfg.patch_size,
-                                  policy=policy if policy.config.memory_tokens else None,
+                                  policy=policy if policy.config.memory_tokens or policy.config.goal_belief else None,
                                   camera_pitch_deg=policy.config.camera_pitch_deg)  # fmt: skip
     collect_minutes = (time.time() - t0) / 60
     log: list[dict] = []
@@ -170,6 +174,8 @@ def _initial_policy(cfg: TrainVLAConfig) -> CogVLAPolicy:
         raise SegpilotError(f"{cfg.init_from} already has a memory of {policy.config.memory_tokens} tokens")
     if cfg.memory_tokens and not policy.config.memory_tokens:
         policy = with_memory(policy, cfg.memory_tokens, cfg.memory_importance)
+    if cfg.goal_belief and not policy.config.goal_belief:
+        policy = with_goal_belief(policy)
     return policy
 
 
@@ -194,8 +200,10 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
         previous = np.where(rng.random(cfg.batch) < cfg.previous_dropout, PREVIOUS_NONE, demos.previous[batch])
         memory = None if demos.memory is None else torch.as_tensor(demos.memory[batch], dtype=torch.float32)
+        goal = None if demos.goal is None else torch.as_tensor(demos.goal[batch])
         logits, goal = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0),
-                              memory=memory, previous=torch.as_tensor(previous), return_goal=True)  # fmt: skip
+                              memory=memory, previous=torch.as_tensor(previous), return_goal=True,
+                              goal=goal)  # fmt: skip
         target = torch.as_tensor(demos.actions[batch])
         bc = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
         grounding = torch.nn.functional.binary_cross_entropy_with_logits(

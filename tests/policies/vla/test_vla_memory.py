@@ -81,7 +81,7 @@ def test_policy_refuses_a_missing_or_misshapen_memory():
             policy(rgb, depth, words, valid, memory=bad)
     with pytest.raises(SegpilotError, match="memory_tokens must lie in 0..16"):
         VLAConfig(**{**CFG, "memory_tokens": 17})
-    with pytest.raises(SegpilotError, match="memory_tokens needs init_from"):
+    with pytest.raises(SegpilotError, match="memory_tokens and goal_belief need init_from"):
         TrainVLAConfig(memory_tokens=8)
 
 
