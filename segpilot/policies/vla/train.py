@@ -76,6 +76,10 @@ class TrainVLAConfig:
     goal_belief: bool = False
     """Give the init_from policy the 3D goal belief token (where a frozen copy of its grounding probe has
     seen the instructed object, relative to the agent; see policies.vla.goal_belief)."""
+    instruction_dropout: float = 0.0
+    """Share of training steps whose instruction words are all replaced by <unk> (needs goal_belief): the goal
+    belief, recorded with the real instruction, is then the policy's only goal information, so the policy
+    learns to follow it instead of heading for whatever furniture looks right (modality dropout)."""
     dagger_rounds: int = 0
     """DAgger rounds after behaviour cloning: roll the policy out, relabel with the expert, retrain."""
     dagger_rooms: int = 100
@@ -109,6 +113,9 @@ class TrainVLAConfig:
         if (self.memory_tokens or self.goal_belief) and not self.init_from:
             raise SegpilotError("memory_tokens and goal_belief need init_from: their frozen encoder is a trained "
                                 "policy's RGB stream and grounding probe")  # fmt: skip
+        if not 0 <= self.instruction_dropout < 1 or (self.instruction_dropout and not self.goal_belief):
+            raise SegpilotError(f"instruction_dropout must lie in [0, 1) and needs goal_belief, got "
+                                f"{self.instruction_dropout}")  # fmt: skip
         if self.dagger_temperature < 0:
             raise SegpilotError(f"dagger_temperature must be >= 0, got {self.dagger_temperature}")
 
@@ -199,15 +206,24 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
         batch = _draw(rng, len(demos.actions), cfg.batch, split, cfg.dagger_share)
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
         previous = np.where(rng.random(cfg.batch) < cfg.previous_dropout, PREVIOUS_NONE, demos.previous[batch])
+        words, word_valid = ids[which[batch]], valid[which[batch]]
+        named = torch.ones(cfg.batch, dtype=torch.bool)
+        if cfg.instruction_dropout:  # <unk> for every word: only the goal belief says what to find
+            named = torch.as_tensor(rng.random(cfg.batch) >= cfg.instruction_dropout)
+            words = torch.where(named[:, None] | ~word_valid, words, torch.ones_like(words))
         memory = None if demos.memory is None else torch.as_tensor(demos.memory[batch], dtype=torch.float32)
-        goal = None if demos.goal is None else torch.as_tensor(demos.goal[batch])
-        logits, goal = policy(rgb, depth, ids[which[batch]], valid[which[batch]], routing=bool(step % 2 == 0),
-                              memory=memory, previous=torch.as_tensor(previous), return_goal=True,
-                              goal=goal)  # fmt: skip
+        belief = None if demos.goal is None else torch.as_tensor(demos.goal[batch])
+        logits, goal_logits = policy(rgb, depth, words, word_valid, routing=bool(step % 2 == 0), memory=memory,
+                                     previous=torch.as_tensor(previous), return_goal=True, goal=belief)  # fmt: skip
         target = torch.as_tensor(demos.actions[batch])
         bc = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
-        grounding = torch.nn.functional.binary_cross_entropy_with_logits(
-            goal, torch.as_tensor(demos.goal_patches[batch], dtype=torch.float32)
+        # Grounding only where the instruction was read: a probe cannot tell which object <unk> means.
+        grounding = (
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                goal_logits, torch.as_tensor(demos.goal_patches[batch], dtype=torch.float32), reduction="none"
+            )
+            .mean(1)[named]
+            .mean()
         )
         loss = bc + cfg.goal_loss_weight * grounding
         opt.zero_grad()
