@@ -25,12 +25,18 @@ def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
     sim = vla_sim_config(config["image_size"], config.get("camera_pitch_deg", VLAConfig.camera_pitch_deg))
     camera = {"image_size_px": sim.width, "hfov_deg": sim.hfov_deg, "height_m": sim.camera_height_m,
               "pitch_deg": sim.camera_pitch_deg}  # fmt: skip
+    inputs = ["RGB-D frame", "instruction", "previous action"]
+    if config.get("goal_belief"):
+        inputs.append("3D goal belief (policies.vla.goal_belief: needs depth, intrinsics and T_world_cam)")
+    if config.get("memory_tokens"):
+        inputs.append(f"SeGPruner 3D token memory of {config['memory_tokens']} tokens")
     card = {
         "schema_version": 1,
         "architecture": "CogVLA-style: 2 EFA vision streams (RGB, depth; instruction FiLM + aggregation tokens) -> "
         "LFP-routed Llama decoder layers with CAtten -> MLP-ResNet action head (discrete navigation, chunks)",
         "parameters": log["parameters"],
         "camera": camera,
+        "inputs": inputs,
         "training": {
             "data": log["data"],
             "steps": log["steps_done"],
@@ -75,7 +81,7 @@ def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
         f"Camera: square {camera['image_size_px']} px RGB-D, {camera['hfov_deg']:g} degree field of view, "
         f"{camera['height_m']:g} m above the floor, "
         f"pitched {camera['pitch_deg']:g} degrees (`camera_pitch_deg` in config.json); every backend renders with "
-        f"it, and a robot's camera should match it.\n\n"
+        f"it, and a robot's camera should match it.\n\nInputs: {'; '.join(inputs)}.\n\n"
         f"Held-out evaluation (`segpilot sim run-vla --episodes {report['episodes']} --seed {report['seed']} "
         f"--replan-every {report['replan_every']} --temperature {report.get('temperature', 0.0)}`):\n\n"
         "| mode | success % | SPL | mean steps | chunk latency ms | LM MFLOPs / chunk |\n|---|---|---|---|---|---|\n"

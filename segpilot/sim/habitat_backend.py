@@ -8,8 +8,9 @@ segpilot works.
 Ground coordinates: Habitat's world is +Y up with agents looking along -Z at yaw 0. An
 `AgentPose` (x, y, yaw) maps to Habitat position (x, base_height, -y) and rotation
 yaw - pi/2 about +Y; that is the map under which segpilot's z-up scenes (exported Y-up by
-`export_habitat_scene`) give the same poses and episodes in both backends. The pure
-conversions below are tested on real habitat-sim recordings.
+`export_habitat_scene`) give the same poses and episodes in both backends. Frames are handed
+out in that z-up ground frame too (`habitat_convert.to_ground`). The pure conversions below
+are tested on real habitat-sim recordings.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from segpilot.errors import SegpilotError
 from segpilot.sim.base import AgentPose, BaseCommand, Observation, SimConfig, check_action, next_pose
-from segpilot.sim.habitat_convert import frame_from_habitat
+from segpilot.sim.habitat_convert import frame_from_habitat, to_ground
 from segpilot.sim.meshes import Mesh
 
 INSTALL_HINT = (
@@ -132,6 +133,7 @@ class HabitatSimulator:
             raw["color"], raw["depth"], np.asarray(sensor.position), np.array([q.w, q.x, q.y, q.z]),
             self.config.hfov_deg, stamp=self._stamp,
         )  # fmt: skip
+        frame = to_ground(frame)  # z up, like every backend's frames
         a = state.rotation
         pose = pose_from_habitat(state.position, (a.w, a.x, a.y, a.z))
         return Observation(frame, np.asarray(raw["semantic"]).astype(np.int32), pose, collided)

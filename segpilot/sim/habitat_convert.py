@@ -7,6 +7,11 @@ Habitat's conventions (checked against real recordings in ../shared/fixtures/hab
 - depth is z-depth in metres (not ray length, not normalised), 0 where nothing was hit;
 - pinhole intrinsics from the horizontal FOV with square pixels: fx = fy = (W/2)/tan(hfov/2),
   principal point at the image centre with integer pixel centres: (W/2 - 0.5, H/2 - 0.5).
+
+`frame_from_habitat` keeps Habitat's Y-up world; `to_ground` re-expresses a frame in
+segpilot's ground frame (z up, as ROS REP-103 and the embedded simulator), the frame the
+simulator backends hand out: Habitat (x, y, z) is ground (x, -z, y), the same map under which
+an `AgentPose` (x, y) is the Habitat position (x, height, -y).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from segpilot.errors import SegpilotError
 from segpilot.geometry.camera import PinholeCamera
 from segpilot.geometry.conventions import opengl_to_opencv_pose, pose_from_position_quat_wxyz
 from segpilot.geometry.frame import Frame
+
+T_GROUND_HABITAT = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+"""segpilot's z-up ground frame from Habitat's Y-up world."""
 
 
 def habitat_camera(hfov_deg: float, width: int, height: int) -> PinholeCamera:
@@ -54,3 +62,11 @@ def frame_from_habitat(
         stamp=stamp,
         frame_id=frame_id,
     )
+
+
+def to_ground(frame: Frame) -> Frame:
+    """`frame` with its pose in segpilot's z-up ground frame instead of Habitat's Y-up world: what the goal
+    belief's floor grid, the camera-pitch check and ROS consumers (REP-103) expect."""
+    from dataclasses import replace
+
+    return replace(frame, T_world_cam=T_GROUND_HABITAT @ frame.T_world_cam)

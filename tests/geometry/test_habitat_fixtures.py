@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from segpilot.geometry.unproject import depth_to_world, patch_xyz
@@ -74,3 +75,21 @@ def test_patch_positions_of_an_object_fall_near_it(habitat_dir):
     assert np.isfinite(xyz).any(axis=1).sum() > 400
     T = habitat_T_world_cam(np.zeros(3), np.array([1.0, 0, 0, 0]))
     assert np.allclose(T[:3, :3] @ [0, 0, 1], [0, 0, -1])  # OpenCV +z = Habitat -z
+
+
+def test_frames_in_the_ground_frame_agree_with_the_agent_pose(habitat_dir):
+    """z up: the camera 1.35 m above Habitat's y = 0, over the agent's ground (x, y), looking along its yaw."""
+    from segpilot.geometry.conventions import optical_pitch_deg
+    from segpilot.sim.habitat_backend import pose_from_habitat
+    from segpilot.sim.habitat_convert import to_ground
+
+    for i in range(9):
+        frame, state = _frame(habitat_dir, i)
+        ground = to_ground(frame)
+        pose = pose_from_habitat(state["agent"]["position"], state["agent"]["rotation_wxyz"])
+        T = ground.T_world_cam  # noqa: N806
+        assert np.allclose(T[:3, 3], [pose.x, pose.y, state["sensors"]["depth"]["position"][1]], atol=1e-6)
+        assert np.allclose(T[:2, 2], [np.cos(pose.yaw), np.sin(pose.yaw)], atol=1e-6)
+        assert abs(optical_pitch_deg(T)) < 1e-6  # the recorded sensor is level
+        floor_z = np.nanmin(depth_to_world(ground.depth, ground.camera, T)[..., 2])  # the room's floor, Habitat y = 0
+        assert floor_z == pytest.approx(0.0, abs=0.01)

@@ -207,10 +207,7 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
         rgb, depth = to_inputs(demos.rgb[batch], demos.depth[batch])
         previous = np.where(rng.random(cfg.batch) < cfg.previous_dropout, PREVIOUS_NONE, demos.previous[batch])
         words, word_valid = ids[which[batch]], valid[which[batch]]
-        named = torch.ones(cfg.batch, dtype=torch.bool)
-        if cfg.instruction_dropout:  # <unk> for every word: only the goal belief says what to find
-            named = torch.as_tensor(rng.random(cfg.batch) >= cfg.instruction_dropout)
-            words = torch.where(named[:, None] | ~word_valid, words, torch.ones_like(words))
+        words, named = _blank_instructions(rng, words, word_valid, cfg.instruction_dropout)
         memory = None if demos.memory is None else torch.as_tensor(demos.memory[batch], dtype=torch.float32)
         belief = None if demos.goal is None else torch.as_tensor(demos.goal[batch])
         logits, goal_logits = policy(rgb, depth, words, word_valid, routing=bool(step % 2 == 0), memory=memory,
@@ -222,8 +219,10 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
             torch.nn.functional.binary_cross_entropy_with_logits(
                 goal_logits, torch.as_tensor(demos.goal_patches[batch], dtype=torch.float32), reduction="none"
             )
-            .mean(1)[named]
-            .mean()
+            .mean(1)
+            .mul(named)
+            .sum()
+            .div(named.sum().clamp(min=1))
         )
         loss = bc + cfg.goal_loss_weight * grounding
         opt.zero_grad()
@@ -240,6 +239,14 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
                 print(f"{phase} step {step + 1}: action loss {bc_mean:.3f}, grounding loss {goal_mean:.3f} "
                       f"({log[-1]['minutes']:.1f} min)", flush=True)  # fmt: skip
     return len(losses)
+
+
+def _blank_instructions(rng, words: torch.Tensor, word_valid: torch.Tensor, share: float,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Each row's words all become <unk> (id 1) with probability `share`; returns the words and which rows
+    kept their instruction."""
+    named = torch.as_tensor(rng.random(len(words)) >= share)
+    return torch.where(named[:, None] | ~word_valid.bool(), words, torch.ones_like(words)), named
 
 
 def _draw(rng, n: int, size: int, split: int | None, share: float) -> np.ndarray:

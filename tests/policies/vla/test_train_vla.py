@@ -46,3 +46,31 @@ def test_dagger_batches_draw_their_share_from_the_rollouts():
     assert len(_draw(rng, 100, 32, None, 0.25)) == 32
     with pytest.raises(SegpilotError, match="dagger_share"):
         TrainVLAConfig(dagger_share=2.0)
+
+
+def test_a_goal_belief_policy_continues_training_with_instruction_dropout(tmp_path):
+    base = TrainVLAConfig(out=str(tmp_path / "base"), rooms=1, episodes_per_room=1, steps=2, batch=4, image_size=32,
+                          threads=1)  # fmt: skip
+    train_vla(base, progress=False)
+    cfg = TrainVLAConfig(out=str(tmp_path / "goal"), init_from=base.out, goal_belief=True, instruction_dropout=0.5,
+                         rooms=1, episodes_per_room=1, steps=3, batch=4, image_size=32, dagger_rounds=1,
+                         dagger_rooms=1, dagger_max_steps=8, threads=1)  # fmt: skip
+    summary = train_vla(cfg, progress=False)
+    assert summary["steps_done"] == 6 and summary["dagger"][0]["steps"] > 0
+    assert load_policy(tmp_path / "goal").config.goal_belief
+    with pytest.raises(SegpilotError, match="instruction_dropout"):
+        TrainVLAConfig(init_from=base.out, instruction_dropout=0.5)  # nothing else would tell it the goal
+
+
+def test_instruction_dropout_blanks_whole_instructions_and_keeps_padding():
+    import torch
+
+    from segpilot.policies.vla.train import _blank_instructions
+
+    words = torch.tensor([[13, 25, 17, 0]] * 200)  # "find the lamp" + padding
+    blanked, named = _blank_instructions(np.random.default_rng(0), words, words != 0, 0.5)
+    assert 60 < int(named.sum()) < 140
+    assert torch.equal(blanked[named], words[named])
+    assert (blanked[~named] == torch.tensor([1, 1, 1, 0])).all()
+    _, everyone = _blank_instructions(np.random.default_rng(0), words, words != 0, 0.0)
+    assert everyone.all()
