@@ -17,6 +17,11 @@ agent, which is the input point-goal navigation policies learn to follow.
 Patch scores come from a frozen encoder, so the belief of a demonstration step can be
 computed when the demonstration is recorded, and it is the same belief the deployed policy
 builds (as for the token memory).
+
+Measured (docs/vla/goal_belief_run.json): fine-tuned with the belief, the default policy got
+87 successes in 150 episodes against 86 without it. It learned to read whether and how strongly
+the goal has been seen, not the bearing: mirroring the bearing left-right leaves its actions
+almost unchanged.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ class TrainVLAConfig:
     """Share of the memory kept by goal saliency; the rest by 3D + feature diversity."""
     goal_belief: bool = False
     """Give the init_from policy the 3D goal belief token (where a frozen copy of its grounding probe has
-    seen the instructed object, relative to the agent; see policies.vla.goal_belief)."""
+    seen the instructed object, relative to the agent; see policies.vla.goal_belief). Measured: 87 vs 86
+    successes in 150 episodes for the default policy (docs/vla/goal_belief_run.json)."""
     instruction_dropout: float = 0.0
     """Share of training steps whose instruction words are all replaced by <unk> (needs goal_belief): the goal
     belief, recorded with the real instruction, is then the policy's only goal information, so the policy
