@@ -24,6 +24,8 @@ def test_default_policy_card_and_files():
     assert sum(p.numel() for p in policy.parameters()) == card["parameters"]
     assert set(card["evaluation"]["modes"]) == {"routing_on", "routing_off"}
     assert card["camera"]["pitch_deg"] == policy.config.camera_pitch_deg  # the camera users must match
+    # A robot must feed what the policy reads: the goal belief needs depth, intrinsics and T_world_cam.
+    assert any("goal belief" in x for x in card["inputs"]) == policy.config.goal_belief
 
 
 def test_sim_bridge_renders_with_the_camera_the_default_policy_was_trained_with():
