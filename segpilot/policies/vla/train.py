@@ -74,7 +74,7 @@ class TrainVLAConfig:
     memory_importance: float = 0.5
     """Share of the memory kept by goal saliency; the rest by 3D + feature diversity."""
     goal_belief: bool = False
-    """Give the init_from policy the 3D goal belief token (where a frozen copy of its grounding probe has
+    """Give the init_from policy the 3D goal belief (where a frozen copy of its grounding probe has
     seen the instructed object, relative to the agent; see policies.vla.goal_belief). Measured: 87 vs 86
     successes in 150 episodes for the default policy (docs/vla/goal_belief_run.json)."""
     instruction_dropout: float = 0.0
