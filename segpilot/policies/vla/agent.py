@@ -86,7 +86,7 @@ class VLAAgent:
         self._memory_inputs: torch.Tensor | None = None
         self._belief = GoalBelief() if cfg.goal_belief else None
         self._goal_inputs: torch.Tensor | None = None
-        self._memory_seconds = 0.0
+        self._observe_seconds = 0.0
         self._rng = torch.Generator().manual_seed(self.seed)
 
     def act(self, observation) -> str:
@@ -97,7 +97,7 @@ class VLAAgent:
             if self._belief is not None:
                 self._goal_inputs = observe_goal(self.policy, [self._belief], [observation.frame], self.words,
                                                  self.valid)  # fmt: skip
-        self._memory_seconds = time.perf_counter() - t0
+        self._observe_seconds = time.perf_counter() - t0
         if not self._queue:
             self._queue = self._plan(observation)[: self.replan_every]
         self._previous = self._queue.pop(0)
@@ -105,7 +105,7 @@ class VLAAgent:
 
     @torch.inference_mode()
     def _plan(self, observation) -> list[str]:
-        t0 = time.perf_counter() - self._memory_seconds  # the chunk's latency includes its memory / belief update
+        t0 = time.perf_counter() - self._observe_seconds  # the chunk's latency includes its memory / belief update
         size = self.policy.config.image_size
         rgb, depth = resize_frame(observation.frame.rgb, observation.frame.depth, size)
         x, d = to_inputs(rgb[None], depth[None])

@@ -129,9 +129,9 @@ class CogVLAPolicy(nn.Module):
         self.goal_probe = nn.Linear(d, 1)
         # The 3D goal belief's features -> added to the previous-action token; zero until trained
         # (`with_goal_belief`), so a policy given the belief starts exactly where it was.
-        self.goal_token = nn.Sequential(nn.Linear(GOAL_FEATURES, h), nn.SiLU(), nn.Linear(h, h)) \
+        self.goal_embed = nn.Sequential(nn.Linear(GOAL_FEATURES, h), nn.SiLU(), nn.Linear(h, h)) \
             if config.goal_belief else None  # fmt: skip
-        if config.memory_tokens or config.goal_belief:  # frozen; filled from a trained policy by `with_memory`
+        if config.memory_tokens or config.goal_belief:  # frozen; filled by `with_memory` / `with_goal_belief`
             self.memory_encoder = MemoryEncoder(nn.Embedding(len(config.vocab), h, padding_idx=0),
                                                 EFAEncoder(3, *args), nn.Linear(d, 1))  # fmt: skip
 
@@ -180,7 +180,7 @@ class CogVLAPolicy(nn.Module):
             previous = torch.full((len(rgb),), self.previous_action.num_embeddings - 1, dtype=torch.long)
         state = self.previous_action(previous)  # the proprioception token: previous action (+ goal belief)
         if goal is not None:
-            state = state + self.goal_token(goal.float())
+            state = state + self.goal_embed(goal.float())
         text = torch.cat([self.embed(words), state[:, None]], dim=1)
         instr = self.instruction_vector(words, word_valid)
         word_valid = torch.cat([word_valid.bool(), torch.ones(len(rgb), 1, dtype=torch.bool)], dim=1)
@@ -205,17 +205,26 @@ class CogVLAPolicy(nn.Module):
         return (actions, self.goal_probe(encoded[0][1]).squeeze(-1)) if return_goal else actions
 
 
+def _extend(policy: CogVLAPolicy, new_modules: tuple[str, ...], **changes) -> CogVLAPolicy:
+    """A policy with `changes` to `policy`'s config and the same weights; its frozen encoder (memory and goal
+    belief share one) is `policy`'s if it has one, else a frozen copy of `policy`'s embedding, RGB stream and
+    grounding probe. Only the modules named in `new_modules` may be new."""
+    from dataclasses import replace
+
+    new = CogVLAPolicy(replace(policy.config, **changes))
+    state = {k: v for k, v in policy.state_dict().items() if not k.startswith("memory_encoder.")}
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(("memory_encoder.", *new_modules)) for k in missing):
+        raise SegpilotError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+    frozen = getattr(policy, "memory_encoder", None)
+    new.memory_encoder = frozen if frozen is not None else MemoryEncoder.copy_of(policy)
+    return new
+
+
 def with_memory(policy: CogVLAPolicy, tokens: int, importance: float = 0.5) -> CogVLAPolicy:
     """`policy` with a SeGPruner memory of `tokens` tokens: the same weights plus a frozen copy of its
     embedding, RGB stream and grounding probe as the memory encoder (the memory projection starts at zero)."""
-    from dataclasses import replace
-
-    new = CogVLAPolicy(replace(policy.config, memory_tokens=tokens, memory_importance=importance))
-    state = {k: v for k, v in policy.state_dict().items() if not k.startswith("memory_encoder.")}
-    missing, unexpected = new.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("memory_encoder.") for k in missing):
-        raise SegpilotError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
-    new.memory_encoder = MemoryEncoder.copy_of(policy)
+    new = _extend(policy, (), memory_tokens=tokens, memory_importance=importance)
     nn.init.zeros_(new.memory_proj.weight)  # the memory starts as a constant input: training begins at `policy`
     return new
 
@@ -224,14 +233,7 @@ def with_goal_belief(policy: CogVLAPolicy) -> CogVLAPolicy:
     """`policy` reading the 3D goal belief: the same weights, a frozen copy of its embedding, RGB stream and
     grounding probe as the belief's encoder, and a goal embedding whose output starts at zero (training
     begins at `policy`'s behaviour)."""
-    from dataclasses import replace
-
-    new = CogVLAPolicy(replace(policy.config, goal_belief=True))
-    state = {k: v for k, v in policy.state_dict().items() if not k.startswith("memory_encoder.")}
-    missing, unexpected = new.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith(("memory_encoder.", "goal_token.")) for k in missing):
-        raise SegpilotError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
-    new.memory_encoder = policy.memory_encoder if policy.config.memory_tokens else MemoryEncoder.copy_of(policy)
-    nn.init.zeros_(new.goal_token[-1].weight)
-    nn.init.zeros_(new.goal_token[-1].bias)
+    new = _extend(policy, ("goal_embed.",), goal_belief=True)
+    nn.init.zeros_(new.goal_embed[-1].weight)
+    nn.init.zeros_(new.goal_embed[-1].bias)
     return new

@@ -89,8 +89,8 @@ def test_with_goal_belief_starts_as_the_policy_and_round_trips(tmp_path):
         assert torch.allclose(base(rgb, depth, words, valid), policy(rgb, depth, words, valid,
                                                                      goal=torch.randn(2, FEATURES)))  # fmt: skip
     assert all(not p.requires_grad for p in policy.memory_encoder.parameters())
-    assert all(p.requires_grad for p in policy.goal_token.parameters())
-    torch.nn.init.normal_(policy.goal_token[-1].weight)  # trained: the goal now changes the actions
+    assert all(p.requires_grad for p in policy.goal_embed.parameters())
+    torch.nn.init.normal_(policy.goal_embed[-1].weight)  # trained: the goal now changes the actions
     goal = torch.randn(2, FEATURES)
     with torch.no_grad():
         assert not torch.allclose(base(rgb, depth, words, valid), policy(rgb, depth, words, valid, goal=goal))
