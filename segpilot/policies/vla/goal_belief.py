@@ -123,8 +123,7 @@ def replay_goal(policy, belief: GoalBelief, frames: list, words: Tensor, word_va
 
 
 def _add(policy, belief: GoalBelief, frame, saliency: Tensor) -> np.ndarray:
-    from segpilot.geometry.unproject import patch_xyz
+    from segpilot.policies.vla.memory import patch_positions
 
-    grid = policy.config.image_size // policy.config.patch_size
-    belief.update(saliency.numpy(), patch_xyz(frame.depth, frame.camera, frame.T_world_cam, (grid, grid)))
+    belief.update(saliency.numpy(), patch_positions(policy, frame))
     return belief.features(frame.T_world_cam)

@@ -103,12 +103,16 @@ def encode_frames(policy, frames: list, words: Tensor, word_valid: Tensor) -> tu
     return policy.memory_encoder(rgb, words.expand(len(frames), -1), word_valid.expand(len(frames), -1))
 
 
-def _add(policy, memory: TokenMemory, frame, patches: Tensor, saliency: Tensor) -> Tensor:
+def patch_positions(policy, frame) -> np.ndarray:
+    """World position (P, 3) of each of the policy's patches in `frame` (any size; NaN without depth)."""
     from segpilot.geometry.unproject import patch_xyz
 
     grid = policy.config.image_size // policy.config.patch_size
-    memory.update(patches, saliency, torch.from_numpy(patch_xyz(frame.depth, frame.camera, frame.T_world_cam,
-                                                                (grid, grid))))  # fmt: skip
+    return patch_xyz(frame.depth, frame.camera, frame.T_world_cam, (grid, grid))
+
+
+def _add(policy, memory: TokenMemory, frame, patches: Tensor, saliency: Tensor) -> Tensor:
+    memory.update(patches, saliency, torch.from_numpy(patch_positions(policy, frame)))
     return memory.inputs(frame.T_world_cam)
 
 

@@ -245,7 +245,10 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
 def _blank_instructions(rng, words: torch.Tensor, word_valid: torch.Tensor, share: float,
                         ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Each row's words all become <unk> (id 1) with probability `share`; returns the words and which rows
-    kept their instruction."""
+    kept their instruction. With share 0 nothing is drawn, so training without dropout sees the same
+    random stream as before the option existed."""
+    if not share:
+        return words, torch.ones(len(words), dtype=torch.bool)
     named = torch.as_tensor(rng.random(len(words)) >= share)
     return torch.where(named[:, None] | ~word_valid.bool(), words, torch.ones_like(words)), named
 

@@ -9,15 +9,12 @@ import pytest
 import torch
 
 from segpilot.errors import SegpilotError
-from segpilot.policies.vla.agent import VLAAgent
-from segpilot.policies.vla.data import collect, concat, instruction_vocab, vla_sim_config
+from segpilot.policies.vla.data import collect, concat, instruction_vocab
 from segpilot.policies.vla.goal_belief import FEATURES, RANGE_M, GoalBelief, observe_goal, replay_goal
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief
 from segpilot.policies.vla.train import TrainVLAConfig
-from segpilot.sim.base import AgentPose
-from segpilot.sim.embedded import EmbeddedSimulator
-from segpilot.sim.scenes import generate_scene
+from tests.policies.vla.spin import spin
 
 CFG = dict(image_size=32, patch_size=8, vision_hidden=32, vision_layers=1, aggregation_tokens=4, lm_hidden=32,
            lm_layers=2, lm_heads=2, chunk=4, vocab=instruction_vocab())  # fmt: skip
@@ -116,20 +113,9 @@ def test_policy_refuses_a_missing_misshapen_or_unexpected_goal():
 
 def test_replay_equals_observing_step_by_step_and_the_agent_feeds_it():
     _, policy = _belief_policy()
-    sim = EmbeddedSimulator(generate_scene(5), vla_sim_config(32))
-    free = np.argwhere(~sim.grid.blocked)
-    obs = sim.reset(AgentPose(*sim.grid.cell_center(*free[len(free) // 2]), 0.0))
-    words, valid = policy.encode_instruction([["find", "the", "lamp"]])
-    frames, stepwise, seen = [], [], []
     live = GoalBelief()
-    original = policy.forward
-    policy.forward = lambda *a, **k: (seen.append(k["goal"]), original(*a, **k))[1]
-    agent = VLAAgent(policy, "find the lamp", replan_every=4)
-    for _ in range(6):
-        frames.append(obs.frame)
-        stepwise.append(observe_goal(policy, [live], [obs.frame], words, valid)[0])
-        agent.act(obs)
-        obs = sim.step("turn_left")
+    frames, stepwise, seen = spin(policy, 6, "goal", lambda f, w, v: observe_goal(policy, [live], [f], w, v)[0])
+    words, valid = policy.encode_instruction([["find", "the", "lamp"]])
     replayed = replay_goal(policy, GoalBelief(), frames, words, valid, batch=4)
     assert np.allclose(replayed, torch.stack(stepwise).numpy(), atol=1e-5)
     assert replayed[-1, -1] > replayed[0, -1]  # the total evidence grows as the agent looks around

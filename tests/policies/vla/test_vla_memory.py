@@ -8,15 +8,12 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.qa.position3d import sinusoidal_xyz
-from segpilot.policies.vla.agent import VLAAgent
-from segpilot.policies.vla.data import collect, concat, instruction_vocab, vla_sim_config
+from segpilot.policies.vla.data import collect, concat, instruction_vocab
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.memory import TokenMemory, observe, replay
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_memory
 from segpilot.policies.vla.train import TrainVLAConfig
-from segpilot.sim.base import AgentPose
-from segpilot.sim.embedded import EmbeddedSimulator
-from segpilot.sim.scenes import generate_scene
+from tests.policies.vla.spin import spin
 
 CFG = dict(image_size=32, patch_size=8, vision_hidden=32, vision_layers=1, aggregation_tokens=4, lm_hidden=32,
            lm_layers=2, lm_heads=2, chunk=4, vocab=instruction_vocab())  # fmt: skip
@@ -87,21 +84,9 @@ def test_policy_refuses_a_missing_or_misshapen_memory():
 
 def test_replay_equals_observing_step_by_step_and_the_agent_feeds_it():
     _, policy = _memory_policy()
-    sim = EmbeddedSimulator(generate_scene(5), vla_sim_config(32))
-    free = np.argwhere(~sim.grid.blocked)
-    obs = sim.reset(AgentPose(*sim.grid.cell_center(*free[len(free) // 2]), 0.0))
-    words, valid = policy.encode_instruction([["find", "the", "lamp"]])
-    frames, stepwise = [], []
     live = TokenMemory(6, 0.5)
-    seen = []
-    original = policy.forward
-    policy.forward = lambda *a, **k: (seen.append(k["memory"]), original(*a, **k))[1]
-    agent = VLAAgent(policy, "find the lamp", replan_every=4)
-    for _ in range(5):
-        frames.append(obs.frame)
-        stepwise.append(observe(policy, [live], [obs.frame], words, valid)[0])
-        agent.act(obs)
-        obs = sim.step("turn_left")
+    frames, stepwise, seen = spin(policy, 5, "memory", lambda f, w, v: observe(policy, [live], [f], w, v)[0])
+    words, valid = policy.encode_instruction([["find", "the", "lamp"]])
     replayed = replay(policy, TokenMemory(6, 0.5), frames, words, valid, batch=2)
     assert torch.allclose(replayed, torch.stack(stepwise), atol=1e-5)
     # one chunk planned at step 0 and one at step 4, each with the memory of every frame so far
