@@ -40,10 +40,11 @@ def traversable(grid: OccupancyGrid, radius: int = 2) -> np.ndarray:
     return _shift_all(_shift_all(free, radius, np.logical_and), radius, np.logical_or) & free
 
 
-def distance_field(grid: OccupancyGrid, goal_mask: np.ndarray) -> np.ndarray:
-    """(rows, cols) geodesic metres from every traversable cell to `goal_mask`; inf where unreachable."""
+def distance_field(grid: OccupancyGrid, goal_mask: np.ndarray, opening: int = 2) -> np.ndarray:
+    """(rows, cols) geodesic metres from every traversable cell (passages 2 * `opening` + 1 cells wide) to
+    `goal_mask`; inf where unreachable."""
     res = grid.resolution
-    free = traversable(grid)
+    free = traversable(grid, opening)
     d = np.where(goal_mask & free, 0.0, np.inf)
     shifts = [(dr, dc, res * (_SQRT2 if dr and dc else 1.0)) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
     while True:
@@ -80,10 +81,10 @@ class ShortestPathExpert:
 
     def __init__(self, grid: OccupancyGrid, field: np.ndarray, config: SimConfig):
         self.grid, self.field, self.config = grid, field, config
-        self._last_turn = 0
+        self.last_turn = 0
 
     def reset(self) -> None:
-        self._last_turn = 0  # +1 left, -1 right: no immediate reversal (boundary flicker)
+        self.last_turn = 0  # +1 left, -1 right: no immediate reversal (boundary flicker)
 
     def value(self, x: float, y: float) -> float:
         r, c = self.grid.cell(x, y)
@@ -107,11 +108,11 @@ class ShortestPathExpert:
             if v < best and self.grid.segment_free((pose.x, pose.y), (tx, ty)):
                 best, best_k = v, k
         if best_k == 0:
-            self._last_turn = 0
+            self.last_turn = 0
             return "move_forward"
         direction = 1 if best_k is None else (1 if best_k > 0 else -1)
-        if self._last_turn and direction != self._last_turn:
+        if self.last_turn and direction != self.last_turn:
             # Reversing the last turn would oscillate on a collision-check boundary: keep turning.
-            direction = self._last_turn
-        self._last_turn = direction
+            direction = self.last_turn
+        self.last_turn = direction
         return "turn_left" if direction > 0 else "turn_right"
