@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     from segpilot.policies.vla.train import TrainVLAConfig
 
     add_config_arguments(tv, TrainVLAConfig)
+    tg = tr_sub.add_parser(
+        "grounder", help="train the VLA's goal grounding network on simulator object ids (20 minutes: outside CI)"
+    )
+    from segpilot.policies.vla.train_grounder import TrainGrounderConfig
+
+    add_config_arguments(tg, TrainGrounderConfig)
 
     eo = ev_sub.add_parser("openeqa", help="answer and score OpenEQA questions from extracted episode frames")
     eo.add_argument("--qa", type=Path, required=True, help="open-eqa-v0.json (or a subset in its format)")

@@ -103,6 +103,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"wrote {vla.out}: {r['steps_done']} steps in {r['train_minutes']:.1f} min (+{r['collect_minutes']:.1f}"
               f" min of demonstrations), {r['parameters'] / 1e6:.1f} M parameters")  # fmt: skip
         return 0
+    if args.train == "grounder":
+        from segpilot.policies.vla.train_grounder import TrainGrounderConfig, train_grounder
+
+        grounder = build_config(TrainGrounderConfig, {k: v for k, v in vars(args).items()
+                                                      if k in TrainGrounderConfig.__dataclass_fields__})  # fmt: skip
+        m = train_grounder(grounder)
+        v = m["validation"]
+        print(f"wrote {grounder.out}: {m['steps']} steps in {m['train_minutes']:.1f} min; validation top-1 patch on "
+              f"the object {v['top1_hit_visible']:.1%} where visible, false alarms {v['false_alarm_absent']:.1%} "
+              "where absent")  # fmt: skip
+        return 0
     from segpilot.policies.qa.train import TrainConfig, train
 
     names = set(TrainConfig.__dataclass_fields__)
