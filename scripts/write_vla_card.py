@@ -27,7 +27,12 @@ def main(policy: Path, run: Path, ci_episodes: int = 10) -> None:
               "pitch_deg": sim.camera_pitch_deg}  # fmt: skip
     inputs = ["RGB-D frame", "instruction", "previous action"]
     if config.get("goal_belief"):
-        inputs.append("3D goal belief (policies.vla.goal_belief: needs depth, intrinsics and T_world_cam)")
+        scorer = "its goal grounding network" if config.get("goal_grounder") else "its frozen grounding probe"
+        inputs.append(f"3D goal belief scored by {scorer} (policies.vla.goal_belief: needs depth, intrinsics and "
+                      "T_world_cam)")  # fmt: skip
+    if config.get("goal_plan"):
+        inputs.append("next action of the shortest path on its own depth floor map to the belief's estimate "
+                      "(policies.vla.floor_map: needs odometry in T_world_cam, world z up)")  # fmt: skip
     if config.get("memory_tokens"):
         inputs.append(f"SeGPruner 3D token memory of {config['memory_tokens']} tokens")
     card = {

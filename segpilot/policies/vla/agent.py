@@ -25,7 +25,7 @@ from PIL import Image
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.data import to_inputs, words_of
-from segpilot.policies.vla.goal_belief import GoalBelief, observe_goal
+from segpilot.policies.vla.goal_belief import new_belief, observe_goal
 from segpilot.policies.vla.memory import TokenMemory, observe
 from segpilot.policies.vla.model import CogVLAPolicy
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
@@ -84,7 +84,7 @@ class VLAAgent:
         cfg = self.policy.config
         self._memory = TokenMemory(cfg.memory_tokens, cfg.memory_importance) if cfg.memory_tokens else None
         self._memory_inputs: torch.Tensor | None = None
-        self._belief = GoalBelief() if cfg.goal_belief else None
+        self._belief = new_belief(cfg) if cfg.goal_belief else None
         self._goal_inputs: torch.Tensor | None = None
         self._observe_seconds = 0.0
         self._rng = torch.Generator().manual_seed(self.seed)

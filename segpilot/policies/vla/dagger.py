@@ -22,7 +22,7 @@ import torch
 
 from segpilot.policies.vla.agent import choose_actions
 from segpilot.policies.vla.data import Demos, LabelledEpisode, rooms, stack_episodes, to_inputs, words_of
-from segpilot.policies.vla.goal_belief import GoalBelief, observe_goal
+from segpilot.policies.vla.goal_belief import new_belief, observe_goal
 from segpilot.policies.vla.memory import TokenMemory, observe
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 
@@ -31,7 +31,7 @@ class _Room:
     """A batch slot: one room's simulator running its episodes one after another (`finished` in order)."""
 
     def __init__(self, sim, episodes: list, patch_size: int, max_steps: int, memory: tuple[int, float] = (0, 0.5),
-                 belief: bool = False):  # fmt: skip
+                 belief=None):  # fmt: skip
         self.sim, self.patch_size, self.max_steps, self.memory, self.belief = sim, patch_size, max_steps, memory, belief
         self.queue = deque(episodes)
         self.finished: list[LabelledEpisode] = []
@@ -41,7 +41,7 @@ class _Room:
         if self.queue:
             memory = TokenMemory(*self.memory) if self.memory[0] else None
             self.current = LabelledEpisode(self.sim, self.queue.popleft(), self.patch_size, self.max_steps, memory,
-                                           GoalBelief() if self.belief else None)  # fmt: skip
+                                           new_belief(self.belief) if self.belief else None)  # fmt: skip
         else:
             self.current = None
             self.sim.close()
@@ -88,7 +88,7 @@ def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, b
             while len(active) < batch and (room := next(pending, None)) is not None:
                 _, sim, room_episodes = room
                 slots.append(_Room(sim, room_episodes, policy.config.patch_size, max_steps, memory,
-                                   policy.config.goal_belief))  # fmt: skip
+                                   policy.config if policy.config.goal_belief else None))  # fmt: skip
                 active += [slots[-1]] if slots[-1].current is not None else []
             if not active:
                 break

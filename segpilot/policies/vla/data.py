@@ -211,7 +211,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
 
     With a `policy` that has a token memory or reads the goal belief, every step also records the memory
     and goal inputs it would see."""
-    from segpilot.policies.vla.goal_belief import GoalBelief, replay_goal
+    from segpilot.policies.vla.goal_belief import new_belief, replay_goal
     from segpilot.policies.vla.memory import TokenMemory, replay
 
     driver = NoisyExpert(noise, seed)
@@ -231,7 +231,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
                 if size:
                     episode.memory = list(replay(policy, memory, frames, *words).numpy().astype(np.float16))
                 if belief:
-                    episode.goal_inputs = list(replay_goal(policy, GoalBelief(), frames, *words))
+                    episode.goal_inputs = list(replay_goal(policy, new_belief(policy.config), frames, *words))
             done.append(episode)
         sim.close()
         if progress and (r + 1) % 20 == 0:

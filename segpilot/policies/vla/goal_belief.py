@@ -14,12 +14,16 @@ it as one token: the estimate's position in the agent's current heading frame (f
 left, metres), its bearing and the evidence behind it - a point goal that moves with the
 agent, which is the input point-goal navigation policies learn to follow.
 
-Patch scores come from a frozen encoder, so the belief of a demonstration step can be
-computed when the demonstration is recorded, and it is the same belief the deployed policy
-builds (as for the token memory).
+Patch scores come from a frozen network, so the belief of a demonstration step can be computed
+when the demonstration is recorded, and it is the same belief the deployed policy builds (as
+for the token memory). That network is the policy's own grounding probe, or with
+`goal_grounder` a grounding network of its own (`grounding`: 16 x 16 patches of 4 pixels,
+trained on the simulator's object ids). With `goal_plan` the belief also keeps the agent's
+floor map from depth (`floor_map`), and the goal input adds the next action of the shortest
+path on that map towards the estimate.
 
-Measured (docs/vla/goal_belief_run.json): fine-tuned with the belief, the default policy got
-87 successes in 150 episodes against 86 without it. It learned to read whether and how strongly
+Measured (docs/vla/goal_belief_run.json): fine-tuned with the probe's belief, the default policy
+got 87 successes in 150 episodes against 86 without it. It learned to read whether and how strongly
 the goal has been seen, not the bearing: mirroring the bearing left-right leaves its actions
 almost unchanged.
 """
@@ -42,16 +46,28 @@ FEATURES = 8
 """Length of the belief's feature vector (see `GoalBelief.features`)."""
 RANGE_M = 5.0
 """Distances are divided by this (the depth range the policy reads)."""
+PLAN_FEATURES = 6
+"""Length of the floor-map plan's features: [has a path, one-hot move_forward / turn_left / turn_right / stop,
+geodesic metres left / RANGE_M]."""
+_PLAN_ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
+
+
+def goal_input_size(config) -> int:
+    """Length of the goal input of a policy with `config` (a VLAConfig): the belief, plus the plan if read."""
+    return FEATURES + (PLAN_FEATURES if config.goal_plan else 0)
 
 
 class GoalBelief:
     """One episode's goal evidence on a world floor grid; `features(T_world_cam)` is the policy's goal input."""
 
-    def __init__(self, cell_m: float = CELL_M, min_evidence: float = MIN_EVIDENCE):
+    def __init__(self, cell_m: float = CELL_M, min_evidence: float = MIN_EVIDENCE, plan: bool = False):
+        from segpilot.policies.vla.floor_map import FloorMap
+
         if cell_m <= 0 or min_evidence < 0:
             raise SegpilotError(f"cell_m must be > 0 and min_evidence >= 0, got {cell_m} and {min_evidence}")
         self.cell_m, self.min_evidence = cell_m, min_evidence
         self.evidence: dict[tuple[int, int], float] = {}
+        self.floor = FloorMap() if plan else None  # the agent's own map, for the plan features
 
     def update(self, goal_logits: Tensor | np.ndarray, xyz_world: np.ndarray) -> None:
         """Add one frame's patch scores: logits (P,) of the grounding probe, patch centres (P, 3) world metres
@@ -100,30 +116,72 @@ class GoalBelief:
         return np.asarray([1.0, forward / RANGE_M, left / RANGE_M, distance / RANGE_M, math.cos(bearing),
                            math.sin(bearing), math.log1p(evidence), total], dtype=np.float32)  # fmt: skip
 
+    def plan_features(self, T_world_cam: np.ndarray) -> np.ndarray:  # noqa: N803
+        """(PLAN_FEATURES,) float32: the next action of the shortest path on the floor map from the camera's
+        floor position and heading to the estimate, one-hot, and the geodesic metres left; zeros without an
+        estimate or a path."""
+        from segpilot.sim.base import AgentPose, SimConfig
 
-def observe_goal(policy, beliefs: list[GoalBelief], frames: list, words: Tensor, word_valid: Tensor) -> Tensor:
-    """Update each episode's belief with its current frame (one batched encoding) -> goal inputs (B, FEATURES)."""
+        out = np.zeros(PLAN_FEATURES, np.float32)
+        found = self.estimate()
+        if self.floor is None or found is None:
+            return out
+        T = np.asarray(T_world_cam, dtype=np.float64)
+        pose = AgentPose(float(T[0, 3]), float(T[1, 3]), math.atan2(T[1, 2], T[0, 2]))
+        action, left = self.floor.plan(pose, found[0], SimConfig())  # the discrete actions' steps: Habitat's
+        if action is not None:
+            out[0], out[1 + _PLAN_ACTIONS.index(action)], out[5] = 1.0, 1.0, min(left, 2 * RANGE_M) / RANGE_M
+        return out
+
+    def inputs(self, T_world_cam: np.ndarray) -> np.ndarray:  # noqa: N803
+        """The policy's goal input: `features`, followed by `plan_features` when the belief keeps a floor map."""
+        if self.floor is None:
+            return self.features(T_world_cam)
+        return np.concatenate([self.features(T_world_cam), self.plan_features(T_world_cam)])
+
+
+def new_belief(config) -> GoalBelief:
+    """An empty belief for one episode of a policy with `config` (with a floor map if it reads the plan)."""
+    return GoalBelief(plan=config.goal_plan)
+
+
+def goal_scores(policy, frames: list, words: Tensor, word_valid: Tensor) -> tuple[Tensor, int]:
+    """Frames (any size) -> goal logits (B, grid * grid) of each patch, row-major, and the grid: the policy's
+    grounding network if it has one (4-pixel patches), else its frozen grounding probe (its own patches)."""
     from segpilot.policies.vla.memory import encode_frames
 
-    _, saliency = encode_frames(policy, frames, words, word_valid)
-    return torch.from_numpy(np.stack([_add(policy, b, f, s) for b, f, s in zip(beliefs, frames, saliency,
-                                                                             strict=True)]))  # fmt: skip
+    if not policy.config.goal_grounder:
+        return encode_frames(policy, frames, words, word_valid)[1], policy.config.image_size // policy.config.patch_size
+    from segpilot.policies.vla.agent import resize_frame
+    from segpilot.policies.vla.data import to_inputs
+
+    size = policy.config.image_size
+    rgb, depth = zip(*(resize_frame(f.rgb, f.depth, size) for f in frames), strict=True)
+    x, d = to_inputs(np.stack(rgb), np.stack(depth))
+    return policy.grounder(x, d, words.expand(len(frames), -1)), policy.grounder.config.grid
+
+
+def observe_goal(policy, beliefs: list[GoalBelief], frames: list, words: Tensor, word_valid: Tensor) -> Tensor:
+    """Update each episode's belief with its current frame (one batched encoding) -> goal inputs (B, size)."""
+    scores, grid = goal_scores(policy, frames, words, word_valid)
+    return torch.from_numpy(np.stack([_add(b, f, s, grid) for b, f, s in zip(beliefs, frames, scores,
+                                                                            strict=True)]))  # fmt: skip
 
 
 def replay_goal(policy, belief: GoalBelief, frames: list, words: Tensor, word_valid: Tensor,
                 batch: int = 64) -> np.ndarray:  # fmt: skip
-    """One episode's frames in order -> the goal input at every step (T, FEATURES), the encoder batched."""
-    from segpilot.policies.vla.memory import encode_frames
-
+    """One episode's frames in order -> the goal input at every step (T, size), the scoring batched."""
     out = []
     for i in range(0, len(frames), batch):
-        _, saliency = encode_frames(policy, frames[i : i + batch], words, word_valid)
-        out += [_add(policy, belief, f, s) for f, s in zip(frames[i : i + batch], saliency, strict=True)]
+        scores, grid = goal_scores(policy, frames[i : i + batch], words, word_valid)
+        out += [_add(belief, f, s, grid) for f, s in zip(frames[i : i + batch], scores, strict=True)]
     return np.stack(out)
 
 
-def _add(policy, belief: GoalBelief, frame, saliency: Tensor) -> np.ndarray:
-    from segpilot.policies.vla.memory import patch_positions
+def _add(belief: GoalBelief, frame, scores: Tensor, grid: int) -> np.ndarray:
+    from segpilot.geometry.unproject import patch_xyz
 
-    belief.update(saliency.numpy(), patch_positions(policy, frame))
-    return belief.features(frame.T_world_cam)
+    belief.update(scores.numpy(), patch_xyz(frame.depth, frame.camera, frame.T_world_cam, (grid, grid)))
+    if belief.floor is not None:
+        belief.floor.update(frame.depth, frame.camera, frame.T_world_cam)
+    return belief.inputs(frame.T_world_cam)

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.efa import EFAEncoder, StreamRouter, instruction_condition
-from segpilot.policies.vla.goal_belief import FEATURES as GOAL_FEATURES
+from segpilot.policies.vla.goal_belief import goal_input_size
+from segpilot.policies.vla.grounding import GoalGrounder, GrounderConfig
 from segpilot.policies.vla.head import MLPResNetHead
 from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
 from segpilot.policies.vla.memory import MemoryEncoder
@@ -61,6 +62,16 @@ class VLAConfig:
     goal_belief: bool = False
     """Read the 3D goal belief (see `goal_belief`), added to the previous-action token: where a frozen grounding
     probe has seen the instructed object, relative to the agent now."""
+    goal_grounder: bool = False
+    """Score the goal belief with the separate grounding network (`grounding`, frozen, its weights under
+    `grounder.`) instead of the frozen probe (needs goal_belief)."""
+    grounder_width: int = 48
+    """Channels of the goal grounder (`grounding.GrounderConfig.width`)."""
+    grounder_embed_dim: int = 32
+    """Word embedding size of the goal grounder."""
+    goal_plan: bool = False
+    """The goal input also carries the next action of the shortest path on the agent's own depth floor map
+    towards the belief's estimate (`floor_map`); the policy still decides (needs goal_belief)."""
     max_instruction_words: int = 8
     """Instruction length the model reads (longer instructions are an error)."""
     camera_pitch_deg: float = -10.0
@@ -72,6 +83,11 @@ class VLAConfig:
 
     def __post_init__(self) -> None:
         get_space(self.action_space)
+        if (self.goal_grounder or self.goal_plan) and not self.goal_belief:
+            raise SegpilotError("goal_grounder and goal_plan refine the goal belief: they need goal_belief")
+        if self.goal_grounder and self.image_size % 4:
+            raise SegpilotError(f"the goal grounder scores 4 x 4 pixel patches: image_size {self.image_size} must "
+                                "be a multiple of 4")  # fmt: skip
         if self.image_size % self.patch_size:
             raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
         if self.chunk < 1 or self.lm_layers < 1 or self.aggregation_tokens < 1 or not 0 < self.lfp_floor <= 1:
@@ -129,8 +145,12 @@ class CogVLAPolicy(nn.Module):
         self.goal_probe = nn.Linear(d, 1)
         # The 3D goal belief's features -> added to the previous-action token; zero until trained
         # (`with_goal_belief`), so a policy given the belief starts exactly where it was.
-        self.goal_embed = nn.Sequential(nn.Linear(GOAL_FEATURES, h), nn.SiLU(), nn.Linear(h, h)) \
+        self.goal_embed = nn.Sequential(nn.Linear(goal_input_size(config), h), nn.SiLU(), nn.Linear(h, h)) \
             if config.goal_belief else None  # fmt: skip
+        if config.goal_grounder:  # frozen; filled by `with_goal_belief`
+            self.grounder = GoalGrounder(GrounderConfig(config.image_size, config.image_size // 4,
+                                                        config.grounder_width, config.grounder_embed_dim,
+                                                        config.vocab)).requires_grad_(False)  # fmt: skip
         if config.memory_tokens or config.goal_belief:  # frozen; filled by `with_memory` / `with_goal_belief`
             self.memory_encoder = MemoryEncoder(nn.Embedding(len(config.vocab), h, padding_idx=0),
                                                 EFAEncoder(3, *args), nn.Linear(d, 1))  # fmt: skip
@@ -157,7 +177,7 @@ class CogVLAPolicy(nn.Module):
                 return_goal: bool = False, goal: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
         memory tokens with their position embedding (required exactly when memory_tokens > 0); previous
-        (B,) the action executed before (its last index = none); goal (B, GOAL_FEATURES) the goal belief's
+        (B,) the action executed before (its last index = none); goal (B, goal_input_size) the goal belief's
         features (required exactly when goal_belief is set) -> (B, chunk * action_dim, head_outputs);
         with `return_goal` also the grounding probe's logits (B, P) of each RGB patch showing the
         instructed object."""
@@ -171,10 +191,10 @@ class CogVLAPolicy(nn.Module):
             raise SegpilotError(f"this policy reads {m} memory tokens: memory must be "
                                 f"{f'(B, {m}, {self.config.vision_hidden})' if m else 'None'}, got "
                                 f"{None if memory is None else tuple(memory.shape)}")  # fmt: skip
-        wanted = (len(rgb), GOAL_FEATURES) if self.config.goal_belief else None
+        wanted = (len(rgb), goal_input_size(self.config)) if self.config.goal_belief else None
         if (None if goal is None else tuple(goal.shape)) != wanted:
             raise SegpilotError(f"this policy {'reads' if wanted else 'has no'} goal belief: goal must be "
-                                f"{f'(B, {GOAL_FEATURES})' if wanted else 'None'}, got "
+                                f"{f'(B, {wanted[1]})' if wanted else 'None'}, got "
                                 f"{None if goal is None else tuple(goal.shape)}")  # fmt: skip
         if previous is None:
             previous = torch.full((len(rgb),), self.previous_action.num_embeddings - 1, dtype=torch.long)
@@ -229,11 +249,20 @@ def with_memory(policy: CogVLAPolicy, tokens: int, importance: float = 0.5) -> C
     return new
 
 
-def with_goal_belief(policy: CogVLAPolicy) -> CogVLAPolicy:
+def with_goal_belief(policy: CogVLAPolicy, grounder: GoalGrounder | None = None, plan: bool = False) -> CogVLAPolicy:
     """`policy` reading the 3D goal belief: the same weights, a frozen copy of its embedding, RGB stream and
-    grounding probe as the belief's encoder, and a goal embedding whose output starts at zero (training
+    grounding probe as the belief's encoder (or the trained `grounder`, frozen, scoring the belief), with
+    `plan` the floor-map path's next action, and a goal embedding whose output starts at zero (training
     begins at `policy`'s behaviour)."""
-    new = _extend(policy, ("goal_embed.",), goal_belief=True)
+    if grounder is not None and (grounder.config.vocab != policy.config.vocab
+                                 or grounder.config.image_size != policy.config.image_size):  # fmt: skip
+        raise SegpilotError("the grounder was trained with another vocabulary or image size than the policy")
+    sizes = {} if grounder is None else {"grounder_width": grounder.config.width,
+                                         "grounder_embed_dim": grounder.config.embed_dim}  # fmt: skip
+    new = _extend(policy, ("goal_embed.", "grounder."), goal_belief=True, goal_grounder=grounder is not None,
+                  goal_plan=plan, **sizes)  # fmt: skip
+    if grounder is not None:
+        new.grounder.load_state_dict(grounder.state_dict())
     nn.init.zeros_(new.goal_embed[-1].weight)
     nn.init.zeros_(new.goal_embed[-1].bias)
     return new

@@ -77,6 +77,12 @@ class TrainVLAConfig:
     """Give the init_from policy the 3D goal belief (where a frozen copy of its grounding probe has
     seen the instructed object, relative to the agent; see policies.vla.goal_belief). Measured: 87 vs 86
     successes in 150 episodes for the default policy (docs/vla/goal_belief_run.json)."""
+    goal_grounder: str = ""
+    """Score the goal belief with this trained grounding network (a `segpilot train grounder` folder, needs
+    goal_belief) instead of the frozen probe; it is copied into the policy, frozen."""
+    goal_plan: bool = False
+    """The goal input also carries the next action of the shortest path on the agent's own depth floor map
+    towards the belief's estimate (policies.vla.floor_map; needs goal_belief)."""
     instruction_dropout: float = 0.0
     """Share of training steps whose instruction words are all replaced by <unk> (needs goal_belief): the goal
     belief, recorded with the real instruction, is then the policy's only goal information, so the policy
@@ -114,6 +120,8 @@ class TrainVLAConfig:
         if (self.memory_tokens or self.goal_belief) and not self.init_from:
             raise SegpilotError("memory_tokens and goal_belief need init_from: their frozen encoder is a trained "
                                 "policy's RGB stream and grounding probe")  # fmt: skip
+        if (self.goal_grounder or self.goal_plan) and not self.goal_belief:
+            raise SegpilotError("goal_grounder and goal_plan refine the goal belief: they need goal_belief")
         if not 0 <= self.instruction_dropout < 1 or (self.instruction_dropout and not self.goal_belief):
             raise SegpilotError(f"instruction_dropout must lie in [0, 1) and needs goal_belief, got "
                                 f"{self.instruction_dropout}")  # fmt: skip
@@ -182,8 +190,15 @@ def _initial_policy(cfg: TrainVLAConfig) -> CogVLAPolicy:
         raise SegpilotError(f"{cfg.init_from} already has a memory of {policy.config.memory_tokens} tokens")
     if cfg.memory_tokens and not policy.config.memory_tokens:
         policy = with_memory(policy, cfg.memory_tokens, cfg.memory_importance)
-    if cfg.goal_belief and not policy.config.goal_belief:
-        policy = with_goal_belief(policy)
+    if cfg.goal_belief and policy.config.goal_belief:
+        if cfg.goal_grounder or cfg.goal_plan != policy.config.goal_plan:
+            raise SegpilotError(f"{cfg.init_from} already reads a goal belief: start goal_grounder / goal_plan "
+                                "from a policy without one")  # fmt: skip
+    elif cfg.goal_belief:
+        from segpilot.policies.vla.grounding import load_grounder
+
+        grounder = load_grounder(cfg.goal_grounder) if cfg.goal_grounder else None
+        policy = with_goal_belief(policy, grounder, cfg.goal_plan)
     return policy
 
 
