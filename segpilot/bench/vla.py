@@ -17,6 +17,7 @@ import torch
 
 from segpilot.policies.vla.data import instruction_vocab
 from segpilot.policies.vla.evaluate import lm_flops
+from segpilot.policies.vla.goal_belief import goal_input_size
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
 
 LM_HEAVY = dict(lm_hidden=1024, lm_layers=8, lm_heads=16, aggregation_tokens=256)
@@ -30,14 +31,15 @@ def time_chunks(policy: CogVLAPolicy, repeats: int) -> dict:
     words, valid = policy.encode_instruction([["go", "to", "the", "black", "sofa"]])
     m = policy.config.memory_tokens
     memory = torch.randn(1, m, policy.config.vision_hidden) if m else None
+    goal = torch.zeros(1, goal_input_size(policy.config)) if policy.config.goal_belief else None
     seconds: dict[bool, list[float]] = {True: [], False: []}
     with torch.inference_mode():
         for routing in (True, False):  # warm-up
-            policy(rgb, depth, words, valid, routing=routing, memory=memory)
+            policy(rgb, depth, words, valid, routing=routing, memory=memory, goal=goal)
         for _ in range(repeats):
             for routing in (True, False):
                 t = time.perf_counter()
-                policy(rgb, depth, words, valid, routing=routing, memory=memory)
+                policy(rgb, depth, words, valid, routing=routing, memory=memory, goal=goal)
                 seconds[routing].append(time.perf_counter() - t)
     n_visual, n_text = policy.config.n_visual, int(valid.sum()) + 1
     on, off = statistics.median(seconds[True]), statistics.median(seconds[False])

@@ -4,7 +4,7 @@ The 3D goal belief (`goal_belief`) is only as good as the patch scores it accumu
 by the policy's own grounding probe (a linear read-out of the action encoder's 8 x 8 patches),
 the belief's estimate was on the wrong object in about a third of the validation episodes,
 and a planner driving to that estimate failed exactly there; with the true goal patches the
-same planner succeeded in 90% of them (`docs/vla/grounded_nav_run.json`). So the grounding
+same planner succeeded in 90% of them (`docs/vla/grounded_plan_run.json`). So the grounding
 gets a network of its own, trained on the simulator's object-id images.
 
 The design is LSeg-like late fusion, because one frame is scored against several
