@@ -26,27 +26,22 @@ from segpilot.sim.scenes import Scene
 _LIGHT = (np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])).astype(np.float32)
 
 
-class OccupancyGrid:
-    """Floor cells blocked for the agent's centre (obstacles inflated by its radius)."""
+class FloorGrid:
+    """Square floor cells (rows = y, columns = x) from `origin` (world metres, z up); `blocked` cells are closed
+    to the agent's centre. Shared by the simulator's grid and the agent's own floor map (`policies.vla.floor_map`)."""
 
-    def __init__(self, scene: Scene, resolution: float, radius: float):
-        self.resolution = resolution
-        self.shape = (int(math.ceil(scene.depth / resolution)), int(math.ceil(scene.width / resolution)))
-        ys = (np.arange(self.shape[0]) + 0.5) * resolution
-        xs = (np.arange(self.shape[1]) + 0.5) * resolution
-        gx, gy = np.meshgrid(xs, ys)
-        self.obstacles = np.zeros(self.shape, bool)  # footprints only (for maps)
-        blocked = (gx < radius) | (gy < radius) | (gx > scene.width - radius) | (gy > scene.depth - radius)
-        for o in scene.objects:
-            if o.kind == "structure" or (o.support is not None):
-                continue
-            lo, hi = np.asarray(o.bbox_min[:2]), np.asarray(o.bbox_max[:2])
-            self.obstacles |= (gx >= lo[0]) & (gx <= hi[0]) & (gy >= lo[1]) & (gy <= hi[1])
-            blocked |= (gx >= lo[0] - radius) & (gx <= hi[0] + radius) & (gy >= lo[1] - radius) & (gy <= hi[1] + radius)
-        self.blocked = blocked
+    resolution: float
+    blocked: np.ndarray
+    origin: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.blocked.shape
 
     def cell(self, x: float, y: float) -> tuple[int, int]:
-        return int(math.floor(y / self.resolution)), int(math.floor(x / self.resolution))
+        return int(math.floor((y - self.origin[1]) / self.resolution)), int(
+            math.floor((x - self.origin[0]) / self.resolution)
+        )
 
     def is_free(self, x: float, y: float) -> bool:
         r, c = self.cell(x, y)
@@ -57,7 +52,27 @@ class OccupancyGrid:
         return all(self.is_free(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])) for t in np.linspace(0, 1, n))
 
     def cell_center(self, r: int, c: int) -> tuple[float, float]:
-        return (c + 0.5) * self.resolution, (r + 0.5) * self.resolution
+        return self.origin[0] + (c + 0.5) * self.resolution, self.origin[1] + (r + 0.5) * self.resolution
+
+
+class OccupancyGrid(FloorGrid):
+    """Floor cells blocked for the agent's centre (obstacles inflated by its radius), from the room's corner."""
+
+    def __init__(self, scene: Scene, resolution: float, radius: float):
+        self.resolution = resolution
+        shape = (int(math.ceil(scene.depth / resolution)), int(math.ceil(scene.width / resolution)))
+        ys = (np.arange(shape[0]) + 0.5) * resolution
+        xs = (np.arange(shape[1]) + 0.5) * resolution
+        gx, gy = np.meshgrid(xs, ys)
+        self.obstacles = np.zeros(shape, bool)  # footprints only (for maps)
+        blocked = (gx < radius) | (gy < radius) | (gx > scene.width - radius) | (gy > scene.depth - radius)
+        for o in scene.objects:
+            if o.kind == "structure" or (o.support is not None):
+                continue
+            lo, hi = np.asarray(o.bbox_min[:2]), np.asarray(o.bbox_max[:2])
+            self.obstacles |= (gx >= lo[0]) & (gx <= hi[0]) & (gy >= lo[1]) & (gy <= hi[1])
+            blocked |= (gx >= lo[0] - radius) & (gx <= hi[0] + radius) & (gy >= lo[1] - radius) & (gy <= hi[1] + radius)
+        self.blocked = blocked
 
 
 class EmbeddedSimulator:

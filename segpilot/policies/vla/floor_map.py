@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from segpilot.errors import SegpilotError
+from segpilot.sim.embedded import FloorGrid
 
 CELL_M = 0.1
 """Floor cell of the map, metres."""
@@ -38,28 +39,11 @@ MARGIN_CELLS = 10
 """Planning window: the cells seen so far, the agent and the goal, and this margin around them."""
 
 
-class PlanGrid:
-    """A window of the floor map in the occupancy-grid interface of `sim.planning` (world metres, z up)."""
+class PlanGrid(FloorGrid):
+    """A window of the floor map, in the simulator grid's interface (what `sim.planning` plans on)."""
 
     def __init__(self, blocked: np.ndarray, resolution: float, origin_xy: tuple[float, float]):
         self.blocked, self.resolution, self.origin = blocked, resolution, origin_xy
-        self.shape = blocked.shape
-
-    def cell(self, x: float, y: float) -> tuple[int, int]:
-        return int(math.floor((y - self.origin[1]) / self.resolution)), int(
-            math.floor((x - self.origin[0]) / self.resolution)
-        )
-
-    def cell_center(self, r: int, c: int) -> tuple[float, float]:
-        return self.origin[0] + (c + 0.5) * self.resolution, self.origin[1] + (r + 0.5) * self.resolution
-
-    def is_free(self, x: float, y: float) -> bool:
-        r, c = self.cell(x, y)
-        return 0 <= r < self.shape[0] and 0 <= c < self.shape[1] and not self.blocked[r, c]
-
-    def segment_free(self, a, b) -> bool:
-        n = max(2, int(math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / (self.resolution / 2))) + 1)
-        return all(self.is_free(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])) for t in np.linspace(0, 1, n))
 
 
 class FloorMap:

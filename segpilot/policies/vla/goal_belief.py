@@ -70,8 +70,8 @@ class GoalBelief:
         self.floor = FloorMap() if plan else None  # the agent's own map, for the plan features
 
     def update(self, goal_logits: Tensor | np.ndarray, xyz_world: np.ndarray) -> None:
-        """Add one frame's patch scores: logits (P,) of the grounding probe, patch centres (P, 3) world metres
-        (NaN where a patch has no depth)."""
+        """Add one frame's patch scores: logits (P,) of the grounding probe or network, patch centres (P, 3)
+        world metres (NaN where a patch has no depth)."""
         logits = np.asarray(goal_logits, dtype=np.float64).reshape(-1)
         xyz = np.asarray(xyz_world, dtype=np.float64)
         if xyz.shape != (len(logits), 3):
