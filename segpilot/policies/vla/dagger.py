@@ -31,8 +31,9 @@ class _Room:
     """A batch slot: one room's simulator running its episodes one after another (`finished` in order)."""
 
     def __init__(self, sim, episodes: list, patch_size: int, max_steps: int, memory: tuple[int, float] = (0, 0.5),
-                 belief=None):  # fmt: skip
+                 belief=None, plan_labels: bool = False):  # fmt: skip
         self.sim, self.patch_size, self.max_steps, self.memory, self.belief = sim, patch_size, max_steps, memory, belief
+        self.plan_labels = plan_labels
         self.queue = deque(episodes)
         self.finished: list[LabelledEpisode] = []
         self._next()
@@ -40,8 +41,9 @@ class _Room:
     def _next(self) -> None:
         if self.queue:
             memory = TokenMemory(*self.memory) if self.memory[0] else None
+            belief = new_belief(self.belief) if self.belief else None
             self.current = LabelledEpisode(self.sim, self.queue.popleft(), self.patch_size, self.max_steps, memory,
-                                           new_belief(self.belief) if self.belief else None)  # fmt: skip
+                                           belief, self.plan_labels)  # fmt: skip
         else:
             self.current = None
             self.sim.close()
@@ -72,7 +74,7 @@ def _policy_actions(policy, episodes: list[LabelledEpisode], routing: bool, temp
 
 
 def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, beta: float, max_steps: int,
-                   temperature: float = 1.0, batch: int = 16, progress: bool = False,
+                   temperature: float = 1.0, batch: int = 16, progress: bool = False, plan_labels: bool = False,
                    ) -> tuple[Demos, dict]:  # fmt: skip
     """Relabelled rollouts of `policy` in rooms seed .. seed + n_rooms - 1, `batch` rooms at a time."""
     was_training = policy.training
@@ -88,7 +90,7 @@ def dagger_collect(policy, n_rooms: int, seed: int, chunk: int, per_room: int, b
             while len(active) < batch and (room := next(pending, None)) is not None:
                 _, sim, room_episodes = room
                 slots.append(_Room(sim, room_episodes, policy.config.patch_size, max_steps, memory,
-                                   policy.config if policy.config.goal_belief else None))  # fmt: skip
+                                   policy.config if policy.config.goal_belief else None, plan_labels))  # fmt: skip
                 active += [slots[-1]] if slots[-1].current is not None else []
             if not active:
                 break

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
-from segpilot.sim.base import SimConfig
+from segpilot.sim.base import AgentPose, SimConfig
 from segpilot.sim.scenes import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL
 
 NAV_GOAL_CATEGORIES = FURNITURE
@@ -41,6 +41,9 @@ PREVIOUS_NONE = len(DISCRETE_NAV_ACTIONS)  # "no previous action" (the first ste
 # The expert stops this far inside the success distance: a 64 px camera policy judges distance
 # roughly and tends to stop a little before the expert did, so the expert's stops leave room.
 STOP_MARGIN_M = 0.4
+PLAN_TRUST_M = 0.5
+"""With plan labels, a step is labelled with the floor-map plan's action where the belief's estimate lies this
+close to the goal's footprint (the plan then leads to the goal; elsewhere the expert's label stays)."""
 
 
 def instruction_vocab() -> tuple[str, ...]:
@@ -110,7 +113,8 @@ class LabelledEpisode:
     and DAgger's batched rollouts.
     """
 
-    def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None, memory=None, belief=None):
+    def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None, memory=None, belief=None,
+                 plan_labels: bool = False):  # fmt: skip
         from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
 
         self.sim, self.episode, self.patch_size = sim, episode, patch_size
@@ -135,6 +139,8 @@ class LabelledEpisode:
         self.memory: list = []
         self.goal_belief = belief  # the episode's `goal_belief.GoalBelief` when the policy reads one
         self.goal_inputs: list = []
+        self.plan_labels = plan_labels
+        self.cameras: list = []
 
     def label(self, memory: Tensor | None = None, goal_input: Tensor | None = None) -> str:
         """Record the current observation (and the policy's memory and goal inputs there) and return the
@@ -146,13 +152,37 @@ class LabelledEpisode:
         self.goal_patches.append(patch_coverage(goal, self.patch_size).astype(np.float16))
         if memory is not None:
             self.memory.append(memory.numpy().astype(np.float16))
+        self.cameras.append(self.obs.frame.T_world_cam)
         if goal_input is not None:
             self.goal_inputs.append(np.asarray(goal_input, dtype=np.float32))
+            action = self._plan_label(len(self.steps), action)
         self.previous.append(self.before)
         self.rgb.append(self.obs.frame.rgb)
         self.depth.append(self.obs.frame.depth.astype(np.float16))
         self.steps.append(DISCRETE_NAV_ACTIONS.index(action))
         return action
+
+    def _plan_label(self, t: int, action: str) -> str:
+        """With `plan_labels`, the floor-map plan's action at step t where the plan exists and the belief's estimate
+        lies on the goal (within PLAN_TRUST_M of its footprint); else `action` (the expert's)."""
+        from segpilot.policies.vla.goal_belief import FEATURES, PLAN_FEATURES, RANGE_M
+        from segpilot.sim.planning import footprint_distance
+
+        g = self.goal_inputs[t] if t < len(self.goal_inputs) else None
+        if not self.plan_labels or g is None or len(g) != FEATURES + PLAN_FEATURES or g[0] < 1 or g[FEATURES] < 1:
+            return action
+        T = self.cameras[t]
+        heading = T[:2, 2] / np.linalg.norm(T[:2, 2])
+        x, y = T[:2, 3] + RANGE_M * (g[1] * heading + g[2] * np.array([-heading[1], heading[0]]))
+        if footprint_distance(AgentPose(x, y, 0.0), self.goal["bbox_min"], self.goal["bbox_max"]) > PLAN_TRUST_M:
+            return action
+        return ("move_forward", "turn_left", "turn_right", "stop")[int(np.argmax(g[FEATURES + 1 : FEATURES + 5]))]
+
+    def relabel_with_plan(self) -> None:
+        """Apply `_plan_label` to every step once the goal inputs are known (demonstrations replay them after the
+        episode)."""
+        self.steps = [DISCRETE_NAV_ACTIONS.index(self._plan_label(t, DISCRETE_NAV_ACTIONS[a]))
+                      for t, a in enumerate(self.steps)]  # fmt: skip
 
     def advance(self, action: str) -> None:
         """Execute `action`; the episode ends at stop or the step limit."""
@@ -205,7 +235,7 @@ def stack_episodes(episodes: list[LabelledEpisode], chunk: int, seed: int, n_roo
 
 def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int = 6, noise: float = 0.15,
             progress: bool = False, patch_size: int = 8, policy=None,
-            camera_pitch_deg: float = SimConfig.camera_pitch_deg,
+            camera_pitch_deg: float = SimConfig.camera_pitch_deg, plan_labels: bool = False,
             ) -> tuple[Demos, dict]:  # fmt: skip
     """Expert episodes (DART noise) in rooms seed .. seed + n_rooms - 1; returns the demos and a summary.
 
@@ -221,7 +251,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
     for r, sim, episodes in rooms(n_rooms, seed, per_room, image_size, camera_pitch_deg):
         for ep in episodes:
             memory = TokenMemory(size, policy.config.memory_importance) if size else None
-            episode = LabelledEpisode(sim, ep, patch_size, memory=memory)
+            episode = LabelledEpisode(sim, ep, patch_size, memory=memory, plan_labels=plan_labels)
             frames = []
             while not episode.done:
                 frames.append(episode.obs.frame)
@@ -232,6 +262,7 @@ def collect(n_rooms: int, seed: int, image_size: int, chunk: int, per_room: int 
                     episode.memory = list(replay(policy, memory, frames, *words).numpy().astype(np.float16))
                 if belief:
                     episode.goal_inputs = list(replay_goal(policy, new_belief(policy.config), frames, *words))
+                    episode.relabel_with_plan()
             done.append(episode)
         sim.close()
         if progress and (r + 1) % 20 == 0:

@@ -83,6 +83,9 @@ class TrainVLAConfig:
     goal_plan: bool = False
     """The goal input also carries the next action of the shortest path on the agent's own depth floor map
     towards the belief's estimate (policies.vla.floor_map; needs goal_belief)."""
+    plan_labels: bool = False
+    """Label demonstration and DAgger steps with the floor-map plan's action where the belief's estimate lies on
+    the goal (the expert's label elsewhere), so the policy learns to follow the plan it reads (needs goal_plan)."""
     instruction_dropout: float = 0.0
     """Share of training steps whose instruction words are all replaced by <unk> (needs goal_belief): the goal
     belief, recorded with the real instruction, is then the policy's only goal information, so the policy
@@ -120,6 +123,8 @@ class TrainVLAConfig:
         if (self.memory_tokens or self.goal_belief) and not self.init_from:
             raise SegpilotError("memory_tokens and goal_belief need init_from: their frozen encoder is a trained "
                                 "policy's RGB stream and grounding probe")  # fmt: skip
+        if self.plan_labels and not self.goal_plan:
+            raise SegpilotError("plan_labels label steps with the floor-map plan: they need goal_plan")
         if (self.goal_grounder or self.goal_plan) and not self.goal_belief:
             raise SegpilotError("goal_grounder and goal_plan refine the goal belief: they need goal_belief")
         if not 0 <= self.instruction_dropout < 1 or (self.instruction_dropout and not self.goal_belief):
@@ -137,7 +142,8 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
     demos, data_summary = collect(cfg.rooms, cfg.seed, cfg.image_size, cfg.chunk, cfg.episodes_per_room, cfg.noise,
                                   progress=progress, patch_size=cfg.patch_size,
                                   policy=policy if policy.config.memory_tokens or policy.config.goal_belief else None,
-                                  camera_pitch_deg=policy.config.camera_pitch_deg)  # fmt: skip
+                                  camera_pitch_deg=policy.config.camera_pitch_deg,
+                                  plan_labels=cfg.plan_labels)  # fmt: skip
     collect_minutes = (time.time() - t0) / 60
     log: list[dict] = []
     t1 = time.time()
@@ -162,7 +168,8 @@ def train_vla(cfg: TrainVLAConfig, progress: bool = True) -> dict:
         t = time.time()
         seed = cfg.seed + cfg.rooms + k * cfg.dagger_rooms
         extra, summary = dagger_collect(policy, cfg.dagger_rooms, seed, cfg.chunk, cfg.episodes_per_room,
-                                        cfg.dagger_beta, cfg.dagger_max_steps, cfg.dagger_temperature)  # fmt: skip
+                                        cfg.dagger_beta, cfg.dagger_max_steps, cfg.dagger_temperature,
+                                        plan_labels=cfg.plan_labels)  # fmt: skip
         demos = concat([demos, extra])
         rounds.append({**summary, "collect_minutes": (time.time() - t) / 60})
         if progress:

@@ -123,3 +123,26 @@ def test_the_plan_features_follow_the_floor_map_towards_the_estimate_and_demos_r
     demos, _ = collect(1, 20000, 32, 4, per_room=1, policy=policy)
     assert demos.goal.shape == (len(demos.actions), FEATURES + PLAN_FEATURES)
     assert demos.goal[:, FEATURES].max() == 1  # the plan was on at some step
+
+
+def test_plan_labels_replace_the_experts_label_only_with_the_plans_action():
+    torch.manual_seed(0)
+    policy = with_goal_belief(CogVLAPolicy(VLAConfig(**CFG)), _grounder(), plan=True).eval()
+    expert, _ = collect(2, 20000, 32, 4, per_room=2, policy=policy)
+    planned, _ = collect(2, 20000, 32, 4, per_room=2, policy=policy, plan_labels=True)
+    assert np.array_equal(expert.goal, planned.goal)  # the same states: only labels change
+    changed = expert.actions[:, 0] != planned.actions[:, 0]
+    plan_action = planned.goal[:, FEATURES + 1 : FEATURES + 5].argmax(1)
+    order = ("move_forward", "turn_left", "turn_right", "stop")
+    from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
+
+    as_plan = np.array([DISCRETE_NAV_ACTIONS.index(order[i]) for i in plan_action])
+    assert (
+        changed.any()
+        and (planned.goal[changed, FEATURES] == 1).all()
+        and (planned.actions[changed, 0] == as_plan[changed]).all()
+    )
+    with pytest.raises(SegpilotError, match="need goal_plan"):
+        from segpilot.policies.vla.train import TrainVLAConfig
+
+        TrainVLAConfig(plan_labels=True)
