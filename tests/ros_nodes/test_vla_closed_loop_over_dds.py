@@ -2,9 +2,9 @@
 a closed-loop episode in a held-out generated room, driven action by action over DDS until the
 policy calls stop at its goal.
 
-The episode is the second one of the first held-out room (30000, "find the shelf"), which the
-embedded policy solves in-process in 53 steps with the node's sampling seed (0); over DDS the node
-sees the same observations and samples with the same seed, so it must reach the goal the same way."""
+The episode is the first held-out one (room 30000, "find the cabinet"), which the embedded policy
+solves in-process in 29 steps with the node's sampling seed (0); over DDS the node sees the same
+observations and samples with the same seed, so it must reach the goal the same way."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from segpilot.sim.embedded import EmbeddedSimulator
 from segpilot.sim.episodes import make_nav_episodes
 from segpilot.sim.scenes import generate_scene
 
-ROOM_SEED, EPISODE_INDEX, MAX_STEPS = 30000, 1, 400
+ROOM_SEED, EPISODE_INDEX, MAX_STEPS = 30000, 0, 400
 
 
 def test_closed_loop_episode_runs_over_dds():
