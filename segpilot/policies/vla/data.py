@@ -165,7 +165,7 @@ class LabelledEpisode:
     def _plan_label(self, t: int, action: str) -> str:
         """With `plan_labels`, the floor-map plan's action at step t where the plan exists and the belief's estimate
         lies on the goal (within PLAN_TRUST_M of its footprint); else `action` (the expert's)."""
-        from segpilot.policies.vla.goal_belief import FEATURES, PLAN_FEATURES, RANGE_M
+        from segpilot.policies.vla.goal_belief import FEATURES, PLAN_ACTIONS, PLAN_FEATURES, RANGE_M
         from segpilot.sim.planning import footprint_distance
 
         g = self.goal_inputs[t] if t < len(self.goal_inputs) else None
@@ -176,7 +176,7 @@ class LabelledEpisode:
         x, y = T[:2, 3] + RANGE_M * (g[1] * heading + g[2] * np.array([-heading[1], heading[0]]))
         if footprint_distance(AgentPose(x, y, 0.0), self.goal["bbox_min"], self.goal["bbox_max"]) > PLAN_TRUST_M:
             return action
-        return ("move_forward", "turn_left", "turn_right", "stop")[int(np.argmax(g[FEATURES + 1 : FEATURES + 5]))]
+        return PLAN_ACTIONS[int(np.argmax(g[FEATURES + 1 : FEATURES + 5]))]
 
     def relabel_with_plan(self) -> None:
         """Apply `_plan_label` to every step once the goal inputs are known (demonstrations replay them after the

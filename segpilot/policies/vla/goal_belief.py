@@ -49,7 +49,8 @@ RANGE_M = 5.0
 PLAN_FEATURES = 6
 """Length of the floor-map plan's features: [has a path, one-hot move_forward / turn_left / turn_right / stop,
 geodesic metres left / RANGE_M]."""
-_PLAN_ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
+PLAN_ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
+"""The order of the plan features' one-hot action."""
 
 
 def goal_input_size(config) -> int:
@@ -130,7 +131,7 @@ class GoalBelief:
         pose = AgentPose(float(T[0, 3]), float(T[1, 3]), math.atan2(T[1, 2], T[0, 2]))
         action, left = self.floor.plan(pose, found[0], SimConfig())  # the discrete actions' steps: Habitat's
         if action is not None:
-            out[0], out[1 + _PLAN_ACTIONS.index(action)], out[5] = 1.0, 1.0, min(left, 2 * RANGE_M) / RANGE_M
+            out[0], out[1 + PLAN_ACTIONS.index(action)], out[5] = 1.0, 1.0, min(left, 2 * RANGE_M) / RANGE_M
         return out
 
     def inputs(self, T_world_cam: np.ndarray) -> np.ndarray:  # noqa: N803

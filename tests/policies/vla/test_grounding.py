@@ -133,10 +133,10 @@ def test_plan_labels_replace_the_experts_label_only_with_the_plans_action():
     assert np.array_equal(expert.goal, planned.goal)  # the same states: only labels change
     changed = expert.actions[:, 0] != planned.actions[:, 0]
     plan_action = planned.goal[:, FEATURES + 1 : FEATURES + 5].argmax(1)
-    order = ("move_forward", "turn_left", "turn_right", "stop")
+    from segpilot.policies.vla.goal_belief import PLAN_ACTIONS
     from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 
-    as_plan = np.array([DISCRETE_NAV_ACTIONS.index(order[i]) for i in plan_action])
+    as_plan = np.array([DISCRETE_NAV_ACTIONS.index(PLAN_ACTIONS[i]) for i in plan_action])
     assert (
         changed.any()
         and (planned.goal[changed, FEATURES] == 1).all()
