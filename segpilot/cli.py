@@ -5,6 +5,8 @@
     segpilot eval scanqa --qa FILE --scenes ROOT --model DIR --out RUN
     segpilot bench prune [--shapes 12x729x1152,8x196x256] [--repeats 5] [--json FILE]
     segpilot sim make-qa --scenes N --seed S --out DIR | render --seed S --out DIR | expert --episodes N
+    segpilot sim export-habitat --seed S --out DIR | habitat-scan --habitat STAGE --out SCAN
+    segpilot sim run-vla [--habitat STAGE] [--episodes N] [--seed S] [--routing both|on|off] [--out DIR]
     segpilot bench sim
     segpilot bench vla [--repeats 10] [--json FILE]
     segpilot methods
@@ -179,8 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--replan-every", type=int, default=1, help="actions executed per decoded chunk (default 1)")
     rv.add_argument("--temperature", type=float, default=1.0, help="sample moves at this temperature (0 = argmax)")
     rv.add_argument("--routing", choices=("both", "on", "off"), default="both", help="LFP routing modes to run")
-    rv.add_argument("--habitat", type=Path, default=None, help="run through habitat-sim on this scene instead")
-    rv.add_argument("--episodes-file", type=Path, default=None, help="with --habitat: navigation episodes JSON")
+    rv.add_argument("--habitat", type=Path, default=None,
+                    help="run through habitat-sim on this scene instead (a stage config from export-habitat, or any "
+                         "scene habitat-sim loads with --episodes-file)")  # fmt: skip
+    rv.add_argument("--episodes-file", type=Path, default=None,
+                    help="with --habitat: navigation episodes JSON (default: generated in an exported room)")
+    rv.add_argument("--gpu-device-id", type=int, default=-1, help="with --habitat: CUDA device (-1 = CPU rendering)")
+    xh = sim_sub.add_parser("export-habitat", help="write a generated room for habitat-sim (stage config, GLB, "
+                                                   "semantic PLY, scene graph)")  # fmt: skip
+    xh.add_argument("--seed", type=int, default=30000, help="room seed")
+    xh.add_argument("--out", type=Path, required=True, help="output folder")
+    hs = sim_sub.add_parser("habitat-scan", help="render a QA view trajectory through habitat-sim into a "
+                                                 "ScanNet-layout scan (for ask / eval scanqa)")  # fmt: skip
+    hs.add_argument("--habitat", type=Path, required=True, help="stage config (export-habitat) or habitat scene")
+    hs.add_argument("--episodes-file", type=Path, default=None,
+                    help="question episodes (eqa_episodes_*.json); default: an exported room's coverage trajectory")
+    hs.add_argument("--gpu-device-id", type=int, default=-1, help="CUDA device (-1 = CPU rendering)")
+    hs.add_argument("--out", type=Path, required=True, help="scan folder to write")
 
     bag = sub.add_parser("bag", help="answer from a recorded rosbag2 (.db3 or .mcap)")
     bag_sub = bag.add_subparsers(dest="bag", required=True)

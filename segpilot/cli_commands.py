@@ -257,19 +257,29 @@ def cmd_sim(args: argparse.Namespace) -> int:
     elif args.sim == "run-vla":
         from segpilot.policies.vla import evaluate
 
-        if args.habitat is not None:
-            if args.episodes_file is None:
-                raise SegpilotError("--habitat needs --episodes-file (navigation episodes of that scene)")
-            report = evaluate.run_vla_habitat(args.policy, args.habitat, args.episodes_file, args.out,
-                                              args.replan_every, args.routing != "off", args.temperature)  # fmt: skip
-            print(json.dumps({k: v for k, v in report.items() if k != "per_episode"}, indent=1))
-            return 0
         modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.routing]
+        if args.habitat is not None:
+            report = evaluate.run_vla_habitat(args.policy, args.habitat, args.episodes_file, args.episodes, args.seed,
+                                              args.out, args.replan_every, modes, args.temperature,
+                                              args.gpu_device_id)  # fmt: skip
+            for m in report["modes"].values():
+                m.pop("per_episode")
+            print(json.dumps(report, indent=1))
+            return 0
+        if args.episodes_file is not None or args.gpu_device_id != -1:
+            raise SegpilotError("--episodes-file and --gpu-device-id apply to --habitat runs only")
         report = evaluate.run_vla(args.policy, args.episodes, args.seed, args.out, args.replan_every, modes,
                                   temperature=args.temperature)  # fmt: skip
         for m in report["modes"].values():
             m.pop("per_episode")
         print(json.dumps(report, indent=1))
+    elif args.sim == "export-habitat":
+        from segpilot.sim.habitat_export import export_habitat_scene
+        from segpilot.sim.scenes import generate_scene
+
+        print(f"wrote {export_habitat_scene(generate_scene(args.seed), args.out)} (pass it to --habitat)")
+    elif args.sim == "habitat-scan":
+        print(f"wrote {commands.habitat_scan(args.habitat, args.out, args.episodes_file, args.gpu_device_id)}")
     elif args.sim == "render":
         for path in commands.render(args.seed, args.out):
             print(f"wrote {path}")

@@ -36,9 +36,13 @@ class SimBridgeConfig:
     simulator: str = "embedded"
     """embedded (a generated room), or habitat with `habitat_scene`."""
     habitat_scene: str = ""
-    """Scene file habitat-sim loads when simulator is habitat."""
+    """Scene file habitat-sim loads when simulator is habitat (a stage config from `segpilot sim export-habitat`,
+    or any .glb / .ply / stage config)."""
+    gpu_device_id: int = -1
+    """habitat: -1 renders on the CPU, >= 0 on that CUDA device."""
     room_seed: int = 30000
-    """Seed of the generated room (held-out rooms start at 30000)."""
+    """Seed of the generated room (held-out rooms start at 30000). habitat: an exported room brings its own seed;
+    other scenes draw their start from the navmesh with room_seed + episode_index."""
     episode_index: int = 0
     """Which generated navigation episode of the room gives the start pose and the goal."""
     goal_categories: str = ",".join(FURNITURE)
@@ -66,6 +70,10 @@ class SimBridgeConfig:
     def __post_init__(self) -> None:
         if self.simulator not in ("embedded", "habitat") or self.mode not in ("discrete", "velocity"):
             raise SegpilotError("simulator must be embedded or habitat; mode must be discrete or velocity")
+        if self.simulator == "habitat" and not self.habitat_scene.strip():
+            raise SegpilotError("simulator habitat needs habitat_scene (a .glb / .ply or a .stage_config.json file)")
+        if self.gpu_device_id < -1:
+            raise SegpilotError(f"gpu_device_id must be -1 (CPU) or a CUDA device index, got {self.gpu_device_id}")
         if self.rate_hz <= 0 or min(self.width, self.height, self.max_steps) < 1 or not 0 < self.hfov_deg < 180:
             raise SegpilotError("rate_hz must be > 0, width / height / max_steps >= 1 and hfov_deg in (0, 180)")
 
@@ -79,30 +87,31 @@ class SimBridgeNode(SegpilotNode):
     def configure(self) -> None:
         from segpilot.sim.base import SimConfig
         from segpilot.sim.embedded import EmbeddedSimulator
-        from segpilot.sim.episodes import make_nav_episodes
-        from segpilot.sim.scenes import generate_scene
+        from segpilot.sim.episodes import episode_in_room
+        from segpilot.sim.scenes import Scene, generate_scene
 
         cfg = self.config(SimBridgeConfig)
         self.cfg = cfg
         sim_config = SimConfig(width=cfg.width, height=cfg.height, hfov_deg=cfg.hfov_deg,
                                camera_pitch_deg=cfg.camera_pitch_deg)  # fmt: skip
+        categories = [c.strip() for c in cfg.goal_categories.split(",") if c.strip()] or None
         if cfg.simulator == "habitat":
             from segpilot.sim.registry import make_simulator
 
-            self.sim, self.episode = make_simulator("habitat", cfg.habitat_scene, sim_config), None
-            from segpilot.sim.base import AgentPose
-
-            self.obs = self.sim.reset(AgentPose(0.0, 0.0, 0.0))
+            self.sim = make_simulator("habitat", cfg.habitat_scene, sim_config, gpu_device_id=cfg.gpu_device_id)
+            if self.sim.scene_graph is not None:  # an exported segpilot room: the embedded backend's episodes
+                self.episode = episode_in_room(Scene.load(self.sim.scene_graph), sim_config, cfg.episode_index,
+                                               categories)  # fmt: skip
+                start = self.episode.start_pose
+            else:
+                self.episode = None
+                start = self.sim.random_start(cfg.room_seed + cfg.episode_index)
+                self.get_logger().info("habitat scene without segpilot episodes: random navigable start, no goal")
         else:
-            scene = generate_scene(cfg.room_seed)
-            self.sim = EmbeddedSimulator(scene, sim_config)
-            categories = [c.strip() for c in cfg.goal_categories.split(",") if c.strip()] or None
-            episodes = make_nav_episodes(scene, self.sim.grid, cfg.episode_index + 1, cfg.room_seed,
-                                         categories=categories)  # fmt: skip
-            if len(episodes) <= cfg.episode_index:
-                raise SegpilotError(f"room {cfg.room_seed} has only {len(episodes)} navigation episodes")
-            self.episode = episodes[cfg.episode_index]
-            self.obs = self.sim.reset(self.episode.start_pose)
+            self.sim = EmbeddedSimulator(generate_scene(cfg.room_seed), sim_config)
+            self.episode = episode_in_room(self.sim.scene, sim_config, cfg.episode_index, categories)
+            start = self.episode.start_pose
+        self.obs = self.sim.reset(start)
         self.steps, self.done, self.path_m = 0, False, 0.0
         self.twist, self.twist_time = Twist(), 0.0
         self.pubs = {"color": self.create_publisher(Image, "color/image_raw", SENSOR_QOS),
@@ -186,11 +195,11 @@ class SimBridgeNode(SegpilotNode):
         from segpilot.sim.planning import footprint_distance
 
         self.done = True
-        report: dict = {"stopped": stopped, "steps": self.steps, "path_length_m": self.path_m}
+        report: dict = {"stopped": stopped, "steps": self.steps, "path_length_m": self.path_m, "goal": None}
         if self.episode is not None:
             goal = self.episode.goals[0]
             dist = footprint_distance(self.obs.pose, goal["bbox_min"], goal["bbox_max"])
-            report.update(episode_id=self.episode.episode_id, instruction=self.episode.instruction,
+            report.update(episode_id=self.episode.episode_id, instruction=self.episode.instruction, goal=goal,
                           distance_to_goal=dist, success=stopped and dist <= self.episode.success_distance)  # fmt: skip
         self.report = report
         self.pubs["episode"].publish(String(data=json.dumps(report)))

@@ -95,3 +95,34 @@ def bench(seeds: int = 3, frames: int = 200, config: SimConfig | None = None) ->
         rows.append({"scene": scene.scene_id, "triangles": len(scene.mesh.triangles), "render_fps": render_fps,
                      "step_fps": step_fps, "width": sim.config.width, "height": sim.config.height})  # fmt: skip
     return rows
+
+
+def habitat_scan(stage: Path, out: Path, episodes_file: Path | None = None, gpu_device_id: int = -1) -> Path:
+    """Render a QA view-collection trajectory through habitat-sim into a ScanNet-layout scan.
+
+    The trajectory is the first question episode's (an `eqa_episodes_*.json` of `sim make-qa`) or, for an
+    exported segpilot room, the room's coverage trajectory; `segpilot ask --scene OUT` and
+    `eval scanqa --scenes` then answer from Habitat's frames."""
+    from segpilot.errors import SegpilotError
+    from segpilot.eval.datasets.scannet import write_scene
+    from segpilot.sim.episodes import QuestionEpisode, load_episodes
+    from segpilot.sim.make_qa import QA_SIM_CONFIG, coverage_trajectory
+    from segpilot.sim.registry import make_simulator
+    from segpilot.sim.scenes import Scene
+
+    out.mkdir(parents=True, exist_ok=True)
+    sim = make_simulator("habitat", stage, QA_SIM_CONFIG, gpu_device_id=gpu_device_id)
+    try:
+        if episodes_file is not None:
+            episodes = [e for e in load_episodes(episodes_file) if isinstance(e, QuestionEpisode)]
+            if not episodes:
+                raise SegpilotError(f"{episodes_file} holds no question episodes")
+            poses = [AgentPose(*map(float, p)) for p in episodes[0].trajectory]
+        elif sim.scene_graph is not None:
+            poses = coverage_trajectory(EmbeddedSimulator(Scene.load(sim.scene_graph), QA_SIM_CONFIG))
+        else:
+            raise SegpilotError("this Habitat scene has no segpilot scene graph: give --episodes-file")
+        frames = [sim.reset(p).frame for p in poses]
+    finally:
+        sim.close()
+    return write_scene(out, frames)

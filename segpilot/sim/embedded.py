@@ -21,9 +21,8 @@ from segpilot.geometry.camera import PinholeCamera
 from segpilot.geometry.conventions import invert_pose
 from segpilot.geometry.frame import Frame
 from segpilot.sim.base import AgentPose, BaseCommand, Observation, SimConfig, next_pose
+from segpilot.sim.meshes import shaded_triangle_colors
 from segpilot.sim.scenes import Scene
-
-_LIGHT = (np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])).astype(np.float32)
 
 
 class FloorGrid:
@@ -96,11 +95,7 @@ class EmbeddedSimulator:
         self._n_tri = len(mesh.triangles)
         self._tri_ids = np.append(mesh.triangle_object_ids, 0).astype(np.int32)
         # Flat Lambert shading is per triangle, so shade once here, not per pixel per frame.
-        v = mesh.vertices[mesh.triangles]
-        normals = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-        normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-        shade = 0.45 + 0.55 * np.abs(normals @ _LIGHT)  # <= 1: stays within uint8
-        shaded = (mesh.triangle_colors * shade[:, None]).astype(np.uint8)
+        shaded = shaded_triangle_colors(mesh)
         rgba = np.zeros((len(shaded) + 1, 4), np.uint8)
         rgba[:-1, :3] = shaded
         self._tri_rgba32 = rgba.view(np.uint32)[:, 0]  # one 4-byte gather per pixel instead of three

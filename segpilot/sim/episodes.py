@@ -124,6 +124,18 @@ def make_nav_episodes(scene: Scene, grid, n: int, seed: int, success_distance: f
     return episodes
 
 
+def episode_in_room(scene: Scene, config, index: int, categories: Sequence[str] | None = None) -> NavigationEpisode:
+    """Navigation episode `index` of a segpilot room (seeded by the room's seed): the same start and goal in
+    every backend that renders that room (the embedded simulator, or Habitat on its export)."""
+    from segpilot.sim.embedded import OccupancyGrid
+
+    grid = OccupancyGrid(scene, config.grid_resolution_m, config.agent_radius_m)
+    episodes = make_nav_episodes(scene, grid, index + 1, scene.seed, categories=categories)
+    if len(episodes) <= index:
+        raise SegpilotError(f"room {scene.scene_id} has only {len(episodes)} navigation episodes, asked for {index}")
+    return episodes[index]
+
+
 @dataclass
 class EpisodeResult:
     """Per-episode metrics (habitat-lab definitions)."""

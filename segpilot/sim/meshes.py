@@ -44,6 +44,22 @@ class Mesh:
         return self.colors[self.triangles[:, 0]]
 
 
+LIGHT_DIR = (np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])).astype(np.float32)
+"""Direction of the fixed light of segpilot's flat Lambert shading (z-up world)."""
+
+
+def shaded_triangle_colors(mesh: Mesh) -> np.ndarray:
+    """(F, 3) uint8 colour of every triangle under flat Lambert shading from `LIGHT_DIR`.
+
+    View-independent, so the embedded simulator shades once per mesh and the Habitat export bakes
+    the same colours into its materials (both backends render the same colours)."""
+    v = mesh.vertices[mesh.triangles]
+    normals = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    shade = 0.45 + 0.55 * np.abs(normals @ LIGHT_DIR)  # <= 1: stays within uint8
+    return (mesh.triangle_colors * shade[:, None]).astype(np.uint8)
+
+
 def box_mesh(lo, hi, color, object_id: int) -> Mesh:
     """Axis-aligned box; outward-facing triangles (counter-clockwise seen from outside)."""
     lo, hi = np.asarray(lo, np.float32), np.asarray(hi, np.float32)

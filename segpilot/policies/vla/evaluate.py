@@ -107,31 +107,61 @@ def run_vla(policy_dir: str | Path | None, n_episodes: int, seed: int = EVAL_SEE
     return report
 
 
-def run_vla_habitat(policy_dir: str | Path | None, scene: str | Path, episodes_file: str | Path,
-                    out: Path | None = None, replan_every: int | None = None, routing: bool = True,
-                    temperature: float = 0.0):  # fmt: skip
-    """The same policy and agent through the Habitat backend, on habitat-lab style episodes of one scene."""
-    from segpilot.sim.base import SimConfig
-    from segpilot.sim.episodes import NavigationEpisode, load_episodes, run_nav_episode
+def _habitat_episodes(sim, episodes_file, n_episodes: int, seed: int) -> list:
+    """The first `n_episodes` of a habitat-lab style episode file, or, for an exported segpilot room
+    (its scene graph beside the stage config), episodes generated in it as the embedded backend does."""
+    from segpilot.sim.embedded import OccupancyGrid
+    from segpilot.sim.episodes import NavigationEpisode, load_episodes, make_nav_episodes
+    from segpilot.sim.scenes import Scene
+
+    if episodes_file is not None:
+        episodes = [e for e in load_episodes(episodes_file) if isinstance(e, NavigationEpisode)]
+        if not episodes:
+            raise SegpilotError(f"{episodes_file} holds no navigation episodes")
+        return episodes[:n_episodes]
+    if sim.scene_graph is None:
+        raise SegpilotError("this Habitat scene has no segpilot scene graph beside it (from `segpilot sim "
+                            "export-habitat`): give --episodes-file with its navigation episodes")  # fmt: skip
+    scene = Scene.load(sim.scene_graph)
+    grid = OccupancyGrid(scene, sim.config.grid_resolution_m, sim.config.agent_radius_m)
+    episodes = make_nav_episodes(scene, grid, n_episodes, seed, categories=NAV_GOAL_CATEGORIES)
+    if not episodes:
+        raise SegpilotError(f"no navigation episode could be generated in {scene.scene_id}")
+    return episodes
+
+
+def run_vla_habitat(policy_dir: str | Path | None, scene: str | Path, episodes_file: str | Path | None = None,
+                    n_episodes: int = 20, seed: int = EVAL_SEED, out: Path | None = None,
+                    replan_every: int | None = None, routing_modes=(True, False), temperature: float = 0.0,
+                    gpu_device_id: int = -1) -> dict:  # fmt: skip
+    """The same policy and agent through the Habitat backend: the policy's own camera (size, pitch), the
+    first `n_episodes` episodes, every routing mode asked for; metrics.json in `out`."""
+    from segpilot.sim.episodes import run_nav_episode
     from segpilot.sim.registry import make_simulator
 
+    if n_episodes < 1:
+        raise SegpilotError(f"--episodes must be >= 1, got {n_episodes}")
     policy = load_policy(policy_dir)
-    episodes = [e for e in load_episodes(episodes_file) if isinstance(e, NavigationEpisode)]
-    if not episodes:
-        raise SegpilotError(f"{episodes_file} holds no navigation episodes")
-    sim = make_simulator(
-        "habitat",
-        scene,
-        SimConfig(width=256, height=256, hfov_deg=90.0, camera_pitch_deg=policy.config.camera_pitch_deg),
-    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # before the work: a bad --out fails now, not after the episodes
+    camera = vla_sim_config(policy.config.image_size, policy.config.camera_pitch_deg)
+    sim = make_simulator("habitat", scene, camera, gpu_device_id=gpu_device_id)
+    report: dict = {"scene": str(scene), "seed": seed, "temperature": temperature, "modes": {}}
     try:
-        results = [run_nav_episode(sim, VLAAgent(policy, ep.instruction, replan_every, routing, temperature=temperature,
-                                                 seed=i), ep) for i, ep in enumerate(episodes)]  # fmt: skip
+        episodes = _habitat_episodes(sim, episodes_file, n_episodes, seed)
+        report["episodes"] = len(episodes)
+        for routing in routing_modes:
+            results = [run_nav_episode(sim, VLAAgent(policy, ep.instruction, replan_every, routing,
+                                                     temperature=temperature, seed=i), ep)
+                       for i, ep in enumerate(episodes)]  # fmt: skip
+            report["modes"]["routing_on" if routing else "routing_off"] = {
+                "success_rate": statistics.mean(r.success for r in results),
+                "spl": statistics.mean(r.spl for r in results),
+                "mean_steps": statistics.mean(r.steps for r in results),
+                "per_episode": [asdict(r) for r in results],
+            }
     finally:
         sim.close()
-    report = {"scene": str(scene), "episodes": len(results),
-              "success_rate": statistics.mean(r.success for r in results),
-              "spl": statistics.mean(r.spl for r in results), "per_episode": [asdict(r) for r in results]}  # fmt: skip
     if out is not None:
         from segpilot.eval.runner import write_json_atomic
 
