@@ -30,17 +30,34 @@ def demo_scene_path() -> Path:
     return Path(str(resources.files("segpilot") / "data" / "demo_scene"))
 
 
+SCAN_FORMATS = "ScanNet export / .sens / SensReader / 7-Scenes / TUM RGB-D / Redwood / OpenEQA (detected)"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from segpilot.config import add_config_arguments
+    from segpilot.eval.datasets.sources import ScanConfig
     from segpilot.pipeline import PruneConfig
+    from segpilot.ros_nodes.keyframes import MemoryConfig
 
     parser = argparse.ArgumentParser(prog="segpilot", description="3D-aware visual token pruning for multi-view RGB-D.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    prune = sub.add_parser("prune", help="prune the visual tokens of a ScanNet-layout scene and draw the result")
+    prune = sub.add_parser("prune", help="prune the visual tokens of an RGB-D scan and draw the result")
     prune.add_argument(
-        "--scene", type=Path, default=None, help="ScanNet-layout scene folder (default: the bundled demo scene)"
+        "--scene", type=Path, default=None, help=f"scan folder or .sens file, {SCAN_FORMATS} (default: the demo scene)"
     )
+    add_config_arguments(prune, ScanConfig)
     prune.add_argument("--out", type=Path, default=None, help="output folder for kept.json, overlays and the PLY")
     prune.add_argument(
         "--params-file", type=Path, default=None, help="ROS 2 style parameter YAML (config/*.yaml); flags override it"
@@ -54,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--scene",
         type=Path,
         default=None,
-        help="ScanNet-layout scene folder (default: a generated room, rendered once into the cache)",
+        help=f"scan folder or .sens file, {SCAN_FORMATS} (default: a generated room, rendered once into the cache)",
     )
+    add_config_arguments(ask, ScanConfig)
     ask.add_argument(
         "--room-seed",
         type=int,
@@ -75,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev_sub = ev.add_subparsers(dest="eval", required=True)
     es = ev_sub.add_parser("scanqa", help="answer and score a ScanQA file; a rerun resumes where it stopped")
     es.add_argument("--qa", type=Path, required=True, help="ScanQA JSON file")
-    es.add_argument("--scenes", type=Path, required=True, help="folder of ScanNet-layout scenes named by scene_id")
+    es.add_argument("--scenes", type=Path, required=True,
+                    help="folder of scans named by scene_id (<id>/ in any format, or <id>.sens)")
+    es.add_argument("--require-all", action="store_true",
+                    help="fail on a question whose scene is missing (default: skip and count it)")
+    add_config_arguments(es, ScanConfig)
     _add_eval_args(es)
     es.add_argument("--engine", choices=("local", "ray"), default="local", help="local process or Ray actors")
     es.add_argument("--workers", type=int, default=2, help="Ray engine: worker actors, one model each")
@@ -125,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="global",
         help="SeGPruner mode of the (lam, r) sweep at 3%% and 9%% (default global; none = skip)",
     )
-    sb.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    sb.add_argument("--limit", type=positive_int, default=None, help="only the first N questions (N >= 1)")
     sb.add_argument("--budgets", default="0.01,0.03,0.09,0.25,1.0", help="comma-separated fractions")
     _add_qa_args(sb)
     add_config_arguments(sb, PruneConfig, skip=("encoder", "method", "budget"))
@@ -207,11 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
     bq.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
     for name, default in (("color", "/color/image_raw"), ("depth", "/depth/image_raw"),
                           ("camera-info", "/color/camera_info"), ("camera-pose", "/camera_pose")):  # fmt: skip
-        bq.add_argument(f"--{name}-topic", default=default, help=f"topic in the bag (default {default})")
+        bq.add_argument(f"--{name}-topic", default=default, help=f"topic in the bag (default {default})"
+                        + ("; /tf reads the transform chain from --fixed-frame" if name == "camera-pose" else ""))
+    bq.add_argument("--fixed-frame", default="map", help="with --camera-pose-topic /tf: world frame (default map)")
+    bq.add_argument("--camera-frame", default="",
+                    help="with /tf: the camera's optical frame (default: the colour image's frame_id)")
+    add_config_arguments(bq, MemoryConfig, skip=("encoder", "encoder_threads", "world_frame"))
     _add_qa_args(bq)
     add_config_arguments(bq, PruneConfig, skip=("encoder",))
 
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
+    cv = sub.add_parser("convert", help="write any RGB-D scan in ScanNet export layout")
+    cv.add_argument("src", type=Path, help=f"scan folder or .sens file, {SCAN_FORMATS}")
+    cv.add_argument("out", type=Path, help="new folder for the ScanNet-layout scan")
+    add_config_arguments(cv, ScanConfig)
     return parser
 
 
@@ -220,7 +251,7 @@ def _add_eval_args(parser: argparse.ArgumentParser) -> None:
         "--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)"
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder: predictions.jsonl, metrics.json")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N questions (N >= 1)")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
 
 
@@ -235,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from segpilot import cli_commands as c
 
-    handlers = {"prune": c.cmd_prune, "ask": c.cmd_ask, "eval": c.cmd_eval, "bench": c.cmd_bench, "sim": c.cmd_sim,
+    handlers = {"convert": c.cmd_convert, "prune": c.cmd_prune, "ask": c.cmd_ask, "eval": c.cmd_eval,
+                "bench": c.cmd_bench, "sim": c.cmd_sim,
                 "train": c.cmd_train, "bag": c.cmd_bag, "study": c.cmd_study, "methods": c.cmd_methods}  # fmt: skip
     try:
         return handlers[args.command](args)

@@ -19,6 +19,24 @@ def _qa_config(args: argparse.Namespace):
     return build_config(PruneConfig, file_params, {k: v for k, v in vars(args).items() if k in names})
 
 
+def _scan_config(args: argparse.Namespace):
+    from segpilot.config import build_config
+    from segpilot.eval.datasets.sources import ScanConfig
+
+    names = set(ScanConfig.__dataclass_fields__)
+    return build_config(ScanConfig, {k: v for k, v in vars(args).items() if k in names})
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from segpilot.eval.datasets.sources import convert
+
+    scan = _scan_config(args)
+    out, n = convert(args.src, args.out, format=scan.format or None, intrinsics=scan.intrinsics or None,
+                     max_depth_m=scan.max_depth_m, tum_camera=scan.tum_camera or None)  # fmt: skip
+    print(f"wrote {n} frames in ScanNet export layout to {out}")
+    return 0
+
+
 def _print_answer(text: str, kept: int, total: int, timings: dict[str, float]) -> None:
     print(f"answer: {text}")
     print(f"tokens kept {kept} / {total}")
@@ -39,7 +57,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     elif args.room_seed is not None:
         raise SegpilotError("--room-seed picks a generated room: use it without --scene")
     result = commands.ask(
-        args.question, args.model, scene, _qa_config(args), args.max_new_tokens, args.use_3d_position, args.out
+        args.question, args.model, scene, _qa_config(args), args.max_new_tokens, args.use_3d_position, args.out,
+        scan=_scan_config(args),
     )  # fmt: skip
     _print_answer(result["answer"], result["tokens_kept"], result["tokens_total"], result["timings_s"])
     if args.out:
@@ -60,7 +79,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = commands.eval_scanqa(
         args.qa, args.scenes, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
         meteor=not args.no_meteor, limit=args.limit, engine=args.engine, workers=args.workers,
-        ray_address=args.ray_address,
+        ray_address=args.ray_address, scan=_scan_config(args), require_all=args.require_all,
     )  # fmt: skip
     shown = {k: v for k, v in metrics.items() if k not in ("per_type", "run")}
     print(json.dumps(shown, indent=1))
@@ -126,13 +145,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from segpilot.config import build_config, load_params_file
-    from segpilot.eval.datasets.scannet import ScanNetScene
     from segpilot.pipeline import PruneConfig, PrunePipeline
 
     file_params = load_params_file(args.params_file) if args.params_file else {}
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "scene", "out", "params_file")}
-    config = build_config(PruneConfig, file_params, flags)
-    scene = ScanNetScene(args.scene or demo_scene_path())
+    names = set(PruneConfig.__dataclass_fields__)
+    config = build_config(PruneConfig, file_params, {k: v for k, v in vars(args).items() if k in names})
+    scene = _scan_config(args).open(args.scene or demo_scene_path())
     pipeline = PrunePipeline(config)
     result = pipeline.run_scene(scene)
     n, k = len(result.tokens), len(result.kept)
@@ -291,12 +309,16 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_bag(args: argparse.Namespace) -> int:
+    from segpilot.config import build_config
     from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
     from segpilot.ros_nodes.bag import BagTopics, read_keyframes
     from segpilot.ros_nodes.keyframes import MemoryConfig
 
-    topics = BagTopics(args.color_topic, args.depth_topic, args.camera_info_topic, args.camera_pose_topic)
-    frames, stats = read_keyframes(args.bag, topics, MemoryConfig())
+    topics = BagTopics(args.color_topic, args.depth_topic, args.camera_info_topic, args.camera_pose_topic,
+                       args.fixed_frame, args.camera_frame)  # fmt: skip
+    names = set(MemoryConfig.__dataclass_fields__)
+    memory = build_config(MemoryConfig, {k: v for k, v in vars(args).items() if k in names})
+    frames, stats = read_keyframes(args.bag, topics, memory)
     config = _qa_config(args)
     pipeline = QAPipeline(load_adapter(args.model, use_3d_position=args.use_3d_position, device=config.device),
                           config, args.max_new_tokens)  # fmt: skip

@@ -54,7 +54,7 @@ def test_params_file_and_flag_override(tmp_path):
     "args,needle",
     [
         (["prune", "--method", "nope"], "unknown pruning method 'nope'"),
-        (["prune", "--scene", "/does/not/exist"], "scene folder not found"),
+        (["prune", "--scene", "/does/not/exist"], "scan not found"),
         (["prune", "--budget", "-0.5"], "budget must be"),
         (["prune", "--mode", "sideways"], "mode must be one of"),
         (["prune", "--encoder", "nope"], "unknown encoder"),

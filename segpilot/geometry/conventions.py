@@ -15,6 +15,12 @@ import numpy as np
 
 from segpilot.errors import SegpilotError
 
+RIGID_ATOL = 1e-4
+"""Largest |R^T R - I| entry a pose may have to count as rigid (every path: readers, ROS, Frame)."""
+PROJECT_ATOL = 1e-2
+"""Rotations with an error up to this are projected onto SO(3) (SVD) with a warning; beyond it the pose is
+skipped. Real poses (7-Scenes: 1.5e-4, float32 text) are slightly off; a larger error is a broken pose."""
+
 # OpenGL camera (x right, y up, looking along -z) <-> OpenCV camera (x right, y down, z forward):
 # a 180 degree rotation about x, its own inverse.
 T_GL_CV = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -114,7 +120,7 @@ def optical_pitch_deg(T_world_cam: np.ndarray) -> float:  # noqa: N803
     return float(np.degrees(np.arcsin(np.clip(forward_z, -1.0, 1.0))))
 
 
-def check_rigid(T: np.ndarray, name: str = "pose", atol: float = 1e-4) -> np.ndarray:
+def check_rigid(T: np.ndarray, name: str = "pose", atol: float = RIGID_ATOL) -> np.ndarray:
     """Return T as float64 if it is a finite 4x4 rigid transform, else raise one clear error."""
     T = np.asarray(T, dtype=np.float64)
     if T.shape != (4, 4):
@@ -128,6 +134,32 @@ def check_rigid(T: np.ndarray, name: str = "pose", atol: float = 1e-4) -> np.nda
     if err > atol or np.linalg.det(R) < 0:
         raise SegpilotError(f"{name} rotation must be orthonormal with det +1 (rigid, no scale/shear); error {err:.2e}")
     return T
+
+
+def sanitize_pose(T: np.ndarray, source: str) -> tuple[np.ndarray | None, str]:
+    """A readable camera pose as a rigid float64 4x4, or None; the second value says what was done.
+
+    "ok": rigid within `RIGID_ATOL`; "projected": nearly orthonormal (error <= `PROJECT_ATOL`), rotation
+    replaced by its nearest rotation (SVD); "skipped: <why>": not finite, wrong shape or last row, or
+    further from a rotation. Readers count the outcomes and warn once per scan, naming a file."""
+    T = np.asarray(T, dtype=np.float64)
+    if T.shape != (4, 4):
+        return None, f"skipped: {source} is not a 4x4 matrix (shape {T.shape})"
+    if not np.isfinite(T).all():
+        return None, f"skipped: {source} is not finite (lost tracking)"
+    if not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0], atol=RIGID_ATOL):
+        return None, f"skipped: {source} last row is {T[3].tolist()}, not [0, 0, 0, 1]"
+    R = T[:3, :3]
+    err = float(np.abs(R.T @ R - np.eye(3)).max())
+    if err <= RIGID_ATOL and np.linalg.det(R) > 0:
+        return T, "ok"
+    if err > PROJECT_ATOL or np.linalg.det(R) <= 0:
+        return None, f"skipped: {source} rotation error {err:.2e} (> {PROJECT_ATOL}) or a reflection"
+    u, _, vt = np.linalg.svd(R)
+    out = T.copy()
+    out[:3, :3] = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+    out[3] = [0.0, 0.0, 0.0, 1.0]
+    return out, f"projected: {source} rotation error {err:.2e} projected onto SO(3)"
 
 
 def _quat(q: np.ndarray, name: str) -> np.ndarray:

@@ -21,6 +21,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from segpilot.errors import SegpilotError
 from segpilot.geometry.camera import PinholeCamera
 from segpilot.geometry.conventions import pose_from_position_quat_xyzw, quat_xyzw_from_rotation
+from segpilot.geometry.depth import depth_to_metres
 
 COLOUR_ENCODINGS = {"rgb8": False, "bgr8": True}
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
@@ -62,11 +63,11 @@ def image_to_depth(msg: Image, depth_scale: float = 0.001, max_depth_m: float = 
     wide = msg.encoding == "32FC1"
     raw = _rows(msg, 1, 4 if wide else 2).copy()
     dtype = np.dtype(np.float32 if wide else np.uint16).newbyteorder(">" if msg.is_bigendian else "<")
-    depth = raw.view(dtype).reshape(msg.height, msg.width).astype(np.float32)
-    if not wide:
-        depth *= depth_scale
-    depth[~np.isfinite(depth) | (depth <= 0) | (depth > max_depth_m)] = np.nan
-    return depth
+    image = raw.view(dtype).reshape(msg.height, msg.width)
+    # The one depth check every path shares (markers, far cut, implausible-scale warning).
+    return depth_to_metres(image.astype(image.dtype.newbyteorder("=")), None if wide else 1.0 / depth_scale,
+                           max_depth_m, source=f"depth image {msg.header.frame_id or '(no frame_id)'}",
+                           fill=np.nan)  # fmt: skip
 
 
 def camera_from_info(msg: CameraInfo) -> PinholeCamera:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from segpilot.errors import SegpilotError
+from segpilot.eval.datasets.frames import FrameRecord, RecordSource, read_depth_image, read_image, read_matrix_file
 from segpilot.geometry.camera import PinholeCamera
-from segpilot.geometry.conventions import opengl_to_opencv_pose
-from segpilot.geometry.frame import Frame
+from segpilot.geometry.conventions import T_GL_CV
+from segpilot.geometry.depth import DEFAULT_MAX_DEPTH_M
 from segpilot.jsonio import read_json
 
 DEPTH_UNITS_PER_M = {"scannet": 1000.0, "hm3d": 65535.0 / 10.0}
@@ -56,60 +56,43 @@ def load_openeqa(path: str | Path) -> list[OpenEQAItem]:
     return items
 
 
-class OpenEQAEpisode:
+class OpenEQAEpisode(RecordSource):
     """Frames of one extracted episode folder (see the module docstring for the layout)."""
 
-    def __init__(self, folder: str | Path, source: str):
-        self.folder = Path(folder)
+    format = "openeqa"
+
+    def __init__(self, folder: str | Path, source: str, intrinsics=None, max_depth_m: float = DEFAULT_MAX_DEPTH_M):
+        folder = Path(folder)
         if source not in DEPTH_UNITS_PER_M:
             raise SegpilotError(f"OpenEQA source must be scannet or hm3d, got {source!r}")
-        if not self.folder.is_dir():
-            raise SegpilotError(f"episode frames not found: {self.folder}")
-        self.source = source
-        self.stems = sorted(m.group(1) for p in self.folder.iterdir() if (m := _STEM.match(p.name)))
+        if not folder.is_dir():
+            raise SegpilotError(f"episode frames not found: {folder}")
+        self.folder, self.source = folder, source
+        self.stems = sorted(m.group(1) for p in folder.iterdir() if (m := _STEM.match(p.name)))
         if not self.stems:
-            raise SegpilotError(f"{self.folder} holds no NNNNNN-rgb.png frames")
-        intr = self.folder / "intrinsic_depth.txt"
+            raise SegpilotError(f"{folder} holds no NNNNNN-rgb.png frames")
+        intr = folder / "intrinsic_depth.txt"
         if not intr.exists():
-            intr = self.folder / "intrinsic_color.txt"
+            intr = folder / "intrinsic_color.txt"
         if not intr.exists():
-            raise SegpilotError(f"{self.folder} has no intrinsic_depth.txt or intrinsic_color.txt")
-        self._K = np.loadtxt(intr)
+            raise SegpilotError(f"{folder} has no intrinsic_depth.txt or intrinsic_color.txt")
+        records = {int(stem): FrameRecord(
+            stem, lambda s=stem: read_image(folder / f"{s}-rgb.png"), lambda s=stem: self._depth(s),
+            lambda s=stem: self._pose(s), float(int(stem))) for stem in self.stems}  # fmt: skip
+        h, w = self._depth(self.stems[0]).shape[:2]
+        camera = PinholeCamera.from_K(read_matrix_file(intr), w, h)
+        super().__init__(folder, records, camera, DEPTH_UNITS_PER_M[source], intrinsics, max_depth_m)
 
-    def frame(self, stem: str) -> Frame:
-        depth_path = self.folder / f"{stem}-depth.png"
-        pose_path = self.folder / f"{stem}.txt"
-        if not depth_path.exists() or not pose_path.exists():
-            raise SegpilotError(f"{self.folder}: frame {stem} needs {stem}-depth.png and {stem}.txt (not --rgb-only)")
-        with Image.open(depth_path) as im:
-            depth = np.asarray(im).astype(np.float32) / DEPTH_UNITS_PER_M[self.source]
-        h, w = depth.shape
-        with Image.open(self.folder / f"{stem}-rgb.png") as im:
-            im = im.convert("RGB")
-            rgb = np.asarray(im.resize((w, h), Image.BILINEAR) if im.size != (w, h) else im, dtype=np.uint8)
-        T = np.loadtxt(pose_path)
-        if self.source == "hm3d":
-            T = opengl_to_opencv_pose(T)
-        return Frame(rgb, depth, PinholeCamera.from_K(self._K, w, h), T, stamp=float(int(stem)), frame_id=stem)
+    def _depth(self, stem: str) -> np.ndarray:
+        path = self.folder / f"{stem}-depth.png"
+        if not path.exists():
+            raise SegpilotError(f"{self.folder}: frame {stem} needs {stem}-depth.png (not --rgb-only)")
+        return read_depth_image(path)
 
-    # The scene interface of `ScanNetScene`, so the QA pipeline reads episodes the same way.
-    @property
-    def root(self) -> Path:
-        return self.folder
-
-    @property
-    def scene_id(self) -> str:
-        return self.folder.name
-
-    def valid_frame_ids(self) -> list[int]:
-        """Frame numbers whose pose file holds a finite matrix."""
-        ok = []
-        for stem in self.stems:
-            pose = self.folder / f"{stem}.txt"
-            if pose.exists() and np.isfinite(np.loadtxt(pose)).all():
-                ok.append(int(stem))
-        return ok
-
-    def frames(self, ids) -> list[Frame]:
-        width = len(self.stems[0])
-        return [self.frame(str(i).zfill(width)) for i in ids]
+    def _pose(self, stem: str) -> np.ndarray | None:
+        path = self.folder / f"{stem}.txt"
+        if not path.exists():
+            return None
+        T = read_matrix_file(path)
+        # HM3D poses are habitat sensor transformations: OpenGL camera axes.
+        return T @ T_GL_CV if self.source == "hm3d" and T.shape == (4, 4) else T

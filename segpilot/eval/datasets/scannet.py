@@ -1,98 +1,79 @@
 """ScanNet export layout (what ScanNet's SensReader writes), read and written.
 
-    <scene>/color/<i>.jpg        colour, any size (resized to the depth size on read)
+    <scene>/color/<i>.jpg|png    colour, any size (resized to the depth size on read)
     <scene>/depth/<i>.png        uint16 depth in millimetres, 0 = invalid
     <scene>/pose/<i>.txt         4x4 camera-to-world (OpenCV camera axes), may be -inf/NaN
-    <scene>/intrinsic/intrinsic_depth.txt, intrinsic_color.txt   4x4 intrinsics
+    <scene>/intrinsic/intrinsic_depth.txt, intrinsic_color.txt   4x4 (or 3x3) intrinsics
     <scene>/intrinsic/extrinsic_depth.txt, extrinsic_color.txt   4x4 (identity here)
 
-Frames whose pose is not finite (ScanNet marks lost tracking with -inf) are skipped with a
-warning: unprojecting them would put tokens at infinity.
+Frames whose pose is not finite (ScanNet marks lost tracking with -inf) are skipped with one
+warning per scan (`frames.RecordSource`): unprojecting them would put tokens at infinity.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from segpilot.errors import SegpilotError
+from segpilot.eval.datasets.frames import FrameRecord, RecordSource, read_depth_image, read_image, read_matrix_file
 from segpilot.geometry.camera import PinholeCamera
-from segpilot.geometry.conventions import check_rigid
+from segpilot.geometry.depth import DEFAULT_MAX_DEPTH_M
 from segpilot.geometry.frame import Frame
 
-log = logging.getLogger(__name__)
 DEPTH_SCALE = 1000.0  # ScanNet depth PNG units per metre (millimetres)
 
 
-class ScanNetScene:
-    """Lazy reader of one scene folder in ScanNet export layout."""
+class ScanNetScene(RecordSource):
+    """Lazy reader of one scene folder in ScanNet export layout.
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise SegpilotError(f"scene folder not found: {self.root}")
+    Accepts what exporters write besides SensReader's own output: 3x3 or 4x4 intrinsics, JPEG or PNG
+    colour, and frame names that are not numbers (then frame ids are positions in name order)."""
+
+    format = "scannet"
+
+    def __init__(self, root: str | Path, intrinsics: tuple[float, float, float, float] | None = None,
+                 max_depth_m: float = DEFAULT_MAX_DEPTH_M):  # fmt: skip
+        root = Path(root)
+        if not root.is_dir():
+            raise SegpilotError(f"scene folder not found: {root}")
         for sub in ("color", "depth", "pose", "intrinsic"):
-            if not (self.root / sub).is_dir():
-                raise SegpilotError(f"{self.root} is not a ScanNet-layout scene: missing {sub}/ folder")
-        self.scene_id = self.root.name
-        ids = []
-        for p in (self.root / "depth").glob("*.png"):
-            if not p.stem.isdigit():
-                raise SegpilotError(f"depth file name must be <frame number>.png, got {p.name}")
-            ids.append(int(p.stem))
-        if not ids:
-            raise SegpilotError(f"{self.root / 'depth'} holds no <i>.png depth frames")
-        self.frame_ids = sorted(ids)
-        K = _read_matrix(self.root / "intrinsic" / "intrinsic_depth.txt", 4)
-        with Image.open(self.root / "depth" / f"{self.frame_ids[0]}.png") as im:
-            width, height = im.size
-        self.camera = PinholeCamera.from_K(K, width, height)
+            if not (root / sub).is_dir():
+                raise SegpilotError(f"{root} is not a ScanNet-layout scene: missing {sub}/ folder")
+        stems = [p.stem for p in (root / "depth").glob("*.png")]
+        if not stems:
+            raise SegpilotError(f"{root / 'depth'} holds no <frame>.png depth frames")
+        numeric = all(s.isdigit() for s in stems)
+        stems.sort(key=int if numeric else str)
+        records = {}
+        for k, stem in enumerate(stems):
+            colour = next((root / "color" / f"{stem}{ext}" for ext in (".jpg", ".png", ".jpeg")
+                           if (root / "color" / f"{stem}{ext}").exists()), root / "color" / f"{stem}.jpg")  # fmt: skip
+            records[int(stem) if numeric else k] = FrameRecord(
+                f"{stem}", lambda c=colour: read_image(c), lambda d=root / "depth" / f"{stem}.png": read_depth_image(d),
+                lambda p=root / "pose" / f"{stem}.txt": _pose_file(p), float(int(stem) if numeric else k))  # fmt: skip
+        K = _read_intrinsic(root / "intrinsic" / "intrinsic_depth.txt")
+        h, w = read_depth_image(root / "depth" / f"{stems[0]}.png").shape[:2]
+        super().__init__(root, records, PinholeCamera.from_K(K, w, h), DEPTH_SCALE, intrinsics, max_depth_m)
 
-    def pose(self, frame_id: int) -> np.ndarray | None:
-        """T_world_cam of a frame, or None when the file holds a non-finite pose."""
-        T = _read_matrix(self.root / "pose" / f"{frame_id}.txt", 4)
-        if not np.isfinite(T).all():
-            return None
-        return check_rigid(T, f"pose of frame {frame_id} in {self.root}", atol=1e-3)
 
-    def valid_frame_ids(self) -> list[int]:
-        """Frame ids with a finite pose; the others are reported once as a warning."""
-        ok = [i for i in self.frame_ids if self.pose(i) is not None]
-        skipped = len(self.frame_ids) - len(ok)
-        if skipped:
-            log.warning(
-                "%s: skipped %d of %d frames with invalid (inf/NaN) poses", self.scene_id, skipped, len(self.frame_ids)
-            )
-        return ok
+def _pose_file(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise SegpilotError(f"missing pose file {path}")
+    try:
+        return np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise SegpilotError(f"{path} must hold a 4x4 matrix of numbers: {exc}") from None
 
-    def frame(self, frame_id: int) -> Frame:
-        """Load one frame (colour resized to the depth resolution, depth in metres)."""
-        T = self.pose(frame_id)
-        if T is None:
-            raise SegpilotError(f"frame {frame_id} of {self.scene_id} has an invalid (inf/NaN) pose")
-        depth_path = self.root / "depth" / f"{frame_id}.png"
-        with Image.open(depth_path) as im:
-            depth_mm = np.asarray(im)
-        if depth_mm.dtype != np.uint16 and depth_mm.dtype != np.int32:
-            raise SegpilotError(f"{depth_path} must be a 16-bit PNG in millimetres, got {depth_mm.dtype}")
-        color_path = self.root / "color" / f"{frame_id}.jpg"
-        if not color_path.exists():
-            raise SegpilotError(f"missing colour image {color_path}")
-        with Image.open(color_path) as im:
-            im = im.convert("RGB")
-            if im.size != (self.camera.width, self.camera.height):
-                im = im.resize((self.camera.width, self.camera.height), Image.BILINEAR)
-            rgb = np.asarray(im, dtype=np.uint8)
-        depth = depth_mm.astype(np.float32) / DEPTH_SCALE
-        return Frame(rgb, depth, self.camera, T, stamp=float(frame_id), frame_id=f"{self.scene_id}/{frame_id}")
 
-    def frames(self, ids: Iterable[int] | None = None) -> list[Frame]:
-        """Frames for `ids` (default: every frame with a valid pose)."""
-        return [self.frame(i) for i in (self.valid_frame_ids() if ids is None else ids)]
+def _read_intrinsic(path: Path) -> np.ndarray:
+    K = read_matrix_file(path)
+    if K.shape not in ((3, 3), (4, 4)):
+        raise SegpilotError(f"{path} must hold a 3x3 or 4x4 intrinsic matrix, got shape {K.shape}")
+    return K
 
 
 def write_scene(root: str | Path, frames: Sequence[Frame], jpeg_quality: int = 95) -> Path:
@@ -118,15 +99,3 @@ def write_scene(root: str | Path, frames: Sequence[Frame], jpeg_quality: int = 9
         Image.fromarray(mm).save(root / "depth" / f"{i}.png")
         np.savetxt(root / "pose" / f"{i}.txt", f.T_world_cam, fmt="%.8f")
     return root
-
-
-def _read_matrix(path: Path, size: int) -> np.ndarray:
-    if not path.exists():
-        raise SegpilotError(f"missing matrix file {path}")
-    try:
-        M = np.loadtxt(path, dtype=np.float64)
-    except ValueError as exc:
-        raise SegpilotError(f"{path} must hold a {size}x{size} matrix of numbers: {exc}") from None
-    if M.shape != (size, size):
-        raise SegpilotError(f"{path} must hold a {size}x{size} matrix, got shape {M.shape}")
-    return M

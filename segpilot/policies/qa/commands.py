@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
 from segpilot.errors import SegpilotError
-from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
+from segpilot.eval.datasets.sources import ScanConfig, scene_path
 from segpilot.eval.runner import run_batch
 from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import QAPipeline, check_model_dir, default_model_path, load_adapter
 
+log = logging.getLogger(__name__)
+
 
 def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
-        out: Path | None = None) -> dict:  # fmt: skip
-    """Answer one question about one scan; with `out`, also write overlays, tokens.ply and kept.json."""
+        out: Path | None = None, scan: ScanConfig | None = None) -> dict:  # fmt: skip
+    """Answer one question about one scan (any format `sources` reads); with `out`, also write overlays,
+    tokens.ply and kept.json."""
+    scan = (scan or ScanConfig()).open(scene)
     adapter = load_adapter(model, use_3d_position=use_3d, device=config.device)
     pipeline = QAPipeline(adapter, config, max_new_tokens)
-    scan = ScanNetScene(scene)
     answer = pipeline.answer_scene(scan, question)
     if out is not None:
         from segpilot.viz.prune_outputs import write_prune_outputs
@@ -30,16 +34,18 @@ def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_to
             "tokens_total": answer.n_tokens, "timings_s": answer.timings}  # fmt: skip
 
 
-def build_answerer(model: Path, scenes_root: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool):
+def build_answerer(model: Path, scenes_root: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
+                   scan: ScanConfig | None = None):  # fmt: skip
     """A function answering one ScanQA item (module-level so Ray can ship it to workers)."""
     adapter = load_adapter(model, use_3d_position=use_3d, device=config.device)
     pipeline = QAPipeline(adapter, config, max_new_tokens)
+    scan = scan or ScanConfig()
 
     def answer(item: ScanQAItem) -> dict:
-        scene_dir = scenes_root / item.scene_id
-        if not scene_dir.is_dir():
+        scene_dir = scene_path(scenes_root, item.scene_id)
+        if not scene_dir.exists():
             raise SegpilotError(f"question {item.question_id}: scene {item.scene_id} not found under {scenes_root}")
-        ans = pipeline.answer_scene(ScanNetScene(scene_dir), item.question)
+        ans = pipeline.answer_scene(scan.open(scene_dir), item.question)
         return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
                 "timings_s": ans.timings}  # fmt: skip
 
@@ -49,19 +55,25 @@ def build_answerer(model: Path, scenes_root: Path, config: PruneConfig, max_new_
 def eval_scanqa(
     qa_file: Path, scenes_root: Path, model: Path, out: Path, config: PruneConfig, max_new_tokens: int,
     use_3d: bool, meteor: bool = True, limit: int | None = None, engine: str = "local", workers: int = 2,
-    ray_address: str | None = None,
+    ray_address: str | None = None, scan: ScanConfig | None = None, require_all: bool = False,
 ) -> dict:  # fmt: skip
-    """Answer every question of a ScanQA file (resuming a previous run in `out`) and score them."""
+    """Answer every question of a ScanQA file (resuming a previous run in `out`) and score them.
+
+    Questions whose scene is not under `scenes_root` are skipped and counted (log and metrics.json),
+    unless `require_all`: a ScanNet user's folder rarely holds every scene of a split."""
     items = load_scanqa(qa_file)
     if limit is not None:
         items = items[:limit]
     if not scenes_root.is_dir():
         raise SegpilotError(f"scenes root not found: {scenes_root}")
+    items, missing = split_missing(items, lambda it: scene_path(scenes_root, it.scene_id).exists(), require_all,
+                                   f"scene under {scenes_root}")  # fmt: skip
     items = sorted(items, key=lambda it: it.scene_id)  # one encode + prune per scene
     model_name = str(model or default_model_path())
     info = {"qa_file": str(qa_file), "scenes": str(scenes_root), "model": model_name, "config": asdict(config),
-            "max_new_tokens": max_new_tokens, "use_3d_position": use_3d}  # fmt: skip
-    factory = partial(build_answerer, model, scenes_root, config, max_new_tokens, use_3d)
+            "max_new_tokens": max_new_tokens, "use_3d_position": use_3d, "scan": asdict(scan or ScanConfig()),
+            "skipped_missing_scene": missing}  # fmt: skip
+    factory = partial(build_answerer, model, scenes_root, config, max_new_tokens, use_3d, scan)
     if engine == "ray":
         from segpilot.eval.ray_engine import run_batch_ray
 
@@ -72,6 +84,29 @@ def eval_scanqa(
     else:
         raise SegpilotError(f"engine must be local or ray, got {engine!r}")
     (out / "run.json").write_text(json.dumps(info, indent=1))
+    return _with_skipped(out, metrics, missing)
+
+
+def split_missing(items: list, present, require_all: bool, what: str) -> tuple[list, dict]:
+    """Items whose scene / episode is present, and a count of the others by id (logged once)."""
+    kept = [it for it in items if present(it)]
+    gone = sorted({it.scene_id for it in items} - {it.scene_id for it in kept})
+    if gone and require_all:
+        raise SegpilotError(f"{len(items) - len(kept)} questions have no {what}: first missing {gone[0]!r} "
+                            "(without --require-all they are skipped)")  # fmt: skip
+    if gone:
+        log.warning("skipped %d of %d questions: %d scenes without a %s (first %r)", len(items) - len(kept),
+                    len(items), len(gone), what, gone[0])  # fmt: skip
+    if not kept:
+        raise SegpilotError(f"none of the {len(items)} questions has a {what}")
+    return kept, {"questions": len(items) - len(kept), "scenes": len(gone)}
+
+
+def _with_skipped(out: Path, metrics: dict, missing: dict) -> dict:
+    from segpilot.eval.runner import write_json_atomic
+
+    metrics["skipped_missing_scene"] = missing
+    write_json_atomic(out / "metrics.json", metrics)
     return metrics
 
 
