@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     eo.add_argument("--qa", type=Path, required=True, help="open-eqa-v0.json (or a subset in its format)")
     eo.add_argument("--frames", type=Path, required=True, help="root of extracted frames (<root>/<episode_history>/)")
     eo.add_argument("--judge", type=Path, default=None, help="local causal LM folder for LLM-Match (optional)")
+    eo.add_argument("--subset", type=Path, default=None,
+                    help="JSON list of question ids to answer (e.g. the official open-eqa-v0-184-questions.json)")
+    eo.add_argument("--require-all", action="store_true",
+                    help="fail on a question whose episode folder is missing (default: skip and count it)")
     _add_eval_args(eo)
     _add_qa_args(eo)
     add_config_arguments(eo, PruneConfig, skip=("encoder",))

@@ -72,7 +72,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.eval == "openeqa":
         metrics = commands.eval_openeqa(
             args.qa, args.frames, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
-            judge=args.judge, meteor=not args.no_meteor, limit=args.limit,
+            judge=args.judge, meteor=not args.no_meteor, limit=args.limit, subset=args.subset,
+            require_all=args.require_all,
         )  # fmt: skip
         print(json.dumps({k: v for k, v in metrics.items() if k not in ("per_type", "run")}, indent=1))
         return 0

@@ -59,6 +59,10 @@ def test_bad_openeqa_input(tmp_path):
     (tmp_path / "q.json").write_text(json.dumps([{"question": "x"}]))
     with pytest.raises(SegpilotError, match="lacks question_id, answer, episode_history"):
         load_openeqa(tmp_path / "q.json")
+    (tmp_path / "q.json").write_text(json.dumps([{"question_id": "a", "question": "q", "answer": "x",
+                                                   "episode_history": "e"}, "not an object"]))  # fmt: skip
+    with pytest.raises(SegpilotError, match="item 1 must be an object"):
+        load_openeqa(tmp_path / "q.json")
     with pytest.raises(SegpilotError, match="episode frames not found"):
         OpenEQAEpisode(tmp_path / "nope", "scannet")
 
@@ -76,7 +80,9 @@ def test_eval_openeqa_with_a_local_judge(tmp_path):
     qa = [{"question_id": "a", "question": "What color is the sofa?", "answer": "red", "category": "attribute",
            "episode_history": "scannet-v0/001-scannet-scene0001_00"},
           {"question_id": "b", "question": "Where is the cup?", "answer": "on the table", "category": "localization",
-           "episode_history": "hm3d-v0/000-hm3d-abc"}]  # fmt: skip
+           "episode_history": "hm3d-v0/000-hm3d-abc", "extra_answers": ["on the desk"]},
+          {"question_id": "c", "question": "Where is it?", "answer": "here", "category": "localization",
+           "episode_history": "hm3d-v0/999-hm3d-not-extracted"}]  # fmt: skip
     (tmp_path / "qa.json").write_text(json.dumps(qa))
     judge = tmp_path / "judge"
     torch.manual_seed(0)
@@ -91,6 +97,15 @@ def test_eval_openeqa_with_a_local_judge(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["n"] == 2 and 0.0 <= metrics["LLM-Match"] <= 100.0 and metrics["llm_match_judge"] == str(judge)
     assert len((tmp_path / "run" / "judge.jsonl").read_text().splitlines()) == 2
+    assert metrics["skipped_missing_scene"] == {"questions": 1, "scenes": 1} and metrics["model"] == str(model)
+    records = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert {tuple(r["answers"]) for r in records} == {("red",), ("on the table", "on the desk")}
+    (tmp_path / "subset.json").write_text(json.dumps(["a"]))
+    proc = _run("eval", "openeqa", "--qa", str(tmp_path / "qa.json"), "--frames", str(root), "--model", str(model),
+                "--out", str(tmp_path / "run2"), "--subset", str(tmp_path / "subset.json"), "--no-meteor",
+                "--views", "2", "--max-new-tokens", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "run2" / "metrics.json").read_text())["n"] == 1
 
 
 def _tiny_llava(path: Path) -> Path:

@@ -46,8 +46,8 @@ def test_invalid_pose_frames_are_skipped_with_a_warning(tmp_path, caplog):
     scene = ScanNetScene(tmp_path / "s")
     with caplog.at_level(logging.WARNING):
         assert scene.valid_frame_ids() == [0, 2]
-    assert "invalid (inf/NaN) poses" in caplog.text
-    with pytest.raises(SegpilotError, match="invalid"):
+    assert "1 of 3 poses skipped" in caplog.text and "pose/1.txt is not finite" in caplog.text
+    with pytest.raises(SegpilotError, match="no usable pose"):
         scene.frame(1)
 
 

@@ -45,6 +45,8 @@ class FrameRecord:
     pose: PoseLike
     """Raw 4x4 camera-to-world (OpenCV camera axes), a function reading it, or None (no pose)."""
     stamp: float = 0.0
+    pose_source: str = ""
+    """Where the pose comes from, for messages (default: `name`)."""
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -123,8 +125,8 @@ class RecordSource:
             for i in self.frame_ids:
                 raw = self.records[i].pose
                 raw = raw() if callable(raw) else raw
-                T, what = (None, f"skipped: {self.records[i].name} has no pose") if raw is None else sanitize_pose(
-                    raw, self.records[i].name)  # fmt: skip
+                where = self.records[i].pose_source or self.records[i].name
+                T, what = (None, f"skipped: {where} has no pose") if raw is None else sanitize_pose(raw, where)
                 kind = what.split(":")[0]
                 outcomes[kind] += 1
                 first.setdefault(kind, what)

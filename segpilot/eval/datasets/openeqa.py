@@ -35,6 +35,8 @@ class OpenEQAItem:
     answer: str
     category: str
     episode_history: str
+    extra_answers: tuple[str, ...] = ()
+    """Other accepted answers (263 items of open-eqa-v0.json carry them)."""
 
     @property
     def source(self) -> str:
@@ -48,12 +50,31 @@ def load_openeqa(path: str | Path) -> list[OpenEQAItem]:
         raise SegpilotError(f"{path} must hold a JSON list of questions")
     items = []
     for i, raw in enumerate(data):
+        if not isinstance(raw, dict):
+            raise SegpilotError(f"{path}: item {i} must be an object, got {type(raw).__name__}")
         missing = [k for k in ("question_id", "question", "answer", "episode_history") if k not in raw]
         if missing:
             raise SegpilotError(f"{path}: item {i} lacks {', '.join(missing)}")
+        extra = raw.get("extra_answers") or []
+        if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+            raise SegpilotError(f"{path}: item {i} 'extra_answers' must be a list of strings")
         items.append(OpenEQAItem(str(raw["question_id"]), str(raw["question"]), str(raw["answer"]),
-                                 str(raw.get("category", "")), str(raw["episode_history"])))  # fmt: skip
+                                 str(raw.get("category", "")), str(raw["episode_history"]), tuple(extra)))  # fmt: skip
     return items
+
+
+def load_subset(path: str | Path, items: list[OpenEQAItem]) -> list[OpenEQAItem]:
+    """The items whose ids a subset file lists (OpenEQA's `open-eqa-v0-184-questions.json`: a list of ids)."""
+    path = Path(path)
+    ids = read_json(path, "OpenEQA subset file")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise SegpilotError(f"{path} must hold a JSON list of question ids")
+    known = {it.question_id for it in items}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise SegpilotError(f"{path}: {len(unknown)} ids are not in the question file (first {unknown[0]!r})")
+    wanted = set(ids)
+    return [it for it in items if it.question_id in wanted]
 
 
 class OpenEQAEpisode(RecordSource):

@@ -54,7 +54,8 @@ class ScanNetScene(RecordSource):
                            if (root / "color" / f"{stem}{ext}").exists()), root / "color" / f"{stem}.jpg")  # fmt: skip
             records[int(stem) if numeric else k] = FrameRecord(
                 f"{stem}", lambda c=colour: read_image(c), lambda d=root / "depth" / f"{stem}.png": read_depth_image(d),
-                lambda p=root / "pose" / f"{stem}.txt": _pose_file(p), float(int(stem) if numeric else k))  # fmt: skip
+                lambda p=root / "pose" / f"{stem}.txt": _pose_file(p), float(int(stem) if numeric else k),
+                f"{root.name}/pose/{stem}.txt")  # fmt: skip
         K = _read_intrinsic(root / "intrinsic" / "intrinsic_depth.txt")
         h, w = read_depth_image(root / "depth" / f"{stems[0]}.png").shape[:2]
         super().__init__(root, records, PinholeCamera.from_K(K, w, h), DEPTH_SCALE, intrinsics, max_depth_m)

@@ -146,7 +146,7 @@ class FrameFilesScene(RecordSource):
             number = stem.split("-", 1)[1]
             fid = int(number) if number.isdigit() else k
             records[fid] = FrameRecord(stem, lambda c=colour: read_image(c), lambda d=depth: read_depth_image(d),
-                                       lambda p=pose: read_matrix_file(p), float(fid))  # fmt: skip
+                                       lambda p=pose: read_matrix_file(p), float(fid), pose.name)  # fmt: skip
         if self.format == "sensreader":
             info = read_info(info_path)
             try:

@@ -112,19 +112,28 @@ def _with_skipped(out: Path, metrics: dict, missing: dict) -> dict:
 
 def eval_openeqa(
     qa_file: Path, frames_root: Path, model: Path, out: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
-    judge: Path | None = None, meteor: bool = True, limit: int | None = None,
+    judge: Path | None = None, meteor: bool = True, limit: int | None = None, subset: Path | None = None,
+    require_all: bool = False,
 ) -> dict:  # fmt: skip
-    """OpenEQA: answers from extracted episode frames; EM and captioning metrics; LLM-Match with a local judge."""
-    from segpilot.eval.datasets.openeqa import OpenEQAEpisode, load_openeqa
+    """OpenEQA: answers from extracted episode frames; EM and captioning metrics (every accepted answer, the
+    extra ones too); LLM-Match with a local judge. Questions whose episode folder is missing are skipped and
+    counted unless `require_all` (a ScanNet-only user has no HM3D episodes)."""
+    from segpilot.eval.datasets.openeqa import OpenEQAEpisode, load_openeqa, load_subset
     from segpilot.eval.llm_match import LocalJudge, llm_match_score
     from segpilot.eval.runner import PredictionLog, write_json_atomic
 
-    raw = load_openeqa(qa_file)[:limit]
+    raw = load_openeqa(qa_file)
+    if subset is not None:
+        raw = load_subset(subset, raw)
+    raw = raw[:limit]
     if not frames_root.is_dir():
         raise SegpilotError(f"frames root not found: {frames_root}")
     source = {it.episode_history: it.source for it in raw}
-    items = [ScanQAItem(it.question_id, it.episode_history, it.question, (it.answer,), question_type=it.category)
-             for it in raw]  # fmt: skip
+    extra = {it.question_id: it.extra_answers for it in raw}
+    items = [ScanQAItem(it.question_id, it.episode_history, it.question, (it.answer, *it.extra_answers),
+                        question_type=it.category) for it in raw]  # fmt: skip
+    items, missing = split_missing(items, lambda it: (frames_root / it.scene_id).is_dir(), require_all,
+                                   f"episode folder under {frames_root}")  # fmt: skip
     items.sort(key=lambda it: it.scene_id)
     adapter = load_adapter(model, use_3d_position=use_3d, device=config.device)
     pipeline = QAPipeline(adapter, config, max_new_tokens)
@@ -135,8 +144,11 @@ def eval_openeqa(
         return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
                 "timings_s": ans.timings}  # fmt: skip
 
-    info = {"qa_file": str(qa_file), "frames": str(frames_root), "model": str(model), "config": asdict(config)}
+    info = {"qa_file": str(qa_file), "subset": str(subset) if subset else None, "frames": str(frames_root),
+            "model": str(model or default_model_path()), "config": asdict(config), "skipped_missing_episode": missing}
     metrics = run_batch(items, answer, out, meteor=meteor, run_info=info)
+    metrics["model"] = info["model"]
+    metrics = _with_skipped(out, metrics, missing)
     if judge is not None:
         records = {r["question_id"]: r for r in PredictionLog(out / "predictions.jsonl").finished().values()}
         log = PredictionLog(out / "judge.jsonl")
@@ -144,7 +156,8 @@ def eval_openeqa(
         scorer = LocalJudge(judge)
         for it in items:
             if it.question_id not in marks:
-                mark, parsed = scorer.mark(it.question, it.answers[0], records[it.question_id]["prediction"])
+                mark, parsed = scorer.mark(it.question, it.answers[0], records[it.question_id]["prediction"],
+                                           extra[it.question_id])  # fmt: skip
                 marks[it.question_id] = {"question_id": it.question_id, "mark": mark, "parsed": parsed}
                 log.append(marks[it.question_id])
         values = [marks[it.question_id]["mark"] for it in items]

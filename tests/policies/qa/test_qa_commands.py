@@ -100,10 +100,15 @@ def test_bad_model_and_missing_scene(tiny_model_dir, qa_data, tmp_path):
     qa[1]["scene_id"] = "zz_scene_that_is_not_there"
     (tmp_path / "qa.json").write_text(json.dumps(qa))
     run = str(tmp_path / "run")
-    proc = _run("eval", "scanqa", "--qa", str(tmp_path / "qa.json"), "--scenes", str(qa_data / "scans"),
-                "--model", str(tiny_model_dir), "--out", run, "--no-meteor", "--views", "2")  # fmt: skip
-    assert proc.returncode == 2 and "zz_scene_that_is_not_there not found" in proc.stderr
-    assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 1  # finished work kept
+    args = ("eval", "scanqa", "--qa", str(tmp_path / "qa.json"), "--scenes", str(qa_data / "scans"),
+            "--model", str(tiny_model_dir), "--out", run, "--no-meteor", "--views", "2")  # fmt: skip
+    proc = _run(*args, "--require-all")
+    assert proc.returncode == 2 and "'zz_scene_that_is_not_there'" in proc.stderr and "--require-all" in proc.stderr
+    proc = _run(*args)  # default: the question without its scene is skipped and counted
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["skipped_missing_scene"] == {"questions": 1, "scenes": 1}
+    assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 1
 
 
 def test_ray_engine_equals_local_engine(tiny_model_dir, qa_data, tmp_path):
