@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -25,6 +26,12 @@ def generate_launch_description() -> LaunchDescription:
     config = Path(get_package_share_directory("segpilot")) / "config"
     # 640x480 images over shared memory (see config/fastdds_shm.xml)
     shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))
+    # Safe by default: DDS discovery (and so questions, instructions and cmd_vel) stays on this host.
+    localhost = DeclareLaunchArgument("localhost_only", default_value="true",
+                                      description="keep ROS 2 discovery on this machine (false: reachable from "
+                                                  "the whole ROS_DOMAIN_ID network; see the README on SROS2)")
+    discovery = SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST",
+                                       condition=IfCondition(LaunchConfiguration("localhost_only")))
     args = {
         "color": "/camera/color/image_raw",
         "depth": "/camera/aligned_depth_to_color/image_raw",
@@ -48,4 +55,4 @@ def generate_launch_description() -> LaunchDescription:
     qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
               parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml"),
                           {"model": LaunchConfiguration("model")}])  # fmt: skip
-    return LaunchDescription([shm, *declared, memory, qa])
+    return LaunchDescription([shm, localhost, discovery, *declared, memory, qa])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -19,6 +20,12 @@ def generate_launch_description() -> LaunchDescription:
     config = Path(get_package_share_directory("segpilot")) / "config"
     # 640x480 images over shared memory (see config/fastdds_shm.xml)
     shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))
+    # Safe by default: DDS discovery (and so questions, instructions and cmd_vel) stays on this host.
+    localhost = DeclareLaunchArgument("localhost_only", default_value="true",
+                                      description="keep ROS 2 discovery on this machine (false: reachable from "
+                                                  "the whole ROS_DOMAIN_ID network; see the README on SROS2)")
+    discovery = SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST",
+                                       condition=IfCondition(LaunchConfiguration("localhost_only")))
     seed = DeclareLaunchArgument("room_seed", default_value="7002")
     sim = Node(package="segpilot", executable="sim_bridge", name="sim_bridge", output="screen",
                parameters=[str(config / "sim_bridge.yaml"),
@@ -28,4 +35,4 @@ def generate_launch_description() -> LaunchDescription:
                   parameters=[str(config / "rgbd_memory.yaml")])  # fmt: skip
     qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
               parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml")])  # fmt: skip
-    return LaunchDescription([shm, seed, sim, memory, qa])
+    return LaunchDescription([shm, localhost, discovery, seed, sim, memory, qa])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -22,6 +23,12 @@ def generate_launch_description() -> LaunchDescription:
     config = Path(get_package_share_directory("segpilot")) / "config"
     # 640x480 images over shared memory (see config/fastdds_shm.xml)
     shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))
+    # Safe by default: DDS discovery (and so questions, instructions and cmd_vel) stays on this host.
+    localhost = DeclareLaunchArgument("localhost_only", default_value="true",
+                                      description="keep ROS 2 discovery on this machine (false: reachable from "
+                                                  "the whole ROS_DOMAIN_ID network; see the README on SROS2)")
+    discovery = SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST",
+                                       condition=IfCondition(LaunchConfiguration("localhost_only")))
     args = [DeclareLaunchArgument("room_seed", default_value="30000"),
             DeclareLaunchArgument("episode_index", default_value="0")]  # fmt: skip
     sim = Node(package="segpilot", executable="sim_bridge", name="sim_bridge", output="screen",
@@ -32,4 +39,4 @@ def generate_launch_description() -> LaunchDescription:
                   parameters=[str(config / "rgbd_memory.yaml")])  # fmt: skip
     vla = Node(package="segpilot", executable="vla_policy", name="vla_policy", output="screen",
                parameters=[str(config / "vla_policy.yaml"), {"mode": "discrete"}])  # fmt: skip
-    return LaunchDescription([shm, *args, sim, memory, vla])
+    return LaunchDescription([shm, localhost, discovery, *args, sim, memory, vla])

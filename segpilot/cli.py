@@ -18,10 +18,12 @@ Errors in the input (missing files, bad values, unknown names) print one line
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import resources
 from pathlib import Path
 
+from segpilot.cli_checks import check_args, one_line, pth
 from segpilot.errors import SegpilotError
 
 
@@ -55,21 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     prune = sub.add_parser("prune", help="prune the visual tokens of an RGB-D scan and draw the result")
     prune.add_argument(
-        "--scene", type=Path, default=None, help=f"scan folder or .sens file, {SCAN_FORMATS} (default: the demo scene)"
+        "--scene", type=pth, default=None, help=f"scan folder or .sens file, {SCAN_FORMATS} (default: the demo scene)"
     )
     add_config_arguments(prune, ScanConfig)
-    prune.add_argument("--out", type=Path, default=None, help="output folder for kept.json, overlays and the PLY")
+    prune.add_argument("--out", type=pth, default=None, help="output folder for kept.json, overlays and the PLY")
     prune.add_argument(
-        "--params-file", type=Path, default=None, help="ROS 2 style parameter YAML (config/*.yaml); flags override it"
+        "--params-file", type=pth, default=None, help="ROS 2 style parameter YAML (config/*.yaml); flags override it"
     )
     add_config_arguments(prune, PruneConfig)
 
     ask = sub.add_parser("ask", help="answer a question about a scan with a VLM on pruned 3D tokens")
     ask.add_argument("question", help="the question, e.g. 'What color is the sofa?'")
-    ask.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
+    ask.add_argument("--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)")
     ask.add_argument(
         "--scene",
-        type=Path,
+        type=pth,
         default=None,
         help=f"scan folder or .sens file, {SCAN_FORMATS} (default: a generated room, rendered once into the cache)",
     )
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument(
         "--out",
-        type=Path,
+        type=pth,
         default=None,
         help="write the kept-token overlay PNGs and tokens.ply of the asked scene here",
     )
@@ -92,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="batch evaluation")
     ev_sub = ev.add_subparsers(dest="eval", required=True)
     es = ev_sub.add_parser("scanqa", help="answer and score a ScanQA file; a rerun resumes where it stopped")
-    es.add_argument("--qa", type=Path, required=True, help="ScanQA JSON file")
-    es.add_argument("--scenes", type=Path, required=True,
+    es.add_argument("--qa", type=pth, required=True, help="ScanQA JSON file")
+    es.add_argument("--scenes", type=pth, required=True,
                     help="folder of scans named by scene_id (<id>/ in any format, or <id>.sens)")
     es.add_argument("--require-all", action="store_true",
                     help="fail on a question whose scene is missing (default: skip and count it)")
@@ -127,10 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(tg, TrainGrounderConfig)
 
     eo = ev_sub.add_parser("openeqa", help="answer and score OpenEQA questions from extracted episode frames")
-    eo.add_argument("--qa", type=Path, required=True, help="open-eqa-v0.json (or a subset in its format)")
-    eo.add_argument("--frames", type=Path, required=True, help="root of extracted frames (<root>/<episode_history>/)")
-    eo.add_argument("--judge", type=Path, default=None, help="local causal LM folder for LLM-Match (optional)")
-    eo.add_argument("--subset", type=Path, default=None,
+    eo.add_argument("--qa", type=pth, required=True, help="open-eqa-v0.json (or a subset in its format)")
+    eo.add_argument("--frames", type=pth, required=True, help="root of extracted frames (<root>/<episode_history>/)")
+    eo.add_argument("--judge", type=pth, default=None, help="local causal LM folder for LLM-Match (optional)")
+    eo.add_argument("--subset", type=pth, default=None,
                     help="JSON list of question ids to answer (e.g. the official open-eqa-v0-184-questions.json)")
     eo.add_argument("--require-all", action="store_true",
                     help="fail on a question whose episode folder is missing (default: skip and count it)")
@@ -141,10 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="studies that write committed tables and plots")
     st_sub = st.add_subparsers(dest="study", required=True)
     sb = st_sub.add_parser("budget", help="every pruner at budgets 1%%, 3%%, 9%%, 25%%, 100%% on a ScanQA split")
-    sb.add_argument("--qa", type=Path, required=True, help="ScanQA JSON file (e.g. the synthetic val split)")
-    sb.add_argument("--scenes", type=Path, required=True, help="folder of ScanNet-layout scenes")
-    sb.add_argument("--model", type=Path, required=True, help="local VLM checkpoint folder")
-    sb.add_argument("--out", type=Path, required=True, help="study folder (resumable)")
+    sb.add_argument("--qa", type=pth, required=True, help="ScanQA JSON file (e.g. the synthetic val split)")
+    sb.add_argument("--scenes", type=pth, required=True, help="folder of ScanNet-layout scenes")
+    sb.add_argument("--model", type=pth, required=True, help="local VLM checkpoint folder")
+    sb.add_argument("--out", type=pth, required=True, help="study folder (resumable)")
     sb.add_argument(
         "--sweep-mode",
         choices=("global", "hierarchical", "per_view", "none"),
@@ -152,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="SeGPruner mode of the (lam, r) sweep at 3%% and 9%% (default global; none = skip)",
     )
     sb.add_argument("--limit", type=positive_int, default=None, help="only the first N questions (N >= 1)")
+    sb.add_argument("--force", action="store_true",
+                    help="discard a study in --out made with another configuration, model or question file")
     sb.add_argument("--budgets", default="0.01,0.03,0.09,0.25,1.0", help="comma-separated fractions")
     _add_qa_args(sb)
     add_config_arguments(sb, PruneConfig, skip=("encoder", "method", "budget"))
@@ -177,10 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--frames", type=int, default=300, help="RGB-D sets to stream (default 300)")
     br.add_argument("--rate-hz", type=float, default=60.0, help="send rate (default 60 Hz)")
     br.add_argument("--questions", type=int, default=5, help="questions to time (default 5)")
-    br.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    br.add_argument("--json", type=pth, default=None, help="also write the figures to this JSON file")
     bv = bench_sub.add_parser("vla", help="LFP routing on vs off per action chunk")
     bv.add_argument("--repeats", type=int, default=10, help="timed chunks per mode (median reported)")
-    bv.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    bv.add_argument("--json", type=pth, default=None, help="also write the figures to this JSON file")
     bs = bench_sub.add_parser("sim", help="frames per second of the embedded simulator")
     bs.add_argument("--scenes", type=int, default=3, help="generated rooms to time (default 3)")
     bs.add_argument("--frames", type=int, default=200, help="frames per room (default 200)")
@@ -190,47 +194,47 @@ def build_parser() -> argparse.ArgumentParser:
     mq = sim_sub.add_parser("make-qa", help="render generated rooms and write ScanQA-format question splits")
     mq.add_argument("--scenes", type=int, required=True, help="number of generated rooms")
     mq.add_argument("--seed", type=int, default=0, help="seed of the first room (room i uses seed + i)")
-    mq.add_argument("--out", type=Path, required=True, help="output folder")
+    mq.add_argument("--out", type=pth, required=True, help="output folder")
     rd = sim_sub.add_parser("render", help="montage (rgb, depth, ids) and top-down map of a generated room")
     rd.add_argument("--seed", type=int, default=0)
-    rd.add_argument("--out", type=Path, required=True)
+    rd.add_argument("--out", type=pth, required=True)
     ex = sim_sub.add_parser("expert", help="run the shortest-path expert on generated navigation episodes")
     ex.add_argument("--episodes", type=int, default=20)
     ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--out", type=Path, default=None, help="write episodes.json, metrics and trajectory maps")
+    ex.add_argument("--out", type=pth, default=None, help="write episodes.json, metrics and trajectory maps")
 
     rv = sim_sub.add_parser("run-vla", help="held-out navigation episodes with the VLA policy, routing on and off")
     rv.add_argument("--episodes", type=int, default=20, help="episodes (2 per generated room)")
     rv.add_argument("--seed", type=int, default=30000, help="first held-out room seed (training uses 20000+)")
-    rv.add_argument("--policy", type=Path, default=None, help="VLA policy folder (default: embedded policy)")
-    rv.add_argument("--out", type=Path, default=None, help="write metrics.json and trajectory maps")
+    rv.add_argument("--policy", type=pth, default=None, help="VLA policy folder (default: embedded policy)")
+    rv.add_argument("--out", type=pth, default=None, help="write metrics.json and trajectory maps")
     rv.add_argument("--replan-every", type=int, default=1, help="actions executed per decoded chunk (default 1)")
     rv.add_argument("--temperature", type=float, default=1.0, help="sample moves at this temperature (0 = argmax)")
     rv.add_argument("--routing", choices=("both", "on", "off"), default="both", help="LFP routing modes to run")
-    rv.add_argument("--habitat", type=Path, default=None,
+    rv.add_argument("--habitat", type=pth, default=None,
                     help="run through habitat-sim on this scene instead (a stage config from export-habitat, or any "
                          "scene habitat-sim loads with --episodes-file)")  # fmt: skip
-    rv.add_argument("--episodes-file", type=Path, default=None,
+    rv.add_argument("--episodes-file", type=pth, default=None,
                     help="with --habitat: navigation episodes JSON (default: generated in an exported room)")
     rv.add_argument("--gpu-device-id", type=int, default=-1, help="with --habitat: CUDA device (-1 = CPU rendering)")
     xh = sim_sub.add_parser("export-habitat", help="write a generated room for habitat-sim (stage config, GLB, "
                                                    "semantic PLY, scene graph)")  # fmt: skip
     xh.add_argument("--seed", type=int, default=30000, help="room seed")
-    xh.add_argument("--out", type=Path, required=True, help="output folder")
+    xh.add_argument("--out", type=pth, required=True, help="output folder")
     hs = sim_sub.add_parser("habitat-scan", help="render a QA view trajectory through habitat-sim into a "
                                                  "ScanNet-layout scan (for ask / eval scanqa)")  # fmt: skip
-    hs.add_argument("--habitat", type=Path, required=True, help="stage config (export-habitat) or habitat scene")
-    hs.add_argument("--episodes-file", type=Path, default=None,
+    hs.add_argument("--habitat", type=pth, required=True, help="stage config (export-habitat) or habitat scene")
+    hs.add_argument("--episodes-file", type=pth, default=None,
                     help="question episodes (eqa_episodes_*.json); default: an exported room's coverage trajectory")
     hs.add_argument("--gpu-device-id", type=int, default=-1, help="CUDA device (-1 = CPU rendering)")
-    hs.add_argument("--out", type=Path, required=True, help="scan folder to write")
+    hs.add_argument("--out", type=pth, required=True, help="scan folder to write")
 
     bag = sub.add_parser("bag", help="answer from a recorded rosbag2 (.db3 or .mcap)")
     bag_sub = bag.add_subparsers(dest="bag", required=True)
     bq = bag_sub.add_parser("qa", help="keyframes of a bag's RGB-D topics -> pruned 3D tokens -> an answer")
-    bq.add_argument("--bag", type=Path, required=True, help="rosbag2 folder (or .mcap / .db3 file)")
+    bq.add_argument("--bag", type=pth, required=True, help="rosbag2 folder (or .mcap / .db3 file)")
     bq.add_argument("--question", required=True, help="the question")
-    bq.add_argument("--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)")
+    bq.add_argument("--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)")
     for name, default in (("color", "/color/image_raw"), ("depth", "/depth/image_raw"),
                           ("camera-info", "/color/camera_info"), ("camera-pose", "/camera_pose")):  # fmt: skip
         bq.add_argument(f"--{name}-topic", default=default, help=f"topic in the bag (default {default})"
@@ -244,25 +248,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
     cv = sub.add_parser("convert", help="write any RGB-D scan in ScanNet export layout")
-    cv.add_argument("src", type=Path, help=f"scan folder or .sens file, {SCAN_FORMATS}")
-    cv.add_argument("out", type=Path, help="new folder for the ScanNet-layout scan")
+    cv.add_argument("src", type=pth, help=f"scan folder or .sens file, {SCAN_FORMATS}")
+    cv.add_argument("out", type=pth, help="new folder for the ScanNet-layout scan")
     add_config_arguments(cv, ScanConfig)
     return parser
 
 
 def _add_eval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", type=Path, default=None, help="local VLM checkpoint folder (default: embedded model)"
+        "--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)"
     )
-    parser.add_argument("--out", type=Path, required=True, help="run folder: predictions.jsonl, metrics.json")
+    parser.add_argument("--out", type=pth, required=True, help="run folder: predictions.jsonl, metrics.json")
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N questions (N >= 1)")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
+    parser.add_argument("--force", action="store_true",
+                        help="discard results in --out made with another configuration, model or question file")
 
 
 def _add_qa_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16, help="answer length limit (default 16)")
     parser.add_argument("--use-3d-position", action="store_true", help="add the sinusoidal 3D position embedding")
-    parser.add_argument("--params-file", type=Path, default=None, help="ROS 2 style parameter YAML")
+    parser.add_argument("--params-file", type=pth, default=None, help="ROS 2 style parameter YAML")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 "bench": c.cmd_bench, "sim": c.cmd_sim,
                 "train": c.cmd_train, "bag": c.cmd_bag, "study": c.cmd_study, "methods": c.cmd_methods}  # fmt: skip
     try:
+        check_args(args)
         return handlers[args.command](args)
     except SegpilotError as exc:
         print(f"segpilot: error: {exc}", file=sys.stderr)
@@ -281,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("segpilot: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # expected failures (disk full, corrupt files) as one line; bugs keep a traceback
+        message = None if os.environ.get("SEGPILOT_DEBUG") else one_line(exc)
+        if message is None:
+            raise
+        print(f"segpilot: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

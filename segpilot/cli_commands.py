@@ -73,14 +73,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics = commands.eval_openeqa(
             args.qa, args.frames, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
             judge=args.judge, meteor=not args.no_meteor, limit=args.limit, subset=args.subset,
-            require_all=args.require_all,
+            require_all=args.require_all, force=args.force,
         )  # fmt: skip
         print(json.dumps({k: v for k, v in metrics.items() if k not in ("per_type", "run")}, indent=1))
         return 0
     metrics = commands.eval_scanqa(
         args.qa, args.scenes, args.model, args.out, _qa_config(args), args.max_new_tokens, args.use_3d_position,
         meteor=not args.no_meteor, limit=args.limit, engine=args.engine, workers=args.workers,
-        ray_address=args.ray_address, scan=_scan_config(args), require_all=args.require_all,
+        ray_address=args.ray_address, scan=_scan_config(args), require_all=args.require_all, force=args.force,
     )  # fmt: skip
     shown = {k: v for k, v in metrics.items() if k not in ("per_type", "run")}
     print(json.dumps(shown, indent=1))
@@ -99,7 +99,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise SegpilotError(f"--budgets must lie in (0, 1], got {args.budgets}")
     sweep_mode = None if args.sweep_mode == "none" else args.sweep_mode
     table = study_budget(args.qa, args.scenes, args.model, args.out, _qa_config(args), budgets, args.limit,
-                         args.max_new_tokens, sweep_mode=sweep_mode)  # fmt: skip
+                         args.max_new_tokens, sweep_mode=sweep_mode, force=args.force)  # fmt: skip
     print(f"{'method':<26}" + "".join(f"{100 * b:>8g}%" for b in budgets))
     for method in dict.fromkeys(r["method"] for r in table["rows"]):
         cells = {r["budget"]: r["EM@1"] for r in table["rows"] if r["method"] == method}

@@ -69,6 +69,9 @@ def load_params_file(path: str | Path, node: str = "segpilot") -> dict[str, Any]
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise SegpilotError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise SegpilotError(f"{path}: expected a ROS 2 parameter mapping ({node}: ros__parameters: ...), "
+                            f"got a {type(data).__name__}")  # fmt: skip
     params: dict[str, Any] = {}
     for key in ("/**", node, f"/{node}"):
         section = data.get(key, {}) if isinstance(data, dict) else {}
@@ -100,6 +103,8 @@ def build_config(cls: type, *layers: dict[str, Any]) -> Any:
         kind = hints[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             merged[key] = float(value)
+        elif isinstance(value, bool) and kind is not bool:  # YAML `views: true` is not the number 1
+            raise SegpilotError(f"parameter {key!r} must be {kind.__name__}, got {value!r}")
         elif not isinstance(value, kind):
             raise SegpilotError(f"parameter {key!r} must be {kind.__name__}, got {value!r}")
     return cls(**merged)

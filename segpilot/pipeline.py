@@ -24,6 +24,8 @@ from segpilot.perception.pruning.registry import available_pruners, make_pruner
 from segpilot.perception.tokenize import tokens_from_frames
 from segpilot.perception.tokens import VisualTokens
 
+MAX_VIEWS = 256
+"""Most views one question may encode (a bound on the work a single request can ask for)."""
 SEGPRUNER_FIELDS = ("importance_ratio", "lam", "mode", "candidate_factor")
 
 
@@ -63,8 +65,8 @@ class PruneConfig:
     def __post_init__(self) -> None:
         if self.coverage_candidates < 1:
             raise SegpilotError(f"coverage_candidates must be >= 1, got {self.coverage_candidates}")
-        if self.views < 1:
-            raise SegpilotError(f"views must be >= 1, got {self.views}")
+        if not 1 <= self.views <= MAX_VIEWS:
+            raise SegpilotError(f"views must lie in [1, {MAX_VIEWS}], got {self.views}")
         if self.view_selection not in VIEW_SELECTIONS:
             raise SegpilotError(
                 f"view_selection must be one of {', '.join(VIEW_SELECTIONS)}, got {self.view_selection!r}"
@@ -73,7 +75,8 @@ class PruneConfig:
             raise SegpilotError(
                 f"unknown pruning method {self.method!r}; expected one of {', '.join(available_pruners())}"
             )
-        if not self.budget >= 0 or (self.budget > 1 and self.budget != int(self.budget)):
+        finite = math.isfinite(self.budget) and self.budget >= 0
+        if not finite or (self.budget > 1 and self.budget != int(self.budget)):
             raise SegpilotError(f"budget must be a fraction in [0, 1] or a whole token count, got {self.budget}")
         make_pruner(self.method, **self.pruner_params())  # validates the method's parameters now
 

@@ -17,6 +17,21 @@ from segpilot.eval.datasets.scanqa import ScanQAItem
 from segpilot.eval.runner import PredictionLog, finish, make_record
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """One line instead of a hang when `--ray-address host:port` does not answer."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise SegpilotError(f"--ray-address must be host:port (or ray://host:port), got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise SegpilotError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
+
+
 def run_batch_ray(
     items: Sequence[ScanQAItem],
     answerer_factory: Callable[[], Callable[[ScanQAItem], dict]],
@@ -41,8 +56,14 @@ def run_batch_ray(
             groups[it.scene_id].append(it)
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)  # fmt: skip
+        if address:
+            check_reachable(address)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            # "local": always a new cluster of our own, never whatever an earlier `ray start` left in Ray's
+            # current-cluster file; its servers listen on loopback only.
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, _node_ip_address="127.0.0.1")  # fmt: skip
     try:
         actors = [_Worker.remote(answerer_factory) for _ in range(min(workers, max(1, len(groups))))]
         pending = {}

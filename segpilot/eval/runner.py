@@ -32,13 +32,16 @@ class PredictionLog:
         data = self.path.read_bytes()
         done: dict[str, dict] = {}
         good_end = 0
-        for line in data.splitlines(keepends=True):
+        for number, line in enumerate(data.splitlines(keepends=True), 1):
             if not line.endswith(b"\n"):
                 break
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 break
+            if not isinstance(rec, dict) or "question_id" not in rec:
+                raise SegpilotError(f"{self.path}:{number}: a prediction record without question_id; fix or remove "
+                                    "that line (or use a new --out)")  # fmt: skip
             done[str(rec["question_id"])] = rec
             good_end += len(line)
         if good_end != len(data):

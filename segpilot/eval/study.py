@@ -41,12 +41,28 @@ def _label(method: str, params: dict) -> str:
 def study_budget(
     qa_file: Path, scenes_root: Path, model: Path, out: Path, base: PruneConfig, budgets=DEFAULT_BUDGETS,
     limit: int | None = None, max_new_tokens: int = 16, meteor: bool = False, sweep_mode: str | None = "global",
+    force: bool = False,
 ) -> dict:  # fmt: skip
-    """The budget table of every method, then SeGPruner's (lam, r) sweep in `sweep_mode` (None = skip)."""
+    """The budget table of every method, then SeGPruner's (lam, r) sweep in `sweep_mode` (None = skip).
+
+    The study folder records its identity (question file, model, configuration, budgets, limit): a rerun
+    with another one refuses unless `force` (`eval.run_folder`)."""
+    from dataclasses import asdict
+
+    from segpilot.eval.run_folder import file_sha256, model_identity, open_run
+
     items = load_scanqa(qa_file)[:limit]
     items.sort(key=lambda it: it.scene_id)
     if not scenes_root.is_dir():
         raise SegpilotError(f"scenes root not found: {scenes_root}")
+    identity = {"command": "study budget", "qa_sha256": file_sha256(qa_file), "scenes": str(scenes_root.resolve()),
+                "model": model_identity(model), "config": asdict(base), "budgets": list(budgets), "limit": limit,
+                "max_new_tokens": max_new_tokens, "sweep_mode": sweep_mode}  # fmt: skip
+    with open_run(out, identity, force):
+        return _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_tokens, meteor, sweep_mode)
+
+
+def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_tokens, meteor, sweep_mode) -> dict:
     adapter = load_adapter(model, device=base.device)
     rows = []
     full_metrics = None

@@ -19,7 +19,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config"  # the source checkout's parameter files (an installed package has them in share/)
-DOMAIN = str(10 + os.getpid() % 200)
+DOMAIN = os.environ.get("ROS_DOMAIN_ID") or str(10 + os.getpid() % 200)  # the caller's domain wins
 FASTDDS_PROFILE = CONFIG / "fastdds_shm.xml"
 PROFILE = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
 ENV = {**os.environ, "ROS_DOMAIN_ID": DOMAIN, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1",

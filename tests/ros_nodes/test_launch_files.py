@@ -70,3 +70,24 @@ def test_launch_files_carry_camera_images_over_shared_memory(path):
     segment = int(root.find(".//d:transport_descriptor[d:type='SHM']/d:segment_size", ns).text)
     assert segment >= 8 * 640 * 480 * 4  # several 640x480 32FC1 / rgb8 samples fit in one segment
     assert ENV["FASTDDS_DEFAULT_PROFILES_FILE"].endswith("fastdds_shm.xml")  # tests and benches use it too
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_keep_discovery_on_localhost_by_default(path):
+    """DDS binds every interface; only ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST kept packets off the network, so the
+    launch files set it - before any node starts - unless `localhost_only:=false`."""
+    tree = ast.parse(path.read_text())
+    calls = {getattr(c.func, "id", ""): [] for c in ast.walk(tree) if isinstance(c, ast.Call)}
+    for c in ast.walk(tree):
+        if isinstance(c, ast.Call):
+            calls[getattr(c.func, "id", "")].append(c)
+    declared = {c.args[0].value: {k.arg: k.value for k in c.keywords} for c in calls["DeclareLaunchArgument"]
+                if isinstance(c.args[0], ast.Constant)}  # fmt: skip
+    assert ast.literal_eval(declared["localhost_only"]["default_value"]) == "true"
+    assert "description" in declared["localhost_only"]
+    env = [c for c in calls["SetEnvironmentVariable"] if ast.literal_eval(c.args[0]) == "ROS_AUTOMATIC_DISCOVERY_RANGE"]
+    assert len(env) == 1 and ast.literal_eval(env[0].args[1]) == "LOCALHOST"
+    condition = {k.arg: k.value for k in env[0].keywords}["condition"]
+    assert ast.unparse(condition) == "IfCondition(LaunchConfiguration('localhost_only'))"
+    order = path.read_text().split("LaunchDescription([")[-1]
+    assert order.index("discovery") < min(order.index(n) for n in ("sim", "memory", "qa", "vla") if n in order)

@@ -11,6 +11,7 @@ from pathlib import Path
 from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
 from segpilot.eval.datasets.sources import ScanConfig, scene_path
+from segpilot.eval.run_folder import file_sha256, model_identity, open_run
 from segpilot.eval.runner import run_batch
 from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import QAPipeline, check_model_dir, default_model_path, load_adapter
@@ -55,7 +56,7 @@ def build_answerer(model: Path, scenes_root: Path, config: PruneConfig, max_new_
 def eval_scanqa(
     qa_file: Path, scenes_root: Path, model: Path, out: Path, config: PruneConfig, max_new_tokens: int,
     use_3d: bool, meteor: bool = True, limit: int | None = None, engine: str = "local", workers: int = 2,
-    ray_address: str | None = None, scan: ScanConfig | None = None, require_all: bool = False,
+    ray_address: str | None = None, scan: ScanConfig | None = None, require_all: bool = False, force: bool = False,
 ) -> dict:  # fmt: skip
     """Answer every question of a ScanQA file (resuming a previous run in `out`) and score them.
 
@@ -74,6 +75,16 @@ def eval_scanqa(
             "max_new_tokens": max_new_tokens, "use_3d_position": use_3d, "scan": asdict(scan or ScanConfig()),
             "skipped_missing_scene": missing}  # fmt: skip
     factory = partial(build_answerer, model, scenes_root, config, max_new_tokens, use_3d, scan)
+    identity = {"command": "eval scanqa", "qa_sha256": file_sha256(qa_file), "scenes": str(scenes_root.resolve()),
+                "model": model_identity(model_name), "config": asdict(config), "max_new_tokens": max_new_tokens,
+                "use_3d_position": use_3d, "scan": asdict(scan or ScanConfig())}  # fmt: skip
+    with open_run(out, identity, force):
+        metrics = _run_engine(items, factory, out, engine, workers, meteor, info, ray_address, model)
+    (out / "run.json").write_text(json.dumps(info, indent=1))
+    return _with_skipped(out, metrics, missing)
+
+
+def _run_engine(items, factory, out, engine, workers, meteor, info, ray_address, model) -> dict:
     if engine == "ray":
         from segpilot.eval.ray_engine import run_batch_ray
 
@@ -83,8 +94,7 @@ def eval_scanqa(
         metrics = run_batch(items, factory(), out, meteor=meteor, run_info=info)
     else:
         raise SegpilotError(f"engine must be local or ray, got {engine!r}")
-    (out / "run.json").write_text(json.dumps(info, indent=1))
-    return _with_skipped(out, metrics, missing)
+    return metrics
 
 
 def split_missing(items: list, present, require_all: bool, what: str) -> tuple[list, dict]:
@@ -113,14 +123,12 @@ def _with_skipped(out: Path, metrics: dict, missing: dict) -> dict:
 def eval_openeqa(
     qa_file: Path, frames_root: Path, model: Path, out: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
     judge: Path | None = None, meteor: bool = True, limit: int | None = None, subset: Path | None = None,
-    require_all: bool = False,
+    require_all: bool = False, force: bool = False,
 ) -> dict:  # fmt: skip
     """OpenEQA: answers from extracted episode frames; EM and captioning metrics (every accepted answer, the
     extra ones too); LLM-Match with a local judge. Questions whose episode folder is missing are skipped and
     counted unless `require_all` (a ScanNet-only user has no HM3D episodes)."""
     from segpilot.eval.datasets.openeqa import OpenEQAEpisode, load_openeqa, load_subset
-    from segpilot.eval.llm_match import LocalJudge, llm_match_score
-    from segpilot.eval.runner import PredictionLog, write_json_atomic
 
     raw = load_openeqa(qa_file)
     if subset is not None:
@@ -146,6 +154,19 @@ def eval_openeqa(
 
     info = {"qa_file": str(qa_file), "subset": str(subset) if subset else None, "frames": str(frames_root),
             "model": str(model or default_model_path()), "config": asdict(config), "skipped_missing_episode": missing}
+    identity = {"command": "eval openeqa", "qa_sha256": file_sha256(qa_file), "frames": str(frames_root.resolve()),
+                "subset_sha256": file_sha256(subset) if subset else None, "model": model_identity(info["model"]),
+                "config": asdict(config), "max_new_tokens": max_new_tokens, "use_3d_position": use_3d,
+                "judge": model_identity(judge) if judge else None}  # fmt: skip
+    with open_run(out, identity, force):
+        metrics = _openeqa_batch(items, answer, out, meteor, info, judge, extra, missing)
+    return metrics
+
+
+def _openeqa_batch(items, answer, out, meteor, info, judge, extra, missing) -> dict:
+    from segpilot.eval.llm_match import LocalJudge, llm_match_score
+    from segpilot.eval.runner import PredictionLog, write_json_atomic
+
     metrics = run_batch(items, answer, out, meteor=meteor, run_info=info)
     metrics["model"] = info["model"]
     metrics = _with_skipped(out, metrics, missing)

@@ -57,6 +57,10 @@ def load_adapter(model_dir: str | Path | None, **kwargs):
     return ADAPTERS.get(model_type).from_pretrained(path, **kwargs)
 
 
+MAX_QUESTION_TOKENS = 256
+"""Longest question accepted, in the model's tokens (ScanQA / OpenEQA questions have under 40)."""
+
+
 class QAPipeline:
     """One adapter, one pruner; `answer_scene` answers a question about a ScanNet-layout scan."""
 
@@ -98,13 +102,29 @@ class QAPipeline:
         timings = {**timings, "encode": t1 - t0, "prune": time.perf_counter() - t1}
         self._cache = {key: PruneResult(tokens, kept, view_ids, views, timings)}
 
+    def check_question(self, question: str) -> str:
+        """One line for a question that is not text, empty, or longer than `MAX_QUESTION_TOKENS` (prefill
+        time grows with it: a 20,000-word question took minutes)."""
+        if not isinstance(question, str) or not question.strip():
+            raise SegpilotError(f"a question must be non-empty text, got {question!r}")
+        tokenizer = getattr(self.adapter, "tokenizer", None)
+        if len(question) > 8 * MAX_QUESTION_TOKENS:  # cheap bound before tokenizing
+            raise SegpilotError(f"the question has {len(question)} characters; at most {MAX_QUESTION_TOKENS} tokens "
+                                "are accepted")  # fmt: skip
+        n = len(tokenizer(question).input_ids) if tokenizer is not None else len(question.split())
+        if n > MAX_QUESTION_TOKENS:
+            raise SegpilotError(f"the question has {n} tokens; at most {MAX_QUESTION_TOKENS} are accepted")
+        return question
+
     def answer_frames(self, frames, question: str, key: str) -> Answer:
+        self.check_question(question)
         prepared = self.prepare_frames(frames, key)
         answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)
         answer.timings = {**prepared.timings, **answer.timings}
         return answer
 
     def answer_scene(self, scene: ScanNetScene, question: str) -> Answer:
+        self.check_question(question)
         prepared = self.prepare(scene)
         answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)
         answer.timings = {**prepared.timings, **answer.timings}

@@ -180,8 +180,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     if cfg.init_from:
         from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
-        model = LlavaForConditionalGeneration.from_pretrained(cfg.init_from, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(cfg.init_from, local_files_only=True)
+        init = Path(cfg.init_from)
+        if not any(init.glob("*.safetensors")):  # never torch.load a pickle (it can run code)
+            raise SegpilotError(f"--init-from {init}: expected a checkpoint folder with .safetensors weights")
+        try:
+            model = LlavaForConditionalGeneration.from_pretrained(init, local_files_only=True, use_safetensors=True,
+                                                                  trust_remote_code=False)  # fmt: skip
+            tokenizer = AutoTokenizer.from_pretrained(init, local_files_only=True, trust_remote_code=False)
+        except (OSError, ValueError) as exc:
+            raise SegpilotError(f"--init-from {init}: {str(exc).splitlines()[0]}") from None
     else:
         tokenizer = build_tokenizer(train_items + val_items)
         model = build_model(cfg, len(tokenizer), tokenizer.convert_tokens_to_ids("<image>"))
