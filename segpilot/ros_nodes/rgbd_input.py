@@ -76,8 +76,13 @@ class RGBDInput:
         except (AttributeError, ValueError, TypeError) as exc:
             self.node.drop("malformed", f"stream {stream}: {exc}")
             return
+        resets = self.sync.clock_resets
         if not self.sync.add(stream, stamp, (stamp, value)):
             self.node.drop("stamp_out_of_order", f"stream {stream} went back to {stamp:.3f} s")
+        elif self.sync.clock_resets != resets:
+            self.node.counts["clock_resets"] += 1
+            self.node.get_logger().warning(f"stream {stream} jumped back to {stamp:.3f} s (more than "
+                                           f"{self.sync.jump_s:g} s): clock reset, pairing starts over")  # fmt: skip
 
     def _on_set(self, color, depth, info, pose=None) -> None:
         (stamp, (rgb, frame_id)), (_, depth_m), (_, camera) = color, depth, info
@@ -88,7 +93,7 @@ class RGBDInput:
             if T is None:
                 return
         try:
-            frame = Frame(rgb, depth_m, camera, T, stamp=stamp, frame_id=frame_id)
+            frame = bounded(Frame(rgb, depth_m, camera, T, stamp=stamp, frame_id=frame_id))
         except SegpilotError as exc:
             self.node.drop("invalid", str(exc))
             return
@@ -109,6 +114,25 @@ class RGBDInput:
         except (TransformException, SegpilotError) as exc:
             self.node.drop("tf_unavailable", f"{self.world_frame} <- {frame_id} at {stamp:.3f} s: {exc}")
             return None
+
+
+MAX_FRAME_SIZE = (640, 480)
+"""Frames larger than this (width, height) are downscaled on arrival: every encoder works at <= 448 px, and a
+4000x3000 frame set took 55 s per question to encode."""
+
+
+def bounded(frame: Frame) -> Frame:
+    """`frame` downscaled (area colour, nearest depth, scaled intrinsics) to fit `MAX_FRAME_SIZE`."""
+    from PIL import Image as PILImage
+
+    h, w = frame.depth.shape
+    scale = min(MAX_FRAME_SIZE[0] / w, MAX_FRAME_SIZE[1] / h)
+    if scale >= 1.0:
+        return frame
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    rgb = np.asarray(PILImage.fromarray(frame.rgb).resize(size, PILImage.BOX))
+    depth = np.asarray(PILImage.fromarray(frame.depth.astype(np.float32)).resize(size, PILImage.NEAREST))
+    return Frame(rgb, depth, frame.camera.scaled(*size), frame.T_world_cam, frame.stamp, frame.frame_id)
 
 
 def tf_listener(node):

@@ -74,15 +74,23 @@ class SceneQANode(SegpilotNode):
     def on_question(self, msg: String) -> None:
         if not self.active:
             return
+        if len(msg.data) > MAX_QUESTION_BYTES:
+            self.drop("malformed_question", f"question message of {len(msg.data)} bytes (at most {MAX_QUESTION_BYTES})")
+            return
         text = msg.data.strip()
         qid = None
         if text.startswith("{"):
             try:
                 data = json.loads(text)
-                qid, text = data.get("question_id"), str(data["question"]).strip()
-            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
-                self.drop("malformed_question", f"expected plain text or JSON with a 'question' field: {exc}")
+                qid, question = data.get("question_id"), data["question"]
+            except (json.JSONDecodeError, KeyError, AttributeError, TypeError, RecursionError) as exc:
+                self.drop("malformed_question", f"expected plain text or JSON with a 'question' field: "
+                          f"{type(exc).__name__}")  # fmt: skip
                 return
+            if not isinstance(question, str) or not isinstance(qid, str | int | None):
+                self.drop("malformed_question", "'question' must be text and 'question_id' text or a number")
+                return
+            text = question.strip()
         reply: dict = {"question_id": qid, "question": text}
         try:
             if not self.frames:
@@ -98,6 +106,10 @@ class SceneQANode(SegpilotNode):
         except SegpilotError as exc:
             reply["error"] = str(exc)
         self.answer_pub.publish(String(data=json.dumps(reply)))
+
+
+MAX_QUESTION_BYTES = 16384
+"""Largest question message accepted (the answer path also bounds the question in tokens)."""
 
 
 def main(args=None) -> None:

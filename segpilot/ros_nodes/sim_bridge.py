@@ -60,6 +60,10 @@ class SimBridgeConfig:
     camera_pitch_deg: float = -10.0
     """Camera pitch, degrees (negative looks down; checked by SimConfig): the camera_pitch_deg in the VLA
     policy's config.json."""
+    max_linear_mps: float = 1.0
+    """Velocity mode: cmd_vel linear.x is clamped to +-this (a robot base's limit), m/s."""
+    max_angular_rps: float = 2.0
+    """Velocity mode: cmd_vel angular.z is clamped to +-this, rad/s."""
     max_steps: int = 400
     """Steps before the episode ends without a stop."""
     world_frame: str = "map"
@@ -74,6 +78,8 @@ class SimBridgeConfig:
             raise SegpilotError("simulator habitat needs habitat_scene (a .glb / .ply or a .stage_config.json file)")
         if self.gpu_device_id < -1:
             raise SegpilotError(f"gpu_device_id must be -1 (CPU) or a CUDA device index, got {self.gpu_device_id}")
+        if not (self.max_linear_mps > 0 and self.max_angular_rps > 0):
+            raise SegpilotError("max_linear_mps and max_angular_rps must be > 0")
         if self.rate_hz <= 0 or min(self.width, self.height, self.max_steps) < 1 or not 0 < self.hfov_deg < 180:
             raise SegpilotError("rate_hz must be > 0, width / height / max_steps >= 1 and hfov_deg in (0, 180)")
 
@@ -148,6 +154,9 @@ class SimBridgeNode(SegpilotNode):
         if self.cfg.mode == "velocity":
             fresh = time.monotonic() - self.twist_time < 0.5
             lin, ang = (self.twist.linear.x, self.twist.angular.z) if fresh else (0.0, 0.0)
+            # Clamped to the declared limits: one absurd command (1e12 m/s) must not become a huge step.
+            lin = max(-self.cfg.max_linear_mps, min(self.cfg.max_linear_mps, lin))
+            ang = max(-self.cfg.max_angular_rps, min(self.cfg.max_angular_rps, ang))
             self._step_with(lambda: self._command(lin, ang))
         else:
             self.publish_observation()

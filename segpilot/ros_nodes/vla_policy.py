@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import numpy as np
 from geometry_msgs.msg import Twist
 from std_msgs.msg import String
 
@@ -102,6 +103,15 @@ class VLAPolicyNode(SegpilotNode):
         self.counts["instructions"] += 1
 
     def on_frame(self, frame) -> None:
+        position = frame.T_world_cam[:3, 3]
+        if not np.all(np.abs(position) <= MAX_COORD_M):
+            self.drop("invalid", f"camera pose {position.tolist()} lies beyond +-{MAX_COORD_M:g} m")
+            return
+        if self.latest is not None and self.agent is not None:
+            jump = float(np.linalg.norm(position - self.latest.T_world_cam[:3, 3]))
+            if jump > MAX_JUMP_M:  # a relocalisation or a teleport: maps built so far no longer line up
+                self.get_logger().warning(f"camera pose jumped {jump:.1f} m: the agent's maps start over")
+                self.agent.reset()
         self.latest = frame
         if not self.pitch_checked:
             self._check_pitch(frame)
@@ -126,7 +136,11 @@ class VLAPolicyNode(SegpilotNode):
 
     def _act(self) -> None:
         self.last_acted = self.latest.stamp
-        action = self.agent.act(SimpleNamespace(frame=self.latest))
+        try:
+            action = self.agent.act(SimpleNamespace(frame=self.latest))
+        except SegpilotError as exc:  # one bad frame must not kill the node
+            self.drop("invalid", f"frame {self.latest.stamp:.3f}: {exc}")
+            return
         self.counts["actions"] += 1
         self._send(action)
         if action == "stop":
@@ -143,6 +157,12 @@ class VLAPolicyNode(SegpilotNode):
             sign = 1.0 if action == "turn_left" else -1.0  # REP 103: positive yaw turns left
             twist.angular.z = sign * math.radians(self.cfg.angular_speed_dps)
         self.twist_pub.publish(twist)
+
+
+MAX_COORD_M = 1e4
+"""Camera positions beyond +-10 km are not a robot's (a 1e30 m pose used to crash the floor map)."""
+MAX_JUMP_M = 20.0
+"""A camera jump larger than this between two frames resets the agent's maps (memory, belief, floor map)."""
 
 
 def main(args=None) -> None:

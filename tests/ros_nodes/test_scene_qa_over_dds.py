@@ -102,7 +102,10 @@ def test_bad_input_is_counted_dropped_and_the_node_keeps_answering(system, frame
             msg.header.stamp.sec = 300 + t
             pub.publish(msg)
         client.spin_for(0.1)
-    for pub, msg in zip(pubs, frame_messages(frames[1], 50.0), strict=True):  # stamps going backwards
+    for pub, msg in zip(pubs, frame_messages(frames[1], 302.0), strict=True):  # stamps going backwards a little
+        pub.publish(msg)
+    client.spin_for(0.1)
+    for pub, msg in zip(pubs, frame_messages(frames[1], 50.0), strict=True):  # a clock jump: history reset
         pub.publish(msg)
     client.spin_until(lambda: client.stats("rgbd_memory/stats").get("dropped", {}).get("no_valid_depth", 0) >= 1,
                       30, "the bad sets to be counted")  # fmt: skip
@@ -111,6 +114,7 @@ def test_bad_input_is_counted_dropped_and_the_node_keeps_answering(system, frame
     dropped = before["dropped"]
     assert dropped.get("invalid", 0) >= 3  # mono8, size mismatch, zero K
     assert dropped.get("no_valid_depth", 0) >= 1 and dropped.get("stamp_out_of_order", 0) >= 1
+    assert before["counts"].get("clock_resets", 0) >= 1
     truncated = Image(header=color.header, height=480, width=640, encoding="rgb8", step=1920, data=bytes(10))
     for i in range(1000):  # a burst of malformed colour images
         truncated.header.stamp.sec = 400 + i
@@ -125,6 +129,6 @@ def test_bad_input_is_counted_dropped_and_the_node_keeps_answering(system, frame
     assert "answer" in reply and "error" not in reply
     question.publish(String(data="{not json"))
     reply = _ask(client, question, "   ", "q3")
-    assert reply["error"] == "the question is empty"
+    assert reply["error"] == "a question must be non-empty text, got ''"
     client.spin_until(lambda: client.stats("scene_qa/stats")["dropped"].get("malformed_question", 0) == 1, 10,
                       "scene_qa to count the malformed question")  # fmt: skip

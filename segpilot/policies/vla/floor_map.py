@@ -39,6 +39,10 @@ MARGIN_CELLS = 10
 """Planning window: the cells seen so far, the agent and the goal, and this margin around them."""
 
 
+MAX_WINDOW_M = 200.0
+"""Largest planning window side, metres (an indoor map; a pose jump must not allocate gigabytes)."""
+
+
 class PlanGrid(FloorGrid):
     """A window of the floor map, in the simulator grid's interface (what `sim.planning` plans on)."""
 
@@ -102,6 +106,9 @@ class FloorMap:
                           + ([self.seen_lo, self.seen_hi] if self.seen_lo is not None else []))  # fmt: skip
         lo = keys.min(axis=0) - MARGIN_CELLS
         hi = keys.max(axis=0) + MARGIN_CELLS
+        if np.any((hi - lo) * self.cell_m > MAX_WINDOW_M):  # a pose jump or a far goal: refuse, never allocate it
+            raise SegpilotError(f"floor map window of {(hi - lo) * self.cell_m} m exceeds {MAX_WINDOW_M} m; reset "
+                                "the map after a pose jump")  # fmt: skip
         blocked = np.zeros((hi[1] - lo[1] + 1, hi[0] - lo[0] + 1), bool)  # rows = y, cols = x
         if self.obstacle:
             obs = np.asarray(list(self.obstacle)) - lo
