@@ -46,13 +46,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (`segpilot <cmd>: error: ...`, exit 2), not a usage block:
+    every bad input gets one line; `--help` still prints the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from segpilot.config import add_config_arguments
     from segpilot.eval.datasets.sources import ScanConfig
     from segpilot.pipeline import PruneConfig
     from segpilot.ros_nodes.keyframes import MemoryConfig
 
-    parser = argparse.ArgumentParser(prog="segpilot", description="3D-aware visual token pruning for multi-view RGB-D.")
+    parser = OneLineParser(prog="segpilot", description="3D-aware visual token pruning for multi-view RGB-D.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     prune = sub.add_parser("prune", help="prune the visual tokens of an RGB-D scan and draw the result")

@@ -219,8 +219,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "qa":
         from segpilot.bench import qa as bench_qa
 
-        if args.views < 1 or args.repeats < 1 or args.max_new_tokens < 1 or not 0 < args.budget <= 1:
-            raise SegpilotError("bench qa needs --views, --repeats, --max-new-tokens >= 1 and 0 < --budget <= 1")
+        if not 1 <= args.views <= 256 or args.repeats < 1 or args.max_new_tokens < 1 or not 0 < args.budget <= 1:
+            raise SegpilotError("bench qa needs 1 <= --views <= 256, --repeats and --max-new-tokens >= 1 and "
+                                "0 < --budget <= 1")  # fmt: skip
         r = bench_qa.run(args.views, args.budget, args.max_new_tokens, args.repeats)
         print(f"segpilot bench qa: random-init LLaVA-style model, {r['model_parameters'] / 1e6:.0f} M parameters, "
               f"{r['views']} views, {r['max_new_tokens']} new tokens, median of {args.repeats}")  # fmt: skip
@@ -240,11 +241,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.repeats < 1:
         raise SegpilotError(f"--repeats must be >= 1, got {args.repeats}")
+    if not 0 < args.budget <= 1:
+        raise SegpilotError(f"--budget must be a fraction in (0, 1], got {args.budget}")
     shapes = [s for s in args.shapes.split(",") if s]
+    if not shapes:
+        raise SegpilotError("--shapes must list at least one VIEWSxTOKENSxDIM shape")
     for s in shapes:
         parts = s.lower().split("x")
         if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
             raise SegpilotError(f"shape {s!r} must be VIEWSxTOKENSxDIM with positive integers, e.g. 12x729x1152")
+        views, tokens, _ = (int(p) for p in parts)
+        if int(round(tokens**0.5)) ** 2 != tokens or views > 256:
+            raise SegpilotError(f"shape {s!r}: tokens per view must be a square grid (e.g. 729 = 27 x 27) and "
+                                "views at most 256")  # fmt: skip
+        if round(args.budget * views * tokens) < 2:
+            raise SegpilotError(f"shape {s!r} at --budget {args.budget} keeps fewer than 2 tokens; use a larger one")
     scene = demo_scene_path() if args.scene == "demo" else args.scene
     return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene)
 

@@ -14,7 +14,9 @@ def read_json(path: str | Path, what: str) -> Any:
     path = Path(path)
     if not path.exists():
         raise SegpilotError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise SegpilotError(f"{what} {path} is a folder; expected a JSON file")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SegpilotError(f"{path} is not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise SegpilotError(f"{path} is not valid JSON ({type(exc).__name__}: {str(exc)[:120]})") from None

@@ -9,6 +9,9 @@ import numpy as np
 
 from segpilot.errors import SegpilotError
 
+MIN_FOCAL_PX = 1.0
+"""Smallest focal length accepted, pixels (a field of view near 180 degrees; 1e-9 px is a unit mistake)."""
+
 
 @dataclass(frozen=True)
 class PinholeCamera:
@@ -30,8 +33,8 @@ class PinholeCamera:
             value = getattr(self, name)
             if not math.isfinite(value):
                 raise SegpilotError(f"camera {name} must be finite, got {value}")
-        if self.fx <= 0 or self.fy <= 0:
-            raise SegpilotError(f"camera focal lengths must be > 0 px, got fx={self.fx}, fy={self.fy}")
+        if self.fx < MIN_FOCAL_PX or self.fy < MIN_FOCAL_PX:
+            raise SegpilotError(f"camera focal lengths must be >= {MIN_FOCAL_PX} px, got fx={self.fx}, fy={self.fy}")
         if int(self.width) != self.width or int(self.height) != self.height or self.width <= 0 or self.height <= 0:
             raise SegpilotError(f"camera size must be positive integers, got {self.width}x{self.height}")
 

@@ -66,6 +66,10 @@ def read_keyframes(bag: str | Path, topics: BagTopics, memory: MemoryConfig) -> 
                     stats["dropped_invalid"] += 1
                     reasons[_reason(exc, color, depth)] += 1
                     return
+                if not frame.valid_depth.any():  # what the nodes drop, bag qa drops too
+                    stats["dropped_no_valid_depth"] += 1
+                    reasons["every depth pixel is 0, NaN, inf or beyond max_depth_m"] += 1
+                    return
                 stats["frames"] += 1
                 keyframes.offer(frame)
 

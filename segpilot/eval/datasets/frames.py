@@ -118,6 +118,7 @@ class RecordSource:
         self.camera = camera
         self.intrinsics = intrinsics
         self._poses: dict[int, np.ndarray | None] | None = None
+        self._warned: set[str] = set()
 
     def _check_poses(self) -> dict[int, np.ndarray | None]:
         if self._poses is None:
@@ -163,14 +164,26 @@ class RecordSource:
             raise SegpilotError(f"{rec.name}: colour must be (H, W, 3), got {rgb.shape}")
         if rgb.shape[:2] != (h, w):
             rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR), dtype=np.uint8)
+        if not np.any(depth > 0):
+            self._warn_once("no_depth", f"{self.scene_id}: frame {rec.name} has no valid depth (all 0 / invalid / "
+                                        f"beyond {self.max_depth_m:g} m); it adds no 3D positions")  # fmt: skip
         return Frame(rgb, depth, self.camera_for(w, h), T, stamp=rec.stamp, frame_id=f"{self.scene_id}/{rec.name}")
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
 
     def camera_for(self, width: int, height: int) -> PinholeCamera:
         """Intrinsics of a depth image of this size (`--intrinsics` wins; else the format's, scaled)."""
         if self.intrinsics is not None:
             return PinholeCamera(*self.intrinsics, width, height)
         cam = self.camera
-        return cam if (cam.width, cam.height) == (width, height) else cam.scaled(width, height)
+        if (cam.width, cam.height) == (width, height):
+            return cam
+        self._warn_once("scaled", f"{self.scene_id}: intrinsics are for {cam.width}x{cam.height} but depth is "
+                                  f"{width}x{height}; scaled to the depth image (give --intrinsics if that is wrong)")
+        return cam.scaled(width, height)
 
     def frames(self, ids: Iterable[int] | None = None) -> list[Frame]:
         """Frames for `ids` (default: every frame with a usable pose)."""

@@ -79,6 +79,7 @@ class LlavaAdapter:
     def from_pretrained(cls, path: str | Path, **kwargs):
         """Load a local checkpoint folder (safetensors, no remote code, no network)."""
         import transformers
+        from safetensors import SafetensorError
         from transformers import AutoTokenizer
 
         path = Path(path)
@@ -89,8 +90,8 @@ class LlavaAdapter:
                 path, local_files_only=True, use_safetensors=True, trust_remote_code=False
             )
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-        except (OSError, ValueError) as exc:
-            first = str(exc).splitlines()[0]
+        except (OSError, ValueError, SafetensorError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise SegpilotError(f"cannot load a {cls.family} checkpoint from {path}: {first}") from None
         return cls(model, tokenizer, **kwargs)
 

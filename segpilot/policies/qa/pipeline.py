@@ -38,9 +38,12 @@ def check_model_dir(model_dir: str | Path | None) -> Path:
     if not config.exists():
         raise SegpilotError(f"{path} is not a transformers checkpoint folder (no config.json)")
     try:
-        model_type = json.loads(config.read_text()).get("model_type")
-    except json.JSONDecodeError as exc:
+        data = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
         raise SegpilotError(f"{config} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SegpilotError(f"{config} must hold a JSON object (a transformers config), got {type(data).__name__}")
+    model_type = data.get("model_type")
     if model_type not in ADAPTERS:
         raise SegpilotError(
             f"{path}: model family {model_type!r} is not supported; expected one of: {', '.join(ADAPTERS.names())}"
