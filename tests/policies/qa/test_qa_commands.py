@@ -111,6 +111,33 @@ def test_bad_model_and_missing_scene(tiny_model_dir, qa_data, tmp_path):
     assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_rerun_with_another_configuration_refuses_and_force_starts_over(tiny_model_dir, qa_data, tmp_path):
+    common = ["eval", "scanqa", "--qa", str(qa_data / "ScanQA_v1.0_train.json"), "--scenes", str(qa_data / "scans"),
+              "--model", str(tiny_model_dir), "--limit", "2", "--no-meteor", "--max-new-tokens", "2",
+              "--out", str(tmp_path / "run")]  # fmt: skip
+    assert _run(*common, "--views", "2").returncode == 0
+    again = _run(*common, "--views", "3")
+    assert again.returncode == 2 and "different run (config differ)" in again.stderr and "--force" in again.stderr
+    assert _run(*common, "--views", "3", "--limit", "3").returncode == 2  # --limit alone would extend, not this
+    forced = _run(*common, "--views", "3", "--force")
+    assert forced.returncode == 0, forced.stderr
+    identity = json.loads((tmp_path / "run" / "run_identity.json").read_text())
+    assert identity["config"]["views"] == 3 and len(identity["model"]["sha256"]) >= 2
+    assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_second_run_on_the_same_folder_stops_at_once(tmp_path):
+    from segpilot.errors import SegpilotError
+    from segpilot.eval.run_folder import open_run
+
+    with open_run(tmp_path / "run", {"a": 1}):
+        with pytest.raises(SegpilotError, match=rf"in use by another segpilot run \(pid {os.getpid()}\)"):
+            with open_run(tmp_path / "run", {"a": 1}):
+                pass
+    with open_run(tmp_path / "run", {"a": 1}):  # released: the next run goes ahead
+        pass
+
+
 def test_ray_engine_equals_local_engine(tiny_model_dir, qa_data, tmp_path):
     """A local 2-worker Ray cluster gives the same predictions and metrics as the local engine."""
     common = [
@@ -132,7 +159,15 @@ def test_ray_engine_equals_local_engine(tiny_model_dir, qa_data, tmp_path):
     ]
     local = _run(*common, "--out", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr
-    remote = _run(*common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2")
+    # A stale current-cluster file (an earlier `ray start`, long gone) must not be joined: we start our own.
+    current = Path("/tmp/ray/ray_current_cluster")
+    saved = current.read_text() if current.exists() else None
+    current.parent.mkdir(parents=True, exist_ok=True)
+    current.write_text("127.0.0.1:1")
+    try:
+        remote = _run(*common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2")
+    finally:
+        current.unlink(missing_ok=True) if saved is None else current.write_text(saved)
     assert remote.returncode == 0, remote.stderr
 
     def predictions(run):

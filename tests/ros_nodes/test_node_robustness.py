@@ -1,0 +1,101 @@
+"""Nodes that one message cannot kill or block: the messages that did (huge poses, pose jumps, absurd cmd_vel,
+deeply nested JSON questions), sent to real rclpy nodes in-process."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from segpilot.ros_nodes.harness import ENV, ROS_ENV
+
+
+@pytest.fixture
+def rclpy_context():
+    os.environ.update({k: ENV[k] for k in ROS_ENV})
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+def _node(cls, context, monkeypatch):
+    from segpilot.ros_nodes import base
+
+    original = base.LifecycleNode.__init__
+    monkeypatch.setattr(base.LifecycleNode, "__init__", lambda self, name: original(self, name, context=context))
+    node = cls()
+    node.trigger_configure()
+    node.trigger_activate()
+    return node
+
+
+def _frame(position):
+    from segpilot.geometry.camera import PinholeCamera
+    from segpilot.geometry.frame import Frame
+
+    T = np.eye(4)
+    T[:3, 3] = position
+    return Frame(np.zeros((64, 64, 3), np.uint8), np.full((64, 64), 2.0, np.float32),
+                 PinholeCamera(32, 32, 31.5, 31.5, 64, 64), T, stamp=1.0)  # fmt: skip
+
+
+def test_vla_policy_survives_a_pose_at_1e30_and_a_1e5_m_jump(rclpy_context, monkeypatch):
+    from std_msgs.msg import String
+
+    from segpilot.ros_nodes.vla_policy import VLAPolicyNode
+
+    node = _node(VLAPolicyNode, rclpy_context, monkeypatch)
+    try:
+        node.on_instruction(String(data="find the table"))
+        for position in ([1.0, 1.0, 1.25], [1e30, 0.0, 1.25], [1e3, 1e3, 1.25], [1e3 + 0.1, 1e3, 1.25]):
+            node.on_frame(_frame(position))  # the 1.4 km jump resets the maps instead of a 3 GB floor window
+            node.on_tick()
+        assert node.drops["invalid"] == 1  # the 1e30 m pose: dropped, counted, alive
+        assert node.counts["actions"] == 4 and node.agent is not None
+    finally:
+        node.destroy_node()
+
+
+def test_sim_bridge_clamps_absurd_velocities(rclpy_context, monkeypatch):
+    from geometry_msgs.msg import Twist
+
+    from segpilot.ros_nodes.sim_bridge import SimBridgeNode
+
+    node = _node(SimBridgeNode, rclpy_context, monkeypatch)
+    try:
+        node.cfg = type(node.cfg)(**{**node.cfg.__dict__, "mode": "velocity"})
+        start = node.obs.pose
+        twist = Twist()
+        twist.linear.x = 1e12
+        twist.angular.z = -1e9
+        node.on_twist(twist)
+        node.on_tick()
+        moved = math.hypot(node.obs.pose.x - start.x, node.obs.pose.y - start.y)
+        assert moved <= node.cfg.max_linear_mps / node.cfg.rate_hz + 1e-6
+    finally:
+        node.destroy_node()
+
+
+def test_scene_qa_drops_nested_huge_and_non_text_questions(rclpy_context, monkeypatch):
+    from std_msgs.msg import String
+
+    from segpilot.ros_nodes.scene_qa import MAX_QUESTION_BYTES, SceneQANode
+
+    node = _node(SceneQANode, rclpy_context, monkeypatch)
+    replies = []
+    node.answer_pub.publish = lambda msg: replies.append(json.loads(msg.data))
+    try:
+        for text in ("{" + '"a":[' * 100000 + "]" * 100000 + "}", '{"question": null}', '{"question": [1, 2]}',
+                     "x" * (MAX_QUESTION_BYTES + 1)):  # fmt: skip
+            node.on_question(String(data=text))
+        assert node.drops["malformed_question"] == 4 and replies == []
+        node.on_question(String(data='{"question": "What is on the table?", "question_id": 3}'))
+        assert replies[-1]["question_id"] == 3 and "no keyframes" in replies[-1]["error"]
+    finally:
+        node.destroy_node()
