@@ -38,6 +38,7 @@ def bad(tmp_path_factory):
     (d / "data").mkdir()
     (d / "data" / "ScanQA_v1.0_train.json").write_text(json.dumps([{"question_id": "a", "question": "q",
                                                                     "scene_id": "s", "answers": ["x"]}]))  # fmt: skip
+    (d / "oeqa_escape.json").write_text(json.dumps([{**item, "episode_history": "../../etc"}]))
     (d / "nonempty").mkdir()
     (d / "nonempty" / "x").write_text("x")
     return d
@@ -124,6 +125,9 @@ def rows(d):
         (["study", "budget", "--qa", f, "--scenes", e, "--model", e, "--out", str(d / "sb"), "--limit", "0"],
          "positive"),
         (["methods", "--bogus"], "unrecognized arguments"),
+        (["bench", "prune", "--shapes", "2x16x4", "--budget", "0.5", "--repeats", "1", "--json", "/dev/full"],
+         "No space left on device"),
+        (["eval", "openeqa", "--qa", str(d / "oeqa_escape.json"), "--frames", e, "--out", str(d / "r6")], "'..'"),
     ]  # fmt: skip
 
 

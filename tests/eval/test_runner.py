@@ -99,3 +99,13 @@ def test_malformed_scanqa_files(tmp_path):
         load_scanqa(bad)
     with pytest.raises(SegpilotError, match="not found"):
         load_scanqa(tmp_path / "nope.json")
+
+
+def test_a_prediction_line_without_question_id_is_one_line_naming_it(tmp_path):
+    from segpilot.errors import SegpilotError
+    from segpilot.eval.runner import PredictionLog
+
+    path = tmp_path / "predictions.jsonl"
+    path.write_text('{"question_id": "a", "prediction": "x"}\n{"prediction": "y"}\n')
+    with pytest.raises(SegpilotError, match=r"predictions.jsonl:2: a prediction record without question_id"):
+        PredictionLog(path).finished()

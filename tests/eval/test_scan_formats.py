@@ -196,3 +196,22 @@ def test_prune_on_the_real_sample_keeps_tokens_on_the_surfaces(real, tmp_path):
     cloud = cloud[np.isfinite(cloud).all(1)]
     dist, _ = cKDTree(cloud).query(xyz)
     assert len(xyz) > 100 and dist.max() <= 0.3, dist.max()
+
+
+def test_depth_sanity_refuses_8_bit_and_warns_on_empty_and_rescaled_frames(tmp_path, frames, caplog):
+    from segpilot.geometry.camera import PinholeCamera
+    from segpilot.geometry.depth import depth_to_metres
+
+    with pytest.raises(SegpilotError, match="8-bit"):
+        depth_to_metres(np.zeros((4, 4), np.uint8), 1000.0, source="hm3d-depth.png")
+    with pytest.raises(SegpilotError, match=">= 1.0 px"):
+        PinholeCamera(1e-9, 1e-9, 1, 1, 4, 4)
+    root = w.write_scannet_variant(tmp_path / "scene", frames)
+    from PIL import Image
+
+    Image.fromarray(np.zeros((240, 320), np.uint16)).save(root / "depth" / "frame_0001.png")
+    Image.fromarray(np.zeros((120, 160), np.uint16) + 2000).save(root / "depth" / "frame_0002.png")
+    with caplog.at_level(logging.WARNING):
+        scene = open_scene(root)
+        scene.frames()
+    assert "frame_0001 has no valid depth" in caplog.text and "scaled to the depth image" in caplog.text

@@ -55,6 +55,10 @@ def load_openeqa(path: str | Path) -> list[OpenEQAItem]:
         missing = [k for k in ("question_id", "question", "answer", "episode_history") if k not in raw]
         if missing:
             raise SegpilotError(f"{path}: item {i} lacks {', '.join(missing)}")
+        episode = str(raw["episode_history"])
+        if not episode or ".." in Path(episode).parts or Path(episode).is_absolute() or "\\" in episode:
+            raise SegpilotError(f"{path}: item {i} episode_history {episode!r} must be a relative name like "
+                                "'scannet-v0/002-scannet-scene0709_00' (no '..', not absolute)")  # fmt: skip
         extra = raw.get("extra_answers") or []
         if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
             raise SegpilotError(f"{path}: item {i} 'extra_answers' must be a list of strings")
