@@ -20,7 +20,7 @@ from collections import Counter
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import String
@@ -113,7 +113,8 @@ def run_node(factory, args=None) -> None:
         node.trigger_configure()
         if node.active is False and node._state_machine.current_state[1] == "inactive":
             node.trigger_activate()
-    executor = SingleThreadedExecutor()
+    threads = getattr(node, "executor_threads", 1)
+    executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()

@@ -10,9 +10,13 @@ published as a visualization_msgs/MarkerArray on `~/kept_tokens` for RViz. It ru
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.qos import QoSProfile
 from std_msgs.msg import Header, String
 
 from segpilot.errors import SegpilotError
@@ -38,14 +42,25 @@ class SceneQAConfig:
     """Topic prefix of rgbd_memory's keyframe topics."""
     world_frame: str = "map"
     """frame_id of the kept-token markers."""
+    max_pending_questions: int = 16
+    """Questions waiting to be answered; a new one beyond this drops (and answers with an error) the oldest."""
+    max_wait_s: float = 30.0
+    """A question that waited longer than this is answered with an error instead of a stale answer, seconds."""
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1 or self.max_keyframes < 1:
-            raise SegpilotError("max_new_tokens and max_keyframes must be >= 1")
+        if self.max_new_tokens < 1 or self.max_keyframes < 1 or self.max_pending_questions < 1:
+            raise SegpilotError("max_new_tokens, max_keyframes and max_pending_questions must be >= 1")
+        if not self.max_wait_s > 0:
+            raise SegpilotError(f"max_wait_s must be > 0, got {self.max_wait_s}")
 
 
 class SceneQANode(SegpilotNode):
+    """Questions are received on their own callback group (a second executor thread), so a burst arriving while
+    an answer is computed is queued, bounded and counted here instead of being overwritten in the DDS history;
+    answering, keyframes and timers share the default group and never run at the same time."""
+
     configs = (SceneQAConfig, PruneConfig)
+    executor_threads = 2
 
     def __init__(self):
         super().__init__("scene_qa")
@@ -64,7 +79,11 @@ class SceneQANode(SegpilotNode):
         self.received = 0
         self.answer_pub = self.create_publisher(String, "~/answer", RELIABLE_QOS)
         self.marker_pub = self.create_publisher(MarkerArray, "~/kept_tokens", RELIABLE_QOS)
-        self.create_subscription(String, "~/question", self.on_question, RELIABLE_QOS)
+        self.pending: deque = deque()
+        self.pending_lock = threading.Lock()
+        self.create_subscription(String, "~/question", self.on_question, QoSProfile(depth=64),
+                                 callback_group=MutuallyExclusiveCallbackGroup())  # fmt: skip
+        self.create_timer(0.02, self.answer_pending)
         self.input = RGBDInput(self, self.on_frame, 0.0, 1.0, 1e6, prefix=cfg.keyframe_prefix, reliable=True)
 
     def on_frame(self, frame) -> None:
@@ -91,7 +110,29 @@ class SceneQANode(SegpilotNode):
                 self.drop("malformed_question", "'question' must be text and 'question_id' text or a number")
                 return
             text = question.strip()
+        dropped = None
+        with self.pending_lock:
+            if len(self.pending) >= self.cfg.max_pending_questions:
+                dropped = self.pending.popleft()
+            self.pending.append((time.monotonic(), qid, text))
+        if dropped is not None:
+            self.drop("backlog_full", f"more than {self.cfg.max_pending_questions} questions waiting")
+            self._reply({"question_id": dropped[1], "question": dropped[2],
+                         "error": f"not answered: more than {self.cfg.max_pending_questions} questions waiting"})
+
+    def answer_pending(self) -> None:
+        """Answer the oldest waiting question (timer, default callback group)."""
+        with self.pending_lock:
+            if not self.pending:
+                return
+            arrived, qid, text = self.pending.popleft()
         reply: dict = {"question_id": qid, "question": text}
+        waited = time.monotonic() - arrived
+        if waited > self.cfg.max_wait_s:
+            self.drop("too_late", f"question waited {waited:.1f} s")
+            reply["error"] = f"not answered: waited {waited:.1f} s (more than max_wait_s {self.cfg.max_wait_s:g})"
+            self._reply(reply)
+            return
         try:
             if not self.frames:
                 raise SegpilotError("no keyframes received yet")
@@ -105,6 +146,9 @@ class SceneQANode(SegpilotNode):
             self.counts["answers"] += 1
         except SegpilotError as exc:
             reply["error"] = str(exc)
+        self._reply(reply)
+
+    def _reply(self, reply: dict) -> None:
         self.answer_pub.publish(String(data=json.dumps(reply)))
 
 

@@ -96,6 +96,16 @@ def test_scene_qa_drops_nested_huge_and_non_text_questions(rclpy_context, monkey
             node.on_question(String(data=text))
         assert node.drops["malformed_question"] == 4 and replies == []
         node.on_question(String(data='{"question": "What is on the table?", "question_id": 3}'))
+        node.answer_pending()
         assert replies[-1]["question_id"] == 3 and "no keyframes" in replies[-1]["error"]
+        # A burst: beyond max_pending_questions the oldest is answered with an error and counted, never lost.
+        for i in range(30):
+            node.on_question(String(data=json.dumps({"question": "What?", "question_id": i})))
+        assert node.drops["backlog_full"] == 30 - node.cfg.max_pending_questions
+        assert [r["question_id"] for r in replies[-(30 - node.cfg.max_pending_questions):]] == list(
+            range(30 - node.cfg.max_pending_questions))  # fmt: skip
+        node.pending[0] = (node.pending[0][0] - 1e3, *node.pending[0][1:])  # the oldest waited too long
+        node.answer_pending()
+        assert node.drops["too_late"] == 1 and "waited" in replies[-1]["error"]
     finally:
         node.destroy_node()
