@@ -102,7 +102,8 @@ def patch_xyz(
         order = np.lexsort((z, pid))  # by patch, then depth; invalid pixels last in their patch
         start = np.cumsum(total) - total
         median = z[order][start + np.maximum(count - 1, 0) // 2]
-        use = valid & (np.abs(z - median[pid]) <= surface_band_m + 0.05 * median[pid])
+        with np.errstate(invalid="ignore"):  # inf - inf in patches without valid depth: not used anyway
+            use = valid & (np.abs(z - median[pid]) <= surface_band_m + 0.05 * median[pid])
     used = np.bincount(pid[use], minlength=n_patches)
     sums = np.stack([np.bincount(pid[use], weights=pts[use, i], minlength=n_patches) for i in range(3)], 1)
     with np.errstate(invalid="ignore", divide="ignore"):
