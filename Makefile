@@ -20,6 +20,7 @@ demo: install
 
 test: install
 	$(PY) -m ruff check segpilot tests scripts launch
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 bench: install

@@ -20,17 +20,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import resources
-from pathlib import Path
 
 from segpilot.cli_checks import check_args, one_line, pth
 from segpilot.errors import SegpilotError
-
-
-def demo_scene_path() -> Path:
-    """The bundled ScanNet-layout scene (real habitat-sim frames of a furnished room)."""
-    return Path(str(resources.files("segpilot") / "data" / "demo_scene"))
-
+from segpilot.resources import demo_scene_path  # noqa: F401 - re-exported for users and tests
 
 SCAN_FORMATS = "ScanNet export / .sens / SensReader / 7-Scenes / TUM RGB-D / Redwood / OpenEQA (detected)"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from segpilot.cli import demo_scene_path
 from segpilot.errors import SegpilotError
+from segpilot.resources import demo_scene_path
 
 
 def _qa_config(args: argparse.Namespace):
@@ -44,7 +44,7 @@ def _print_answer(text: str, kept: int, total: int, timings: dict[str, float]) -
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from segpilot.policies.qa import commands
+    from segpilot.eval import qa_runs as commands
 
     if args.max_new_tokens < 1:
         raise SegpilotError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
@@ -67,7 +67,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from segpilot.policies.qa import commands
+    from segpilot.eval import qa_runs as commands
 
     if args.eval == "openeqa":
         metrics = commands.eval_openeqa(
@@ -285,7 +285,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1))
         print(f"wrote {args.out}/scans/, ScanQA_v1.0_{{train,val,test}}.json and summary.json")
     elif args.sim == "run-vla":
-        from segpilot.policies.vla import evaluate
+        from segpilot.eval import vla_runs as evaluate
 
         modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.routing]
         if args.habitat is not None:

@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from segpilot.errors import SegpilotError
-from segpilot.eval.datasets.scannet import ScanNetScene
-from segpilot.geometry.frame import Frame
+from segpilot.geometry.frame import Frame, FrameSource
 from segpilot.geometry.views import VIEW_SELECTIONS, select_max_coverage, select_uniform
 from segpilot.perception.encoders.base import make_encoder
 from segpilot.perception.pruning.base import Budget
@@ -114,7 +113,7 @@ def select_views(frames: Sequence[Frame], config: PruneConfig) -> list[int]:
     return select_uniform(len(frames), config.views)
 
 
-def load_views(scene: ScanNetScene, config: PruneConfig) -> tuple[list[int], list[Frame]]:
+def load_views(scene: FrameSource, config: PruneConfig) -> tuple[list[int], list[Frame]]:
     """Frame ids and frames of the views `config` selects, reading only what selection needs.
 
     A ScanNet scan has thousands of frames; uniform selection loads just the chosen ones,
@@ -151,7 +150,7 @@ class PrunePipeline:
         chosen = self.select_views(frames)
         return self._run_views(chosen, [frames[i] for i in chosen], time.perf_counter() - t0)
 
-    def run_scene(self, scene: ScanNetScene) -> PruneResult:
+    def run_scene(self, scene: FrameSource) -> PruneResult:
         """Like `run`, but reads from disk only the frames that view selection needs."""
         t0 = time.perf_counter()
         chosen, views = load_views(scene, self.config)

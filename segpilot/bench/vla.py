@@ -16,8 +16,8 @@ import time
 import torch
 
 from segpilot.policies.vla.data import instruction_vocab
-from segpilot.policies.vla.evaluate import lm_flops
 from segpilot.policies.vla.goal_belief import goal_input_size
+from segpilot.policies.vla.lfp import lm_flops
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
 
 LM_HEAVY = dict(lm_hidden=1024, lm_layers=8, lm_heads=16, aggregation_tokens=256)

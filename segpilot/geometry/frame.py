@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -52,3 +55,20 @@ class Frame:
     def valid_depth(self) -> np.ndarray:
         """(H, W) bool: finite and > 0."""
         return np.isfinite(self.depth) & (self.depth > 0)
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """A scan the pipeline reads frames from (every reader in `eval.datasets` is one): the core names this
+    interface instead of importing a reader, so data flows in from the adapters and never the other way."""
+
+    scene_id: str
+    root: Path
+
+    def valid_frame_ids(self) -> list[int]:
+        """Ids of the frames that have a usable pose, in order."""
+        ...
+
+    def frames(self, ids: Iterable[int] | None = None) -> list[Frame]:
+        """The frames for `ids` (default: every valid frame)."""
+        ...

@@ -8,20 +8,11 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 from segpilot.sim.base import AgentPose, SimConfig
-from segpilot.sim.embedded import EmbeddedSimulator
+from segpilot.sim.embedded import EmbeddedSimulator, free_point_near  # noqa: F401 - re-exported
 from segpilot.sim.episodes import make_nav_episodes, run_nav_episode, save_episodes
 from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
 from segpilot.sim.scenes import generate_scene
-
-
-def free_point_near(sim: EmbeddedSimulator, x: float, y: float) -> tuple[float, float]:
-    """Centre of the free floor cell nearest to (x, y)."""
-    free = np.argwhere(~sim.grid.blocked)
-    centres = (free[:, ::-1] + 0.5) * sim.grid.resolution
-    return tuple(float(v) for v in centres[np.argmin(np.hypot(centres[:, 0] - x, centres[:, 1] - y))])
 
 
 def render(seed: int, out: Path, views: int = 4) -> list[Path]:

@@ -169,3 +169,10 @@ class EmbeddedSimulator:
 
     def close(self) -> None:
         self._raycaster = None
+
+
+def free_point_near(sim: EmbeddedSimulator, x: float, y: float) -> tuple[float, float]:
+    """Centre of the free floor cell nearest to (x, y)."""
+    free = np.argwhere(~sim.grid.blocked)
+    centres = (free[:, ::-1] + 0.5) * sim.grid.resolution
+    return tuple(float(v) for v in centres[np.argmin(np.hypot(centres[:, 0] - x, centres[:, 1] - y))])

@@ -38,7 +38,7 @@ QA_SIM_CONFIG = SimConfig(hfov_deg=60.0)  # ScanNet's depth camera sees ~58 degr
 
 def coverage_trajectory(sim: EmbeddedSimulator, lattice: int = 3, headings: int = 12) -> list[AgentPose]:
     """Poses that cover the room: a lattice of standing points, each looking all around."""
-    from segpilot.sim.commands import free_point_near
+    from segpilot.sim.embedded import free_point_near
 
     scene = sim.scene
     poses = []

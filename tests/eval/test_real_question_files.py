@@ -51,8 +51,8 @@ def test_eval_limit_must_be_positive_and_missing_scenes_are_skipped_on_the_real_
     # None of the 71 ScanNet scenes is here: with --limit 3 every question is skipped, which is an error.
     from segpilot.errors import SegpilotError
     from segpilot.eval.datasets.sources import ScanConfig
+    from segpilot.eval.qa_runs import eval_scanqa
     from segpilot.pipeline import PruneConfig
-    from segpilot.policies.qa.commands import eval_scanqa
 
     with pytest.raises(SegpilotError, match="none of the 3 questions has a scene"):
         eval_scanqa(real / "scanqa" / "ScanQA_v1.0_val.json", tmp_path, None, tmp_path / "run", PruneConfig(), 4,

@@ -204,9 +204,9 @@ def test_empty_or_missing_scene_and_bad_gpu_are_one_line_errors(monkeypatch, sta
 def test_run_vla_in_habitat_matches_the_embedded_run_of_the_same_room(monkeypatch, stage, tmp_path):
     """run-vla --habitat: the policy's camera, both routing modes, --episodes and --seed honoured, --out
     created; on the exported room it takes the same steps as the embedded backend."""
+    from segpilot.eval.vla_runs import run_vla_habitat
     from segpilot.policies.vla.agent import VLAAgent
     from segpilot.policies.vla.data import NAV_GOAL_CATEGORIES, vla_sim_config
-    from segpilot.policies.vla.evaluate import run_vla_habitat
     from segpilot.policies.vla.io import load_policy
     from segpilot.sim.embedded import EmbeddedSimulator
     from segpilot.sim.episodes import make_nav_episodes, run_nav_episode

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from segpilot.errors import SegpilotError
-from segpilot.perception.encoders.base import EncodedViews, to_pixel_values
+from segpilot.perception.encoders.views import EncodedViews, to_pixel_values
 
 _FAMILIES = {
     "clip_vision_model": "clip",

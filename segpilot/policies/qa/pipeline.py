@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from segpilot.errors import SegpilotError
-from segpilot.eval.datasets.scannet import ScanNetScene
+from segpilot.geometry.frame import FrameSource
 from segpilot.perception.pruning.registry import make_pruner
 from segpilot.pipeline import PruneConfig, PruneResult, load_views, select_views
 from segpilot.policies.qa.base import Answer
@@ -77,7 +77,7 @@ class QAPipeline:
     def describe(self) -> dict:
         return asdict(self.config)
 
-    def prepare(self, scene: ScanNetScene) -> PruneResult:
+    def prepare(self, scene: FrameSource) -> PruneResult:
         """Views, tokens and kept indices of a scene (cached for the last scene asked about)."""
         key = str(scene.root)
         if key not in self._cache:
@@ -126,7 +126,7 @@ class QAPipeline:
         answer.timings = {**prepared.timings, **answer.timings}
         return answer
 
-    def answer_scene(self, scene: ScanNetScene, question: str) -> Answer:
+    def answer_scene(self, scene: FrameSource, question: str) -> Answer:
         self.check_question(question)
         prepared = self.prepare(scene)
         answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)

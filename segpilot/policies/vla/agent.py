@@ -19,28 +19,15 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
-from PIL import Image
 
 from segpilot.errors import SegpilotError
-from segpilot.policies.vla.data import to_inputs, words_of
+from segpilot.policies.vla.data import words_of
 from segpilot.policies.vla.goal_belief import new_belief, observe_goal
 from segpilot.policies.vla.memory import TokenMemory, observe
 from segpilot.policies.vla.model import CogVLAPolicy
+from segpilot.policies.vla.processor import resize_frame, to_inputs  # noqa: F401 - resize_frame re-exported
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
-
-
-def resize_frame(rgb: np.ndarray, depth: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """RGB (bilinear) and depth (nearest, no mixing across edges) to size x size."""
-    rgb, depth = np.asarray(rgb), np.asarray(depth)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or depth.shape != rgb.shape[:2]:
-        raise SegpilotError(f"expected RGB (H, W, 3) and depth (H, W) of one size, got {rgb.shape} and {depth.shape}")
-    if rgb.shape[:2] == (size, size):
-        return rgb, depth
-    r = np.asarray(Image.fromarray(rgb.astype(np.uint8)).resize((size, size), Image.BILINEAR))
-    d = np.asarray(Image.fromarray(depth.astype(np.float32)).resize((size, size), Image.NEAREST))
-    return r, d
 
 
 def choose_actions(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from segpilot.policies.vla.processor import MAX_DEPTH_M, to_inputs  # noqa: F401 - re-exported
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 from segpilot.sim.base import AgentPose, SimConfig
 from segpilot.sim.scenes import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL
 
 NAV_GOAL_CATEGORIES = FURNITURE
-MAX_DEPTH_M = 5.0
 SEEN_SHARE = 0.005  # 20 pixels of a 64 x 64 image
 PREVIOUS_NONE = len(DISCRETE_NAV_ACTIONS)  # "no previous action" (the first step of an episode)
 # The expert stops this far inside the success distance: a 64 px camera policy judges distance
@@ -59,14 +59,6 @@ def words_of(instruction: str) -> list[str]:
 def vla_sim_config(image_size: int, camera_pitch_deg: float = SimConfig.camera_pitch_deg) -> SimConfig:
     """The simulator camera the policy sees: square, 90 degree field of view, pitched by `camera_pitch_deg`."""
     return SimConfig(width=image_size, height=image_size, hfov_deg=90.0, camera_pitch_deg=camera_pitch_deg)
-
-
-def to_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[Tensor, Tensor]:
-    """Batched RGB uint8 (B, S, S, 3) and depth metres (B, S, S) -> normalised (B, 3, S, S), (B, 1, S, S)."""
-    x = torch.as_tensor(np.asarray(rgb), dtype=torch.float32).permute(0, 3, 1, 2) / 127.5 - 1
-    d = np.nan_to_num(np.asarray(depth, dtype=np.float32), nan=0.0, posinf=0.0)
-    dt = torch.as_tensor(np.clip(d, 0, MAX_DEPTH_M) / MAX_DEPTH_M * 2 - 1)[:, None]
-    return x, dt
 
 
 @dataclass

@@ -153,8 +153,7 @@ def goal_scores(policy, frames: list, words: Tensor, word_valid: Tensor) -> tupl
 
     if not policy.config.goal_grounder:
         return encode_frames(policy, frames, words, word_valid)[1], policy.config.image_size // policy.config.patch_size
-    from segpilot.policies.vla.agent import resize_frame
-    from segpilot.policies.vla.data import to_inputs
+    from segpilot.policies.vla.processor import resize_frame, to_inputs
 
     size = policy.config.image_size
     rgb, depth = zip(*(resize_frame(f.rgb, f.depth, size) for f in frames), strict=True)

@@ -87,3 +87,20 @@ class RoutedLayer(nn.Module):
         h = sub + layer.self_attn(layer.input_layernorm(sub), position_embeddings=pos, attention_mask=sub_mask)[0]
         out = h + weight[..., None] * layer.mlp(layer.post_attention_layernorm(h))
         return x.scatter(1, idx[..., None].expand(-1, -1, x.shape[2]), out)
+
+
+def lm_flops(policy, n_visual: int, n_text: int, routing: bool) -> float:
+    """Forward FLOPs of the language layers for one chunk."""
+    cfg = policy.lm_config
+    h, inter = cfg.hidden_size, cfg.intermediate_size
+    per_token = 2 * (4 * h * h + 3 * h * inter)
+    keeps = (
+        keep_counts(n_visual, cfg.num_hidden_layers, policy.config.lfp_floor)
+        if routing
+        else [n_visual] * len(policy.layers)
+    )
+    total = 0.0
+    for keep in keeps:
+        n = keep + n_text + policy.n_action
+        total += per_token * n + 4 * n * n * h
+    return total

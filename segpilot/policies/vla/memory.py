@@ -94,8 +94,7 @@ class TokenMemory:
 
 def encode_frames(policy, frames: list, words: Tensor, word_valid: Tensor) -> tuple[Tensor, Tensor]:
     """Frames (any size) -> the memory encoder's patch tokens (B, P, D) and saliency (B, P), one batch."""
-    from segpilot.policies.vla.agent import resize_frame
-    from segpilot.policies.vla.data import to_inputs
+    from segpilot.policies.vla.processor import resize_frame, to_inputs
 
     size = policy.config.image_size
     resized = [resize_frame(f.rgb, f.depth, size)[0] for f in frames]

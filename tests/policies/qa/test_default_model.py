@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from segpilot.eval.qa_runs import eval_scanqa
 from segpilot.pipeline import PruneConfig
-from segpilot.policies.qa.commands import eval_scanqa
 from segpilot.policies.qa.pipeline import default_model_path
 from segpilot.sim.make_qa import make_qa
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from segpilot.policies.vla.evaluate import run_vla
+from segpilot.eval.vla_runs import run_vla
 from segpilot.policies.vla.io import default_policy_path, load_policy
 
 

@@ -11,8 +11,8 @@ import torch
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.agent import VLAAgent, resize_frame
 from segpilot.policies.vla.data import PREVIOUS_NONE, collect, instruction_vocab, patch_coverage, vla_sim_config
-from segpilot.policies.vla.evaluate import lm_flops
 from segpilot.policies.vla.io import load_policy, save_policy
+from segpilot.policies.vla.lfp import lm_flops
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
 from segpilot.sim.base import AgentPose
 from segpilot.sim.embedded import EmbeddedSimulator
@@ -98,7 +98,7 @@ def test_bad_inputs():
 
 
 def test_habitat_run_without_habitat_sim_says_how_to_install_it(tmp_path):
-    from segpilot.policies.vla.evaluate import run_vla_habitat
+    from segpilot.eval.vla_runs import run_vla_habitat
     from segpilot.sim.episodes import make_nav_episodes, save_episodes
 
     save_policy(_policy(), tmp_path / "policy")
@@ -176,7 +176,7 @@ def test_expert_stops_inside_the_success_distance_by_the_margin():
 
 
 def test_run_vla_writes_its_report_into_a_new_folder_without_pictures(tmp_path):
-    from segpilot.policies.vla.evaluate import run_vla
+    from segpilot.eval.vla_runs import run_vla
 
     out = tmp_path / "new" / "run"
     report = run_vla(None, 1, out=out, routing_modes=(True,), pictures=0, temperature=1.0)

@@ -17,26 +17,9 @@ from segpilot.errors import SegpilotError
 from segpilot.policies.vla.agent import VLAAgent
 from segpilot.policies.vla.data import NAV_GOAL_CATEGORIES, vla_sim_config
 from segpilot.policies.vla.io import load_policy
-from segpilot.policies.vla.lfp import keep_counts
+from segpilot.policies.vla.lfp import lm_flops
 
 EVAL_SEED = 30000
-
-
-def lm_flops(policy, n_visual: int, n_text: int, routing: bool) -> float:
-    """Forward FLOPs of the language layers for one chunk."""
-    cfg = policy.lm_config
-    h, inter = cfg.hidden_size, cfg.intermediate_size
-    per_token = 2 * (4 * h * h + 3 * h * inter)
-    keeps = (
-        keep_counts(n_visual, cfg.num_hidden_layers, policy.config.lfp_floor)
-        if routing
-        else [n_visual] * len(policy.layers)
-    )
-    total = 0.0
-    for keep in keeps:
-        n = keep + n_text + policy.n_action
-        total += per_token * n + 4 * n * n * h
-    return total
 
 
 def _episodes(n: int, seed: int):
