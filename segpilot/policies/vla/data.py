@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from segpilot.nav.base import AgentPose, SimConfig
 from segpilot.policies.vla.processor import MAX_DEPTH_M, to_inputs  # noqa: F401 - re-exported
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
-from segpilot.sim.base import AgentPose, SimConfig
 from segpilot.sim.scenes import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL
 
 NAV_GOAL_CATEGORIES = FURNITURE
@@ -107,7 +107,7 @@ class LabelledEpisode:
 
     def __init__(self, sim, episode, patch_size: int, max_steps: int | None = None, memory=None, belief=None,
                  plan_labels: bool = False):  # fmt: skip
-        from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_region
+        from segpilot.nav.planning import ShortestPathExpert, distance_field, goal_region
 
         self.sim, self.episode, self.patch_size = sim, episode, patch_size
         self.goal = episode.goals[0]
@@ -157,8 +157,8 @@ class LabelledEpisode:
     def _plan_label(self, t: int, action: str) -> str:
         """With `plan_labels`, the floor-map plan's action at step t where the plan exists and the belief's estimate
         lies on the goal (within PLAN_TRUST_M of its footprint); else `action` (the expert's)."""
+        from segpilot.nav.planning import footprint_distance
         from segpilot.policies.vla.goal_belief import FEATURES, PLAN_ACTIONS, PLAN_FEATURES, RANGE_M
-        from segpilot.sim.planning import footprint_distance
 
         g = self.goal_inputs[t] if t < len(self.goal_inputs) else None
         if not self.plan_labels or g is None or len(g) != FEATURES + PLAN_FEATURES or g[0] < 1 or g[FEATURES] < 1:

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from segpilot.errors import SegpilotError
-from segpilot.sim.embedded import FloorGrid
+from segpilot.nav.grid import FloorGrid
 
 CELL_M = 0.1
 """Floor cell of the map, metres."""
@@ -121,7 +121,7 @@ class FloorMap:
         """The shortest-path action ('move_forward', 'turn_left', 'turn_right' or 'stop') from `pose` (x, y, yaw)
         towards the free cells within `reach_m` of `goal_xy` (or, when the goal sits deep inside an obstacle,
         the nearest free cells plus 0.3 m), and the geodesic metres left; (None, inf) when no path exists."""
-        from segpilot.sim.planning import ShortestPathExpert
+        from segpilot.nav.planning import ShortestPathExpert
 
         goal_key = tuple(np.floor(np.asarray(goal_xy) / self.cell_m).astype(int))
         stale = self._field is None or self._field[0] != goal_key or self._frames - self._field[1] >= FIELD_EVERY
@@ -140,7 +140,7 @@ class FloorMap:
         return action, here
 
     def _distance_field(self, pose, goal_xy, reach_m: float) -> tuple[PlanGrid, np.ndarray]:
-        from segpilot.sim.planning import distance_field
+        from segpilot.nav.planning import distance_field
 
         grid = self.window((pose.x, pose.y), goal_xy)
         r, c = grid.cell(pose.x, pose.y)

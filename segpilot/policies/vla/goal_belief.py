@@ -121,7 +121,7 @@ class GoalBelief:
         """(PLAN_FEATURES,) float32: the next action of the shortest path on the floor map from the camera's
         floor position and heading to the estimate, one-hot, and the geodesic metres left; zeros without an
         estimate or a path."""
-        from segpilot.sim.base import AgentPose, SimConfig
+        from segpilot.nav.base import AgentPose, SimConfig
 
         out = np.zeros(PLAN_FEATURES, np.float32)
         found = self.estimate()

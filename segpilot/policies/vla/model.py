@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from segpilot.errors import SegpilotError
+from segpilot.nav.base import SimConfig
 from segpilot.policies.vla.efa import EFAEncoder, StreamRouter, instruction_condition
 from segpilot.policies.vla.goal_belief import goal_input_size
 from segpilot.policies.vla.grounding import GoalGrounder, GrounderConfig
@@ -24,7 +25,6 @@ from segpilot.policies.vla.head import MLPResNetHead
 from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
 from segpilot.policies.vla.memory import MemoryEncoder
 from segpilot.policies.vla.spaces import get_space
-from segpilot.sim.base import SimConfig
 
 
 @dataclass(frozen=True)
