@@ -1,7 +1,7 @@
 """`segpilot` command line: argument parsing only; the work lives in the pipeline modules.
 
-    segpilot prune [--scene DIR] [--views 12] [--method segpruner] [--budget 0.09] [--out RUN]
-    segpilot ask "QUESTION" [--scene DIR] [--model DIR] [--method M --budget B --views V] [--out DIR]
+    segpilot prune [--scene DIR] [--views 12] [--method segpruner] [--budget-fraction 0.09 | --budget-tokens K]
+    segpilot ask "QUESTION" [--scene DIR] [--model DIR] [--method M --budget-fraction F --views V] [--out DIR]
     segpilot eval scanqa --qa FILE --scenes ROOT --model DIR --out RUN
     segpilot bench prune [--shapes 12x729x1152,8x196x256] [--repeats 5] [--json FILE]
     segpilot sim make-qa --scenes N --seed S --out DIR | render --seed S --out DIR | expert --episodes N
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="discard a study in --out made with another configuration, model or question file")
     sb.add_argument("--budgets", default="0.01,0.03,0.09,0.25,1.0", help="comma-separated fractions")
     _add_qa_args(sb)
-    add_config_arguments(sb, PruneConfig, skip=("encoder", "method", "budget"))
+    add_config_arguments(sb, PruneConfig, skip=("encoder", "method", "budget_fraction", "budget_tokens"))
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)

@@ -23,6 +23,8 @@ from segpilot.perception.pruning.registry import available_pruners, make_pruner
 from segpilot.perception.tokenize import tokens_from_frames
 from segpilot.perception.tokens import VisualTokens
 
+DEFAULT_BUDGET_FRACTION = 0.09
+"""Share of tokens kept when no budget is set (SeGPruner: 91% fewer visual tokens)."""
 MAX_VIEWS = 256
 """Most views one question may encode (a bound on the work a single request can ask for)."""
 SEGPRUNER_FIELDS = ("importance_ratio", "lam", "mode", "candidate_factor")
@@ -44,8 +46,11 @@ class PruneConfig:
     """A patch gets a 3D position only if at least this share of its pixels has valid depth."""
     method: str = "segpruner"
     """Pruning method (see `segpilot prune --help` for the list)."""
-    budget: float = 0.09
-    """Tokens kept: a fraction of all tokens if <= 1, else a token count."""
+    budget_fraction: float = 0.0
+    """Share of all tokens kept, in (0, 1]; 0 = not set. With neither budget set, 0.09 (SeGPruner's 91% fewer
+    tokens) applies."""
+    budget_tokens: int = 0
+    """Exact number of tokens kept; 0 = not set. Set at most one of budget_fraction and budget_tokens."""
     seed: int = 0
     """Seed for methods with random choices."""
     importance_ratio: float = 0.0
@@ -74,15 +79,21 @@ class PruneConfig:
             raise SegpilotError(
                 f"unknown pruning method {self.method!r}; expected one of {', '.join(available_pruners())}"
             )
-        finite = math.isfinite(self.budget) and self.budget >= 0
-        if not finite or (self.budget > 1 and self.budget != int(self.budget)):
-            raise SegpilotError(f"budget must be a fraction in [0, 1] or a whole token count, got {self.budget}")
+        if not (math.isfinite(self.budget_fraction) and 0.0 <= self.budget_fraction <= 1.0):
+            raise SegpilotError(f"budget_fraction must lie in (0, 1] (0 = not set), got {self.budget_fraction}")
+        if self.budget_tokens < 0:
+            raise SegpilotError(f"budget_tokens must be >= 1 (0 = not set), got {self.budget_tokens}")
+        if self.budget_fraction > 0 and self.budget_tokens > 0:
+            raise SegpilotError(f"set one budget, not both: budget_fraction {self.budget_fraction} and budget_tokens "
+                                f"{self.budget_tokens}")  # fmt: skip
         make_pruner(self.method, **self.pruner_params())  # validates the method's parameters now
 
     @property
     def budget_value(self) -> Budget:
-        """The budget as the pruners take it: float fraction or int count."""
-        return float(self.budget) if self.budget <= 1 else int(self.budget)
+        """The budget as the pruners take it: an int token count or a float fraction (`Pruner.select`)."""
+        if self.budget_tokens > 0:
+            return int(self.budget_tokens)
+        return float(self.budget_fraction) if self.budget_fraction > 0 else DEFAULT_BUDGET_FRACTION
 
     def pruner_params(self) -> dict:
         """Keyword parameters of the chosen pruner."""

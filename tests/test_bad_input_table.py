@@ -48,8 +48,8 @@ def rows(d):
     e, f = str(d / "empty"), str(d / "afile")
     qa = ["--qa", str(d / "qa_escape.json"), "--scenes", e, "--out", str(d / "run")]
     return [
-        (["prune", "--budget", "inf"], "finite"),
-        (["prune", "--budget", "2.5"], "budget must be"),
+        (["prune", "--budget-fraction", "inf"], "finite"),
+        (["prune", "--budget-fraction", "2.5"], "budget_fraction must lie in"),
         (["prune", "--views", "0"], "views must"),
         (["prune", "--views", "1000000"], "views must lie in [1, 256]"),
         (["prune", "--seed", "-1"], "--seed must be >= 0"),

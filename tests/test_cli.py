@@ -24,7 +24,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_prune_on_the_bundled_scene_writes_json_pngs_and_ply(tmp_path):
     out = tmp_path / "run"
     proc = _run(
-        "prune", "--views", "3", "--budget", "0.09", "--method", "segpruner", "--mode", "global", "--out", str(out)
+        "prune", "--views", "3", "--budget-fraction", "0.09", "--method", "segpruner", "--mode", "global",
+        "--out", str(out),
     )
     assert proc.returncode == 0, proc.stderr
     assert "kept 197 / 2187 tokens" in proc.stdout
@@ -44,8 +45,8 @@ def test_prune_on_the_bundled_scene_writes_json_pngs_and_ply(tmp_path):
 
 def test_params_file_and_flag_override(tmp_path):
     params = tmp_path / "p.yaml"
-    params.write_text("segpilot:\n  ros__parameters:\n    method: uniform\n    budget: 50.0\n    views: 2\n")
-    proc = _run("prune", "--params-file", str(params), "--budget", "40")
+    params.write_text("segpilot:\n  ros__parameters:\n    method: uniform\n    budget_tokens: 50\n    views: 2\n")
+    proc = _run("prune", "--params-file", str(params), "--budget-tokens", "40")
     assert proc.returncode == 0, proc.stderr
     assert "kept 40 / 1458 tokens" in proc.stdout and "with uniform" in proc.stdout
 
@@ -55,7 +56,8 @@ def test_params_file_and_flag_override(tmp_path):
     [
         (["prune", "--method", "nope"], "unknown pruning method 'nope'"),
         (["prune", "--scene", "/does/not/exist"], "scan not found"),
-        (["prune", "--budget", "-0.5"], "budget must be"),
+        (["prune", "--budget-fraction", "-0.5"], "budget_fraction must lie in"),
+        (["prune", "--budget-fraction", "0.5", "--budget-tokens", "10"], "set one budget, not both"),
         (["prune", "--mode", "sideways"], "mode must be one of"),
         (["prune", "--encoder", "nope"], "unknown encoder"),
         (["bench", "prune", "--shapes", "12x7"], "VIEWSxTOKENSxDIM"),
@@ -98,11 +100,11 @@ def test_run_scene_loads_only_the_chosen_frames(monkeypatch):
         return original(self, frame_id)
 
     monkeypatch.setattr(ScanNetScene, "frame", spy)
-    pipeline = PrunePipeline(PruneConfig(views=2, method="uniform", budget=10.0))
+    pipeline = PrunePipeline(PruneConfig(views=2, method="uniform", budget_tokens=10))
     result = pipeline.run_scene(ScanNetScene(demo_scene_path()))
     assert loaded == [0, 4] == result.view_ids  # round(i * 8 / 2)
     loaded.clear()
-    pipeline = PrunePipeline(PruneConfig(views=2, view_selection="coverage", coverage_candidates=3, budget=10.0))
+    pipeline = PrunePipeline(PruneConfig(views=2, view_selection="coverage", coverage_candidates=3, budget_tokens=10))
     result = pipeline.run_scene(ScanNetScene(demo_scene_path()))
     assert loaded == [0, 3, 6] and set(result.view_ids) <= {0, 3, 6} and len(result.kept) == 10
 

@@ -25,8 +25,9 @@ def test_default_model_card_and_files():
 def test_default_model_accuracy_on_a_fixed_synthetic_room(tmp_path):
     make_qa(tmp_path / "qa", 1, seed=1051)
     qa, scans = tmp_path / "qa" / "ScanQA_v1.0_train.json", tmp_path / "qa" / "scans"
-    full = eval_scanqa(qa, scans, None, tmp_path / "full", PruneConfig(views=8, budget=1.0), 8, False, meteor=False)
-    pruned = eval_scanqa(qa, scans, None, tmp_path / "p9", PruneConfig(views=8, budget=0.09), 8, False, meteor=False)
+    full_cfg, pruned_cfg = PruneConfig(views=8, budget_fraction=1.0), PruneConfig(views=8, budget_fraction=0.09)
+    full = eval_scanqa(qa, scans, None, tmp_path / "full", full_cfg, 8, False, meteor=False)
+    pruned = eval_scanqa(qa, scans, None, tmp_path / "p9", pruned_cfg, 8, False, meteor=False)
     assert full["n"] == pruned["n"] == 54
     assert full["EM@1"] >= EM_THRESHOLD and pruned["EM@1"] >= EM_THRESHOLD
     first = json.loads((tmp_path / "p9" / "predictions.jsonl").read_text().splitlines()[0])
