@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.segpilot-installed
 PIP    := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test test-fast bench lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
 	bash scripts/install_system_deps.sh
@@ -22,6 +22,10 @@ test: install
 	$(PY) -m ruff check segpilot tests scripts launch
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m ruff check segpilot tests scripts launch
+	$(PY) -m pytest -m "not slow"
 
 bench: install
 	$(VENV)/bin/segpilot bench prune

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from segpilot.eval.study import study_budget, study_methods
 from segpilot.pipeline import PruneConfig
 from segpilot.sim.make_qa import make_qa
 from tests.eval.test_openeqa import _tiny_llava
+
+pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
 
 
 def test_study_writes_table_and_plot(tmp_path):

@@ -13,6 +13,8 @@ from segpilot.ros_nodes.bag import BagTopics, read_keyframes
 from segpilot.ros_nodes.harness import REPO
 from segpilot.ros_nodes.keyframes import MemoryConfig
 
+pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
+
 
 def _write_bag(path, frames, storage: str, corrupt_one: bool = False) -> None:
     from rosbags.rosbag2 import StoragePlugin, Writer

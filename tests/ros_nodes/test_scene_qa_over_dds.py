@@ -15,6 +15,8 @@ from std_msgs.msg import String
 from segpilot.ros_nodes.base import SENSOR_QOS
 from segpilot.ros_nodes.harness import CONFIG, Client, frame_messages, start_node, stop
 
+pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
+
 
 @pytest.fixture(scope="module")
 def frames():

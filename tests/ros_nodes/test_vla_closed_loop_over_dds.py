@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from std_msgs.msg import String
 
 from segpilot.ros_nodes.harness import CONFIG, Client, start_node, stop
 from segpilot.sim.embedded import EmbeddedSimulator
 from segpilot.sim.episodes import make_nav_episodes
 from segpilot.sim.scenes import generate_scene
+
+pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
 
 ROOM_SEED, EPISODE_INDEX, MAX_STEPS = 30000, 0, 400
 

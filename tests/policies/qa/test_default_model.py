@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from segpilot.eval.qa_runs import eval_scanqa
 from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import default_model_path
 from segpilot.sim.make_qa import make_qa
+
+pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
 
 # Measured on 2026-11-22: 31.5 EM@1 with all tokens and with SeGPruner at 9% on this fixed set
 # (room seed 1051, a held-out test room of the training data's generator settings).

@@ -14,6 +14,8 @@ import torch
 from segpilot.sim.make_qa import make_qa
 from tests.policies.qa.test_llava_adapter import tiny_tokenizer
 
+pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
+
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from segpilot.eval.vla_runs import run_vla
 from segpilot.policies.vla.io import default_policy_path, load_policy
+
+pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
 
 
 def _card() -> dict:
