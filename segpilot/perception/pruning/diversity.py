@@ -2,8 +2,9 @@
 
 Greedy max-min selection (Gonzalez' k-center rule) is the core of DivPrune and ToDRE alike;
 they differ in the distance and the first centre, and so do these:
-- `divprune`: cosine distance between features, first centre the token least similar to
-  the mean feature (the most atypical one), no attention - as DivPrune.
+- `divprune`: cosine distance between features, no attention - as DivPrune; the first centre
+  is official DivPrune's: the token whose nearest neighbour is farthest (largest distance to
+  its closest other token), then max-min.
 - `kcenter`: ToDRE-style k-center over features seeded at the most salient token, so the
   cover grows from what the encoder attends to.
 - `fps3d`: geometry-only farthest-point sampling of token positions (tokens without a
@@ -71,14 +72,29 @@ class _GreedyBase(BudgetedPruner):
 @register_pruner("divprune")
 @dataclass(frozen=True)
 class DivPrunePruner(_GreedyBase):
-    """Max-min feature diversity; first centre = least similar to the mean feature."""
+    """Max-min feature diversity; first centre = the token whose nearest neighbour is farthest (official start)."""
 
     seed: int = 0
     """Unused (deterministic); accepted for a uniform signature."""
     name = "divprune"
 
     def _start(self, tokens: VisualTokens, unit: Tensor) -> int:
-        return int(torch.argmin(unit @ unit.mean(0)))
+        return nearest_neighbour_farthest(unit)
+
+
+def nearest_neighbour_farthest(unit: Tensor, block: int = 1024) -> int:
+    """Index of the token whose most similar other token is least similar (DivPrune's first pick: the largest
+    second-smallest cosine distance per column), in row blocks so N x N similarities never sit in memory."""
+    n = len(unit)
+    if n < 2:
+        return 0
+    nearest = torch.empty(n, dtype=unit.dtype, device=unit.device)
+    for lo in range(0, n, block):
+        sim = unit[lo : lo + block] @ unit.T  # (b, N)
+        rows = torch.arange(lo, min(lo + block, n), device=unit.device)
+        sim[rows - lo, rows] = -float("inf")  # not its own neighbour
+        nearest[lo : lo + block] = sim.max(dim=1).values
+    return int(torch.argmin(nearest))
 
 
 @register_pruner("kcenter")
