@@ -36,7 +36,8 @@ def greedy_generate(
     t0 = time.perf_counter()
     step_kwargs = lambda i: {} if position_ids is None else {"position_ids": position_ids[..., -1:] + 1 + i}
     prefill_kwargs = {} if position_ids is None else {"position_ids": position_ids}
-    out = model(inputs_embeds=inputs_embeds, use_cache=True, **prefill_kwargs)
+    # logits only at the last prompt position: the others are never read (22% of the prefill FLOPs at 12 views)
+    out = model(inputs_embeds=inputs_embeds, use_cache=True, logits_to_keep=1, **prefill_kwargs)
     next_id = int(out.logits[0, -1].argmax())
     t1 = time.perf_counter()
     ids: list[int] = []
