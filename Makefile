@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 
 .PHONY: install demo test test-fast bench lint clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
+$(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt constraints.txt setup.py
 	bash scripts/install_system_deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) -r requirements-dev.txt

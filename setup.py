@@ -6,12 +6,12 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 PACKAGE = "segpilot"
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent  # colcon --symlink-install runs a link in its build folder
 
 
-def requirements() -> list[str]:
-    lines = (HERE / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "-"))]
+def requirements(name: str = "requirements.txt") -> list[str]:
+    lines = (HERE / name).read_text().splitlines()
+    return [line.split("#")[0].strip() for line in lines if line.strip() and not line.startswith(("#", "-"))]
 
 
 def package_data() -> list[str]:
@@ -31,6 +31,9 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
     ],
     install_requires=requirements(),
+    # rclpy and the messages from PyPI wheels, only where no ROS 2 is installed (`pip install .[ros]`): on a
+    # robot with an apt ROS 2 they would be a second rclpy.
+    extras_require={"ros": requirements("requirements-ros.txt")},
     python_requires=">=3.10",
     zip_safe=False,
     maintainer="segpilot developers",

@@ -16,7 +16,7 @@ from pathlib import Path
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
@@ -24,8 +24,9 @@ from launch import LaunchDescription
 
 def generate_launch_description() -> LaunchDescription:
     config = Path(get_package_share_directory("segpilot")) / "config"
-    # 640x480 images over shared memory (see config/fastdds_shm.xml)
-    shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))
+    # 640x480 images over shared memory (config/fastdds_shm.xml), unless the user already set a profile
+    shm = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", EnvironmentVariable(
+        "FASTDDS_DEFAULT_PROFILES_FILE", default_value=str(config / "fastdds_shm.xml")))
     # Safe by default: DDS discovery (and so questions, instructions and cmd_vel) stays on this host.
     localhost = DeclareLaunchArgument("localhost_only", default_value="true",
                                       description="keep ROS 2 discovery on this machine (false: reachable from "
@@ -33,15 +34,16 @@ def generate_launch_description() -> LaunchDescription:
     discovery = SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST",
                                        condition=IfCondition(LaunchConfiguration("localhost_only")))
     args = {
-        "color": "/camera/color/image_raw",
-        "depth": "/camera/aligned_depth_to_color/image_raw",
-        "camera_info": "/camera/color/camera_info",
-        "camera_pose": "/camera_pose",
-        "model": "",
-        "pose_type": "pose",
-        "world_frame": "map",
+        "color": ("/camera/color/image_raw", "colour image topic (rgb8 / bgr8)"),
+        "depth": ("/camera/aligned_depth_to_color/image_raw", "depth topic registered to colour (16UC1 mm / 32FC1 m)"),
+        "camera_info": ("/camera/color/camera_info", "CameraInfo of the colour image"),
+        "camera_pose": ("/camera_pose", "PoseStamped of the optical frame (pose_type pose) or Odometry (odometry)"),
+        "model": ("", "local VLM checkpoint folder (empty: the embedded default model)"),
+        "pose_type": ("pose", "pose, odometry or tf (world_frame <- image frame_id through tf2)"),
+        "world_frame": ("map", "fixed frame the camera poses are given in"),
     }
-    declared = [DeclareLaunchArgument(name, default_value=value) for name, value in args.items()]
+    declared = [DeclareLaunchArgument(name, default_value=value, description=text)
+                for name, (value, text) in args.items()]
     remaps = [
         ("color/image_raw", LaunchConfiguration("color")),
         ("depth/image_raw", LaunchConfiguration("depth")),

@@ -73,7 +73,7 @@ def load_params_file(path: str | Path, node: str = "segpilot") -> dict[str, Any]
         raise SegpilotError(f"{path}: expected a ROS 2 parameter mapping ({node}: ros__parameters: ...), "
                             f"got a {type(data).__name__}")  # fmt: skip
     params: dict[str, Any] = {}
-    for key in ("/**", node, f"/{node}"):
+    for key in ("/**", node, f"/{node}", f"/**/{node}"):
         section = data.get(key, {}) if isinstance(data, dict) else {}
         if section and not isinstance(section.get("ros__parameters"), dict):
             raise SegpilotError(f"{path}: section {key!r} must hold a 'ros__parameters' mapping")

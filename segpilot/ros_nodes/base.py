@@ -97,6 +97,7 @@ class SegpilotNode(LifecycleNode):
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self.active = True
+        self.get_logger().info(f"{self.get_name()} active")  # one line, so a launch shows the bring-up finished
         return super().on_activate(state)
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:

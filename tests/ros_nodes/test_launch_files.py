@@ -62,7 +62,9 @@ def test_launch_files_carry_camera_images_over_shared_memory(path):
     from segpilot.ros_nodes.harness import ENV
 
     text = path.read_text()
-    assert 'SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(config / "fastdds_shm.xml"))' in text
+    # set only when the user has no profile of their own
+    default = '"FASTDDS_DEFAULT_PROFILES_FILE", default_value=str(config / "fastdds_shm.xml"))'
+    assert f"EnvironmentVariable(\n        {default}" in text
     assert "shm," in text.split("LaunchDescription([")[-1]  # the variable is set before the nodes start
     assert 'glob("config/*.xml")' in (REPO / "setup.py").read_text()
     ns = {"d": "http://www.eprosima.com"}
@@ -91,3 +93,12 @@ def test_launch_files_keep_discovery_on_localhost_by_default(path):
     assert ast.unparse(condition) == "IfCondition(LaunchConfiguration('localhost_only'))"
     order = path.read_text().split("LaunchDescription([")[-1]
     assert order.index("discovery") < min(order.index(n) for n in ("sim", "memory", "qa", "vla") if n in order)
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_launch_argument_has_a_description(path):
+    """`ros2 launch ... --show-args` prints each one's description instead of "no description given"."""
+    tree = ast.parse(path.read_text())
+    calls = [c for c in ast.walk(tree)
+             if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "DeclareLaunchArgument"]  # fmt: skip
+    assert calls and all(any(k.arg == "description" for k in c.keywords) for c in calls)
