@@ -28,6 +28,8 @@ from std_msgs.msg import String
 from segpilot.config import build_config, field_docs
 from segpilot.errors import SegpilotError
 
+CHOICES = {"pose_type": ("pose", "odometry", "tf")}
+"""Parameters declared outside the config dataclasses, with the values they accept."""
 SENSOR_QOS = qos_profile_sensor_data
 RELIABLE_QOS = QoSProfile(depth=10)
 
@@ -37,8 +39,10 @@ class SegpilotNode(LifecycleNode):
 
     configs: tuple[type, ...] = ()
 
-    def __init__(self, name: str):
-        super().__init__(name)
+    def __init__(self, name: str, **kwargs):
+        """`kwargs` go to rclpy's LifecycleNode (e.g. `context=` in tests, `namespace=`)."""
+        super().__init__(name, **kwargs)
+        self._configured: tuple[list, list, list] = ([], [], [])
         self.declare_parameter("autostart", True, ParameterDescriptor(description="configure and activate at start"))
         docs = {}
         for cls in self.configs:
@@ -49,6 +53,8 @@ class SegpilotNode(LifecycleNode):
                 desc = ParameterDescriptor(description=docs.get(f.name, ""), dynamic_typing=True)
                 self.declare_parameter(f.name, f.default, desc)
         self.add_on_set_parameters_callback(self._validate)
+        self.add_post_set_parameters_callback(self._apply)
+        self._reconfigure_timer = None
         self.drops: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.active = False
@@ -68,9 +74,33 @@ class SegpilotNode(LifecycleNode):
                 names = {f.name for f in dataclasses.fields(cls)}
                 hints = typing.get_type_hints(cls)
                 build_config(cls, {k: v for k, v in values.items() if k in names and k in hints})
+            for name, choices in CHOICES.items():
+                if name in values and values[name] not in choices:
+                    raise SegpilotError(f"{name} must be one of {', '.join(choices)}, got {values[name]!r}")
         except (SegpilotError, TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
+
+    def _apply(self, params) -> None:
+        """A parameter set on a configured node takes effect: the node reconfigures itself (deactivate, cleanup,
+        configure, activate) on its executor right after the set call, instead of answering "successful" and
+        going on with the old values."""
+        if {p.name for p in params} <= {"autostart"} or self._state_machine.current_state[1] not in (
+                "inactive", "active") or self._reconfigure_timer is not None:  # fmt: skip
+            return
+        self._reconfigure_timer = self.create_timer(0.0, self._reconfigure)
+
+    def _reconfigure(self) -> None:
+        self.destroy_timer(self._reconfigure_timer)
+        self._reconfigure_timer = None
+        was_active = self._state_machine.current_state[1] == "active"
+        if was_active:
+            self.trigger_deactivate()
+        self.trigger_cleanup()
+        self.trigger_configure()
+        if was_active and self._state_machine.current_state[1] == "inactive":
+            self.trigger_activate()
+        self.get_logger().info("parameters applied (reconfigured)")
 
     def drop(self, reason: str, detail: str = "") -> None:
         """Count one dropped message and warn at most every 2 s per node."""
@@ -88,12 +118,42 @@ class SegpilotNode(LifecycleNode):
         """Load models and create publishers / subscriptions; raise to fail the transition."""
 
     def on_configure(self, state) -> TransitionCallbackReturn:
+        before = (set(self.publishers), set(self.subscriptions), set(self.timers))
         try:
             self.configure()
         except Exception as exc:  # noqa: BLE001 - a failed configure is logged, never fatal
             self.get_logger().error(f"configure failed: {exc}")
+            self._destroy_configured(before)
             return TransitionCallbackReturn.FAILURE
+        self._configured = tuple(
+            [e for e in now if e not in old]
+            for now, old in zip((self.publishers, self.subscriptions, self.timers), before, strict=True)
+        )  # fmt: skip
         return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        """Undo configure (ros2/demos' lifecycle pattern): everything it created is destroyed, so cleanup ->
+        configure -> activate leaves one set of publishers, subscriptions and timers, not two."""
+        self.cleanup()
+        pubs, subs, timers = self._configured
+        for pub in pubs:
+            self.destroy_publisher(pub)
+        for sub in subs:
+            self.destroy_subscription(sub)
+        for timer in timers:
+            self.destroy_timer(timer)
+        self._configured = ([], [], [])
+        return TransitionCallbackReturn.SUCCESS
+
+    def _destroy_configured(self, before) -> None:
+        for now, old, destroy in zip((self.publishers, self.subscriptions, self.timers), before,
+                                     (self.destroy_publisher, self.destroy_subscription, self.destroy_timer),
+                                     strict=True):  # fmt: skip
+            for entity in [e for e in now if e not in old]:
+                destroy(entity)
+
+    def cleanup(self) -> None:
+        """Release what configure made besides ROS entities (threads, models); subclasses override."""
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self.active = True

@@ -24,7 +24,8 @@ from segpilot.ros_nodes.sync import ApproximateSync
 
 POSE_TYPE_DESCRIPTOR = ParameterDescriptor(
     description="camera pose input: pose (PoseStamped on camera_pose), odometry (Odometry on odom) or tf "
-    "(world_frame <- image frame_id through tf2_ros, where installed)"
+    "(world_frame <- image frame_id through tf2_ros, where installed)",
+    additional_constraints="one of: pose, odometry, tf",
 )
 
 

@@ -30,8 +30,8 @@ from segpilot.ros_nodes.rgbd_input import POSE_TYPE_DESCRIPTOR, RGBDInput
 class RGBDMemoryNode(SegpilotNode):
     configs = (MemoryConfig,)
 
-    def __init__(self):
-        super().__init__("rgbd_memory")
+    def __init__(self, **kwargs):
+        super().__init__("rgbd_memory", **kwargs)
         self.declare_parameter("pose_type", "pose", POSE_TYPE_DESCRIPTOR)
 
     def configure(self) -> None:
@@ -99,9 +99,13 @@ class RGBDMemoryNode(SegpilotNode):
         world = Header(stamp=convert.to_stamp(frame.stamp), frame_id=self.cfg.world_frame)
         self.tokens_pub.publish(convert.points_to_cloud(xyz, saliency, world))
 
-    def destroy_node(self):
+    def cleanup(self) -> None:
         if hasattr(self, "worker"):
             self.worker.shutdown(wait=True, cancel_futures=True)
+            del self.worker
+
+    def destroy_node(self):
+        self.cleanup()
         return super().destroy_node()
 
 

@@ -62,8 +62,8 @@ class SceneQANode(SegpilotNode):
     configs = (SceneQAConfig, PruneConfig)
     executor_threads = 2
 
-    def __init__(self):
-        super().__init__("scene_qa")
+    def __init__(self, **kwargs):
+        super().__init__("scene_qa", **kwargs)
 
     def configure(self) -> None:
         from visualization_msgs.msg import MarkerArray

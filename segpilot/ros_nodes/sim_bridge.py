@@ -87,8 +87,8 @@ class SimBridgeConfig:
 class SimBridgeNode(SegpilotNode):
     configs = (SimBridgeConfig,)
 
-    def __init__(self):
-        super().__init__("sim_bridge")
+    def __init__(self, **kwargs):
+        super().__init__("sim_bridge", **kwargs)
 
     def configure(self) -> None:
         from segpilot.sim.base import SimConfig

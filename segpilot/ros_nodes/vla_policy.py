@@ -62,8 +62,8 @@ class VLANodeConfig:
 class VLAPolicyNode(SegpilotNode):
     configs = (VLANodeConfig,)
 
-    def __init__(self):
-        super().__init__("vla_policy")
+    def __init__(self, **kwargs):
+        super().__init__("vla_policy", **kwargs)
         self.declare_parameter("pose_type", "pose", POSE_TYPE_DESCRIPTOR)
 
     def configure(self) -> None:

@@ -25,11 +25,7 @@ def rclpy_context():
 
 
 def _node(cls, context, monkeypatch):
-    from segpilot.ros_nodes import base
-
-    original = base.LifecycleNode.__init__
-    monkeypatch.setattr(base.LifecycleNode, "__init__", lambda self, name: original(self, name, context=context))
-    node = cls()
+    node = cls(context=context)  # nodes pass keyword arguments to rclpy: no monkeypatching
     node.trigger_configure()
     node.trigger_activate()
     return node
@@ -109,3 +105,53 @@ def test_scene_qa_drops_nested_huge_and_non_text_questions(rclpy_context, monkey
         assert node.drops["too_late"] == 1 and "waited" in replies[-1]["error"]
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize("name", ["scene_qa", "vla_policy", "sim_bridge", "rgbd_memory"])
+def test_configure_cleanup_cycles_leave_one_set_of_entities(rclpy_context, name):
+    """ros2/demos' lifecycle pattern: created in configure, destroyed in cleanup (subs 5 -> 10 before)."""
+    import importlib
+
+    module = importlib.import_module(f"segpilot.ros_nodes.{name}")
+    cls = next(v for k, v in vars(module).items() if k.endswith("Node") and k != "SegpilotNode" and isinstance(v, type))
+    node = cls(context=rclpy_context)
+    try:
+        base = (len(list(node.publishers)), len(list(node.subscriptions)), len(list(node.timers)))
+        counts = []
+        for _ in range(3):
+            node.trigger_configure()
+            counts.append((len(list(node.publishers)), len(list(node.subscriptions)), len(list(node.timers))))
+            node.trigger_cleanup()
+            assert (len(list(node.publishers)), len(list(node.subscriptions)), len(list(node.timers))) == base
+        assert counts[0] == counts[1] == counts[2] and counts[0] != base
+    finally:
+        node.destroy_node()
+
+
+def test_a_parameter_set_at_runtime_takes_effect_and_bad_choices_are_refused(rclpy_context):
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from segpilot.ros_nodes.sim_bridge import SimBridgeNode
+    from segpilot.ros_nodes.vla_policy import VLAPolicyNode
+
+    node = SimBridgeNode(context=rclpy_context)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    try:
+        node.trigger_configure()
+        node.trigger_activate()
+        assert node.set_parameters([Parameter("max_linear_mps", value=0.25)])[0].successful
+        for _ in range(20):
+            executor.spin_once(timeout_sec=0.05)
+        assert node.cfg.max_linear_mps == 0.25 and node.active  # the node, not only the parameter store
+        assert node._state_machine.current_state[1] == "active"
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+    vla = VLAPolicyNode(context=rclpy_context)
+    try:
+        bad = vla.set_parameters([Parameter("pose_type", value="banana")])[0]
+        assert not bad.successful and "pose_type must be one of pose, odometry, tf" in bad.reason
+    finally:
+        vla.destroy_node()
