@@ -32,7 +32,8 @@ def generate_launch_description() -> LaunchDescription:
     sim = Node(package="segpilot", executable="sim_bridge", name="sim_bridge", output="screen",
                parameters=[str(config / "sim_bridge.yaml"),
                            {"room_seed": LaunchConfiguration("room_seed"), "mode": "velocity",
-                            "width": 320, "height": 240, "hfov_deg": 60.0}])  # fmt: skip
+                            "width": 320, "height": 240, "hfov_deg": 60.0,
+                            "max_steps": 0}])  # fmt: skip - keeps streaming however long it is driven
     memory = Node(package="segpilot", executable="rgbd_memory", name="rgbd_memory", output="screen",
                   parameters=[str(config / "rgbd_memory.yaml")])  # fmt: skip
     qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",

@@ -65,7 +65,7 @@ class SimBridgeConfig:
     max_angular_rps: float = 2.0
     """Velocity mode: cmd_vel angular.z is clamped to +-this, rad/s."""
     max_steps: int = 400
-    """Steps before the episode ends without a stop."""
+    """Steps before the episode ends without a stop; 0 = no limit (a QA bring-up driven by hand)."""
     world_frame: str = "map"
     """frame_id of camera_pose."""
     camera_frame: str = "camera_color_optical_frame"
@@ -80,8 +80,8 @@ class SimBridgeConfig:
             raise SegpilotError(f"gpu_device_id must be -1 (CPU) or a CUDA device index, got {self.gpu_device_id}")
         if not (self.max_linear_mps > 0 and self.max_angular_rps > 0):
             raise SegpilotError("max_linear_mps and max_angular_rps must be > 0")
-        if self.rate_hz <= 0 or min(self.width, self.height, self.max_steps) < 1 or not 0 < self.hfov_deg < 180:
-            raise SegpilotError("rate_hz must be > 0, width / height / max_steps >= 1 and hfov_deg in (0, 180)")
+        if self.rate_hz <= 0 or min(self.width, self.height) < 1 or self.max_steps < 0 or not 0 < self.hfov_deg < 180:
+            raise SegpilotError("rate_hz must be > 0, width / height >= 1, max_steps >= 0 and hfov_deg in (0, 180)")
 
 
 class SimBridgeNode(SegpilotNode):
@@ -148,8 +148,9 @@ class SimBridgeNode(SegpilotNode):
     def on_tick(self) -> None:
         if not self.active:
             return
-        if self.done:  # keep reporting the result for late subscribers
+        if self.done:  # keep reporting the result for late subscribers, and keep the camera streaming
             self.pubs["episode"].publish(String(data=json.dumps(self.report)))
+            self.publish_observation()
             return
         if self.cfg.mode == "velocity":
             fresh = time.monotonic() - self.twist_time < 0.5
@@ -197,7 +198,7 @@ class SimBridgeNode(SegpilotNode):
         self.steps += 1
         self.path_m += math.hypot(self.obs.pose.x - prev.x, self.obs.pose.y - prev.y)
         self.publish_observation()
-        if self.steps >= self.cfg.max_steps:
+        if self.cfg.max_steps and self.steps >= self.cfg.max_steps:
             self.finish(stopped=False)
 
     def finish(self, stopped: bool) -> None:

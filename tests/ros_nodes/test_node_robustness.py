@@ -155,3 +155,22 @@ def test_a_parameter_set_at_runtime_takes_effect_and_bad_choices_are_refused(rcl
         assert not bad.successful and "pose_type must be one of pose, odometry, tf" in bad.reason
     finally:
         vla.destroy_node()
+
+
+def test_sim_bridge_keeps_streaming_after_the_episode_and_without_a_step_limit(rclpy_context, monkeypatch):
+    from segpilot.ros_nodes.sim_bridge import SimBridgeNode
+
+    node = _node(SimBridgeNode, rclpy_context, monkeypatch)
+    try:
+        node.finish(stopped=True)
+        before = node.counts["observations"]
+        node.on_tick()
+        node.on_tick()
+        assert node.counts["observations"] == before + 2  # a QA bring-up's camera never goes dark
+        node.cfg = type(node.cfg)(**{**node.cfg.__dict__, "max_steps": 0, "mode": "velocity"})
+        node.done = False
+        for _ in range(5):
+            node.on_tick()
+        assert not node.done
+    finally:
+        node.destroy_node()
