@@ -22,7 +22,7 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from std_msgs.msg import String
 
 from segpilot.config import build_config, field_docs
@@ -32,6 +32,9 @@ CHOICES = {"pose_type": ("pose", "odometry", "tf")}
 """Parameters declared outside the config dataclasses, with the values they accept."""
 SENSOR_QOS = qos_profile_sensor_data
 RELIABLE_QOS = QoSProfile(depth=10)
+KEYFRAME_QOS = QoSProfile(depth=24, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+"""Keyframes stay available to late joiners (a scene_qa started or activated after rgbd_memory gets the newest
+24 keyframes, rgbd_memory's default max_keyframes) - with volatile keyframes a still camera was never answered."""
 
 
 class SegpilotNode(LifecycleNode):

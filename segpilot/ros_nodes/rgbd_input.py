@@ -19,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from segpilot.errors import SegpilotError
 from segpilot.geometry.frame import Frame
 from segpilot.ros_nodes import convert
-from segpilot.ros_nodes.base import RELIABLE_QOS, SENSOR_QOS, SegpilotNode
+from segpilot.ros_nodes.base import KEYFRAME_QOS, RELIABLE_QOS, SENSOR_QOS, SegpilotNode
 from segpilot.ros_nodes.sync import ApproximateSync
 
 POSE_TYPE_DESCRIPTOR = ParameterDescriptor(
@@ -45,13 +45,13 @@ class RGBDInput:
         else:
             topics.append(("camera_pose", PoseStamped) if pose_type == "pose" else ("odom", Odometry))
         self.sync = ApproximateSync(len(topics), slop_s, self._on_set)
-        qos = RELIABLE_QOS if reliable else SENSOR_QOS
+        qos = KEYFRAME_QOS if reliable else SENSOR_QOS
         self.subs = [
             node.create_subscription(
                 kind,
                 prefix + topic,
                 lambda msg, i=i: self._add(i, msg),
-                RELIABLE_QOS if kind in (PoseStamped, Odometry) else qos,
+                qos if reliable else RELIABLE_QOS if kind in (PoseStamped, Odometry) else qos,
             )  # fmt: skip
             for i, (topic, kind) in enumerate(topics)
         ]

@@ -2,7 +2,8 @@
 
 Publishes the 3D positions (and saliency) of every token in memory as `~/tokens`
 (sensor_msgs/PointCloud2, in `world_frame`), and each new keyframe on `~/keyframe/` + the input
-topic names (one stamp per keyframe, reliable QoS) for `scene_qa` to consume.
+topic names (one stamp per keyframe, reliable and transient-local: a scene_qa that joins late still gets the
+newest keyframes) for `scene_qa` to consume.
 
 Keyframes are encoded on a worker thread, not in the subscription callback: an encoder pass
 takes far longer than a frame period at 30 Hz, and while the callback is busy the best-effort
@@ -22,7 +23,7 @@ from std_msgs.msg import Header
 
 from segpilot.pipeline import PruneConfig
 from segpilot.ros_nodes import convert
-from segpilot.ros_nodes.base import RELIABLE_QOS, SegpilotNode, run_node
+from segpilot.ros_nodes.base import KEYFRAME_QOS, RELIABLE_QOS, SegpilotNode, run_node
 from segpilot.ros_nodes.keyframes import KeyframeMemory, MemoryConfig
 from segpilot.ros_nodes.rgbd_input import POSE_TYPE_DESCRIPTOR, RGBDInput
 
@@ -53,10 +54,10 @@ class RGBDMemoryNode(SegpilotNode):
         self.min_valid = PruneConfig().min_valid_fraction
         self.tokens_pub = self.create_publisher(PointCloud2, "~/tokens", RELIABLE_QOS)
         self.kf_pubs = {
-            "color": self.create_publisher(Image, "~/keyframe/color/image_raw", RELIABLE_QOS),
-            "depth": self.create_publisher(Image, "~/keyframe/depth/image_raw", RELIABLE_QOS),
-            "info": self.create_publisher(CameraInfo, "~/keyframe/color/camera_info", RELIABLE_QOS),
-            "pose": self.create_publisher(PoseStamped, "~/keyframe/camera_pose", RELIABLE_QOS),
+            "color": self.create_publisher(Image, "~/keyframe/color/image_raw", KEYFRAME_QOS),
+            "depth": self.create_publisher(Image, "~/keyframe/depth/image_raw", KEYFRAME_QOS),
+            "info": self.create_publisher(CameraInfo, "~/keyframe/color/camera_info", KEYFRAME_QOS),
+            "pose": self.create_publisher(PoseStamped, "~/keyframe/camera_pose", KEYFRAME_QOS),
         }
         self.input = RGBDInput(self, self.on_frame, cfg.slop_s, cfg.depth_scale, cfg.max_depth_m,
                                self.get_parameter("pose_type").value, world_frame=cfg.world_frame)  # fmt: skip

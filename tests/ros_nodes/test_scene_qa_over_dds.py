@@ -134,3 +134,38 @@ def test_bad_input_is_counted_dropped_and_the_node_keeps_answering(system, frame
     assert reply["error"] == "a question must be non-empty text, got ''"
     client.spin_until(lambda: client.stats("scene_qa/stats")["dropped"].get("malformed_question", 0) == 1, 10,
                       "scene_qa to count the malformed question")  # fmt: skip
+
+
+def test_a_scene_qa_started_late_gets_the_keyframes_already_sent(frames):
+    """Keyframes are transient-local: with a still camera (nothing new to send), a scene_qa that starts after
+    rgbd_memory made its keyframes still answers (volatile keyframes left it at "no keyframes received yet")."""
+    memory = start_node("rgbd_memory", "--params-file", str(CONFIG / "rgbd_memory.yaml"), "-r",
+                        "__ns:=/late")  # fmt: skip
+    client = Client()
+    qa = None
+    try:
+        pubs = [client.publisher(Image, "late/color/image_raw", SENSOR_QOS),
+                client.publisher(Image, "late/depth/image_raw", SENSOR_QOS),
+                client.publisher(CameraInfo, "late/color/camera_info", SENSOR_QOS),
+                client.publisher(PoseStamped, "late/camera_pose")]  # fmt: skip
+        client.listen(String, "late/rgbd_memory/stats")
+        client.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs), 60, "rgbd_memory to subscribe")
+        _send(client, pubs, frames[:6])
+        client.spin_until(lambda: client.stats("late/rgbd_memory/stats").get("counts", {}).get("keyframes", 0) >= 3,
+                          60, "keyframes")  # fmt: skip
+        qa = start_node("scene_qa", "--params-file", str(CONFIG / "prune.yaml"), "--params-file",
+                        str(CONFIG / "scene_qa.yaml"), "-p", "views:=3", "-r", "__ns:=/late")  # fmt: skip
+        question = client.publisher(String, "late/scene_qa/question")
+        client.listen(String, "late/scene_qa/answer")
+        client.spin_until(lambda: question.get_subscription_count() > 0, 60, "scene_qa to subscribe")
+        answers = client.received["late/scene_qa/answer"]
+        deadline = 60
+        while deadline > 0 and not any("answer" in json.loads(a.data) for a in answers):
+            question.publish(String(data=json.dumps({"question_id": "late", "question": "What is on the table?"})))
+            client.spin_for(3.0)
+            deadline -= 3
+        reply = [json.loads(a.data) for a in answers if "answer" in json.loads(a.data)]
+        assert reply and reply[0]["keyframes"] >= 3, [a.data for a in answers]
+    finally:
+        client.close()
+        print(stop(memory, *([qa] if qa else [])))
