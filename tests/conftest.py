@@ -25,10 +25,16 @@ def make_tokens(n_views: int = 4, grid: int = 5, dim: int = 16, seed: int = 0, n
     return VisualTokens.from_views(feats, sal, xyz, (grid, grid))
 
 
+def shared_fixture(name: str) -> Path:
+    """../shared/fixtures/<name>: CI (SEGPILOT_REQUIRE_FIXTURES) fails without it, elsewhere the test skips."""
+    path = HABITAT_FIXTURES.parent / name
+    if not path.is_dir():
+        if os.environ.get("SEGPILOT_REQUIRE_FIXTURES"):
+            pytest.fail(f"{name} fixtures not found at {path}")
+        pytest.skip(f"{name} fixtures not found at {path} (set SEGPILOT_SHARED)")
+    return path
+
+
 @pytest.fixture
 def habitat_dir() -> Path:
-    if not HABITAT_FIXTURES.is_dir():
-        if os.environ.get("SEGPILOT_REQUIRE_FIXTURES"):
-            pytest.fail(f"habitat fixtures not found at {HABITAT_FIXTURES}")
-        pytest.skip(f"habitat fixtures not found at {HABITAT_FIXTURES} (set SEGPILOT_SHARED)")
-    return HABITAT_FIXTURES
+    return shared_fixture("habitat")

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from segpilot.eval.datasets.openeqa import load_openeqa, load_subset
 from segpilot.eval.datasets.scanqa import load_scanqa
-from tests.conftest import HABITAT_FIXTURES
+from tests.conftest import HABITAT_FIXTURES, shared_fixture
 
 REAL = HABITAT_FIXTURES.parent / "real"
 
 
 @pytest.fixture
 def real():
-    if not REAL.is_dir():
-        if os.environ.get("SEGPILOT_REQUIRE_FIXTURES"):
-            pytest.fail(f"real-data fixtures not found at {REAL}")
-        pytest.skip(f"real-data fixtures not found at {REAL}")
-    return REAL
+    return shared_fixture("real")
 
 
 def test_real_scanqa_val_loads_with_its_answer_lists_and_ids(real):

@@ -9,7 +9,6 @@ depth within a few cm (an inverted or transposed pose does not).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.sources import FORMATS, ScanConfig, convert, detect_format, open_scene, scene_path
 from segpilot.geometry.conventions import invert_pose
 from segpilot.geometry.unproject import depth_to_world, project_points
-from tests.conftest import HABITAT_FIXTURES
+from tests.conftest import HABITAT_FIXTURES, shared_fixture
 from tests.eval import scan_writers as w
 
 REAL = HABITAT_FIXTURES.parent / "real"
@@ -32,11 +31,7 @@ def frames():
 
 @pytest.fixture
 def real() -> Path:
-    if not REAL.is_dir():
-        if os.environ.get("SEGPILOT_REQUIRE_FIXTURES"):
-            pytest.fail(f"real-data fixtures not found at {REAL}")
-        pytest.skip(f"real-data fixtures not found at {REAL}")
-    return REAL
+    return shared_fixture("real")
 
 
 def reprojection_agreement(a, b, T_b=None, tol_m=0.05) -> float:

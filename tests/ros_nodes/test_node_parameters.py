@@ -2,23 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from segpilot.ros_nodes.harness import ENV, ROS_ENV
-
-
-@pytest.fixture
-def rclpy_context():
-    os.environ.update({k: ENV[k] for k in ROS_ENV})
-    import rclpy
-
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.shutdown(context=context)
-
 
 def test_parameters_are_declared_with_descriptions_and_validated(rclpy_context, monkeypatch):
     from rclpy.parameter import Parameter

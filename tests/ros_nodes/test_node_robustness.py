@@ -5,23 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
-
-from segpilot.ros_nodes.harness import ENV, ROS_ENV
-
-
-@pytest.fixture
-def rclpy_context():
-    os.environ.update({k: ENV[k] for k in ROS_ENV})
-    import rclpy
-
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.shutdown(context=context)
 
 
 def _node(cls, context, monkeypatch):

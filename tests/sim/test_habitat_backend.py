@@ -63,12 +63,9 @@ def test_unknown_simulator_name():
 # --- The backend against habitat-sim's documented behaviour (tests/sim/fake_habitat_sim.py) ---
 
 def _export_fixture():
-    from tests.conftest import HABITAT_FIXTURES
+    from tests.conftest import shared_fixture
 
-    path = HABITAT_FIXTURES.parent / "habitat_export"
-    if not path.is_dir():
-        pytest.skip(f"habitat export fixtures not found at {path}")
-    return path
+    return shared_fixture("habitat_export")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ are the ones habitat-sim applies and the old export fails these checks.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from PIL import Image
 
 from segpilot.sim.habitat_export import T_HABITAT_ZUP, export_habitat_scene, read_glb, scene_graph_beside, to_habitat
 from segpilot.sim.scenes import Scene, generate_scene
-from tests.conftest import HABITAT_FIXTURES
+from tests.conftest import HABITAT_FIXTURES, shared_fixture
 from tests.sim.habitat_raycast import read_ply_faces, render
 
 EXPORT = HABITAT_FIXTURES.parent / "habitat_export"
@@ -32,11 +31,7 @@ EXPORT = HABITAT_FIXTURES.parent / "habitat_export"
 
 @pytest.fixture(scope="module")
 def fixture_dir() -> Path:
-    if not EXPORT.is_dir():
-        if os.environ.get("SEGPILOT_REQUIRE_FIXTURES"):
-            pytest.fail(f"habitat export fixtures not found at {EXPORT}")
-        pytest.skip(f"habitat export fixtures not found at {EXPORT}")
-    return EXPORT
+    return shared_fixture("habitat_export")
 
 
 @pytest.fixture(scope="module")
