@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
+import sys
 import typing
 from collections import Counter
 
@@ -169,7 +171,11 @@ class SegpilotNode(LifecycleNode):
 
 
 def run_node(factory, args=None) -> None:
-    """Entry point body: init, construct, autostart, spin until SIGINT / SIGTERM."""
+    """Entry point body: init, construct, autostart, spin until SIGINT / SIGTERM, then exit at once.
+
+    After a clean shutdown the process leaves with `os._exit(0)`: the interpreter's teardown of torch
+    and its threads took 5-6.5 s, longer than `ros2 launch` waits after Ctrl-C before escalating to
+    SIGTERM (reported as "process has died ... exit code -15")."""
     rclpy.init(args=args)
     node = factory()
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
@@ -185,5 +191,9 @@ def run_node(factory, args=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        node.get_logger().info(f"{node.get_name()} shutting down")
         node.destroy_node()
         rclpy.try_shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,10 +35,11 @@ def start_node(executable: str, *ros_args: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
-def stop(*procs: subprocess.Popen) -> str:
+def stop(*procs: subprocess.Popen, sig: int = signal.SIGINT) -> str:
+    """Stop nodes the way `ros2 launch` does on Ctrl-C (SIGINT); their output."""
     out = []
     for p in procs:
-        p.terminate()
+        p.send_signal(sig)
         try:
             out.append(p.communicate(timeout=10)[0] or "")
         except subprocess.TimeoutExpired:
