@@ -28,9 +28,10 @@ ENV = {**os.environ, "ROS_DOMAIN_ID": DOMAIN, "ROS_AUTOMATIC_DISCOVERY_RANGE": "
 ROS_ENV = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
-def start_node(executable: str, *ros_args: str) -> subprocess.Popen:
-    """The installed console script with `--ros-args ...`, as a launch file would start it."""
-    exe = Path(sys.executable).parent / executable
+def start_node(executable: str, *ros_args: str, bin_dir: Path | None = None) -> subprocess.Popen:
+    """The installed console script with `--ros-args ...`, as a launch file would start it (from `bin_dir`, e.g. a
+    colcon install's lib/segpilot; default: this interpreter's bin/)."""
+    exe = (bin_dir or Path(sys.executable).parent) / executable
     return subprocess.Popen([str(exe), "--ros-args", *ros_args], env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 

@@ -24,6 +24,11 @@ ROOM_SEED, EPISODE_INDEX, MAX_STEPS = 30000, 0, 400
 
 
 def test_closed_loop_episode_runs_over_dds():
+    run_closed_loop(CONFIG)
+
+
+def run_closed_loop(config_dir, bin_dir=None) -> None:
+    """The episode over DDS with the executables in `bin_dir` and the parameter files in `config_dir`."""
     from segpilot.policies.vla.data import NAV_GOAL_CATEGORIES, vla_sim_config
 
     scene = generate_scene(ROOM_SEED)
@@ -37,10 +42,10 @@ def test_closed_loop_episode_runs_over_dds():
         "mode:=discrete",
         f"max_steps:={MAX_STEPS}",
     ]
-    sim = start_node(
-        "sim_bridge", "--params-file", str(CONFIG / "sim_bridge.yaml"), *[a for o in overrides for a in ("-p", o)]
-    )
-    vla = start_node("vla_policy", "--params-file", str(CONFIG / "vla_policy.yaml"), "-p", "mode:=discrete")
+    sim = start_node("sim_bridge", "--params-file", str(config_dir / "sim_bridge.yaml"),
+                     *[a for o in overrides for a in ("-p", o)], bin_dir=bin_dir)  # fmt: skip
+    vla = start_node("vla_policy", "--params-file", str(config_dir / "vla_policy.yaml"), "-p", "mode:=discrete",
+                     bin_dir=bin_dir)  # fmt: skip
     client = Client()
     try:
         instruct = client.publisher(String, "vla_policy/instruction")
@@ -54,6 +59,7 @@ def test_closed_loop_episode_runs_over_dds():
     finally:
         client.close()
         log = stop(sim, vla)
+    assert sim.returncode == 0 and vla.returncode == 0, log[-2000:]  # a clean SIGINT shutdown
     assert report["instruction"] == episode.instruction and report["episode_id"] == episode.episode_id, log[-2000:]
     # The policy called stop within success distance of the goal, after real steps over DDS.
     assert report["stopped"] and report["success"], (report, log[-2000:])
