@@ -113,19 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     tq = tr_sub.add_parser(
         "qa", help="train the small LLaVA-architecture QA model on make-qa data (hours: run it outside CI)"
     )
-    from segpilot.policies.qa.train import TrainConfig
+    from segpilot.training.qa_train import TrainConfig
 
     add_config_arguments(tq, TrainConfig)
     tv = tr_sub.add_parser(
         "vla", help="behaviour-clone the CogVLA-style navigation policy on expert demos (about an hour: outside CI)"
     )
-    from segpilot.policies.vla.train import TrainVLAConfig
+    from segpilot.training.vla_train import TrainVLAConfig
 
     add_config_arguments(tv, TrainVLAConfig)
     tg = tr_sub.add_parser(
         "grounder", help="train the VLA's goal grounding network on simulator object ids (20 minutes: outside CI)"
     )
-    from segpilot.policies.vla.train_grounder import TrainGrounderConfig
+    from segpilot.training.grounder_train import TrainGrounderConfig
 
     add_config_arguments(tg, TrainGrounderConfig)
 

@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from segpilot.config import build_config
 
     if args.train == "vla":
-        from segpilot.policies.vla.train import TrainVLAConfig, train_vla
+        from segpilot.training.vla_train import TrainVLAConfig, train_vla
 
         fields = TrainVLAConfig.__dataclass_fields__
         vla = build_config(TrainVLAConfig, {k: v for k, v in vars(args).items() if k in fields})
@@ -124,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f" min of demonstrations), {r['parameters'] / 1e6:.1f} M parameters")  # fmt: skip
         return 0
     if args.train == "grounder":
-        from segpilot.policies.vla.train_grounder import TrainGrounderConfig, train_grounder
+        from segpilot.training.grounder_train import TrainGrounderConfig, train_grounder
 
         grounder = build_config(TrainGrounderConfig, {k: v for k, v in vars(args).items()
                                                       if k in TrainGrounderConfig.__dataclass_fields__})  # fmt: skip
@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"the object {v['top1_hit_visible']:.1%} where visible, false alarms {v['false_alarm_absent']:.1%} "
               "where absent")  # fmt: skip
         return 0
-    from segpilot.policies.qa.train import TrainConfig, train
+    from segpilot.training.qa_train import TrainConfig, train
 
     names = set(TrainConfig.__dataclass_fields__)
     config = build_config(TrainConfig, {k: v for k, v in vars(args).items() if k in names})

@@ -72,8 +72,8 @@ def test_layer_contracts_hold_and_fail_on_a_wrong_import(tmp_path):
 
 
 def test_importing_the_policies_loads_no_adapter():
-    code = ("import sys, segpilot.policies.vla, segpilot.policies.qa, segpilot.pipeline; "
+    code = ("import sys, segpilot.policies.vla.agent, segpilot.policies.qa.pipeline, segpilot.pipeline; "
             "print([m for m in sys.modules if m.startswith(('segpilot.sim', 'segpilot.eval', 'segpilot.ros_nodes', "
-            "'segpilot.viz', 'rclpy'))])")  # fmt: skip
+            "'segpilot.viz', 'segpilot.training', 'rclpy'))])")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

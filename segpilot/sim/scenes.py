@@ -21,15 +21,8 @@ from segpilot.sim.meshes import Mesh, box_mesh, cylinder_mesh, read_ply, sphere_
 
 SCHEMA_VERSION = 1
 WALL_HEIGHT = 2.5
-COLOURS = {
-    "red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200), "yellow": (230, 200, 40),
-    "orange": (240, 130, 30), "purple": (130, 50, 170), "white": (235, 235, 235), "black": (30, 30, 30),
-}  # fmt: skip
-FURNITURE_COLOURS = {"brown": (120, 80, 45), "grey": (128, 128, 128), "white": (225, 225, 220), "black": (40, 40, 40)}
-WALL_COLOURS = {"beige": (215, 200, 170), "light blue": (170, 200, 225), "light green": (180, 215, 180),
-                "pink": (230, 185, 195), "light grey": (200, 200, 200)}  # fmt: skip
-FURNITURE = ("table", "chair", "sofa", "bed", "shelf", "cabinet")
-SMALL = ("cup", "book", "lamp", "vase", "box", "ball", "bottle", "plant")
+from segpilot.nav.vocab import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL, WALL_COLOURS  # noqa: F401,E402
+
 SIZES = {"small": 1.0, "large": 1.6}
 # footprint (x, y) and height of each furniture category, metres
 FURNITURE_DIMS = {

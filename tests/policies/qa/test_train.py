@@ -10,8 +10,8 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.qa.llava import LlavaAdapter
-from segpilot.policies.qa.train import TrainConfig, train
 from segpilot.sim.make_qa import make_qa
+from segpilot.training.qa_train import TrainConfig, train
 
 
 def test_a_few_steps_give_a_loadable_checkpoint(tmp_path):
@@ -45,7 +45,7 @@ def test_bad_train_config():
 def test_batched_loss_equals_the_one_sequence_definition():
     """logits[p] predicts token p + 1: the last prompt position predicts the first answer token."""
     from segpilot.eval.datasets.scanqa import ScanQAItem
-    from segpilot.policies.qa.train import _batch, answer_loss, build_model, build_tokenizer
+    from segpilot.training.qa_train import _batch, answer_loss, build_model, build_tokenizer
 
     items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"]),
              ScanQAItem("q1", "s", "Where is the cup?", ["on the table"])]  # fmt: skip

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from segpilot.errors import SegpilotError
-from segpilot.policies.vla.data import collect, instruction_vocab, to_inputs
 from segpilot.policies.vla.goal_belief import FEATURES, PLAN_FEATURES, goal_scores, new_belief, observe_goal
 from segpilot.policies.vla.grounding import GoalGrounder, GrounderConfig, load_grounder, save_grounder
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief
-from segpilot.policies.vla.train_grounder import TrainGrounderConfig, collect_grounding, train_grounder
+from segpilot.training.grounder_train import TrainGrounderConfig, collect_grounding, train_grounder
+from segpilot.training.vla_demos import collect, instruction_vocab, to_inputs
 from tests.policies.vla.test_goal_belief import CFG, _camera
 
 
@@ -143,6 +143,6 @@ def test_plan_labels_replace_the_experts_label_only_with_the_plans_action():
         and (planned.actions[changed, 0] == as_plan[changed]).all()
     )
     with pytest.raises(SegpilotError, match="need goal_plan"):
-        from segpilot.policies.vla.train import TrainVLAConfig
+        from segpilot.training.vla_train import TrainVLAConfig
 
         TrainVLAConfig(plan_labels=True)

@@ -9,7 +9,7 @@ import pytest
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.io import load_policy
-from segpilot.policies.vla.train import TrainVLAConfig, _initial_policy, train_vla
+from segpilot.training.vla_train import TrainVLAConfig, _initial_policy, train_vla
 
 
 def test_bc_then_dagger_writes_complete_policy_folders(tmp_path):
@@ -38,7 +38,7 @@ def test_bad_settings_are_refused():
 
 
 def test_dagger_batches_draw_their_share_from_the_rollouts():
-    from segpilot.policies.vla.train import _draw
+    from segpilot.training.vla_train import _draw
 
     rng = np.random.default_rng(0)
     idx = _draw(rng, 100, 32, 90, 0.25)
@@ -65,7 +65,7 @@ def test_a_goal_belief_policy_continues_training_with_instruction_dropout(tmp_pa
 def test_instruction_dropout_blanks_whole_instructions_and_keeps_padding():
     import torch
 
-    from segpilot.policies.vla.train import _blank_instructions
+    from segpilot.training.vla_train import _blank_instructions
 
     words = torch.tensor([[13, 25, 17, 0]] * 200)  # "find the lamp" + padding
     blanked, named = _blank_instructions(np.random.default_rng(0), words, words != 0, 0.5)

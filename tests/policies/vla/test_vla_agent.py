@@ -10,13 +10,13 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.agent import VLAAgent, resize_frame
-from segpilot.policies.vla.data import PREVIOUS_NONE, collect, instruction_vocab, patch_coverage, vla_sim_config
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.lfp import lm_flops
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
 from segpilot.sim.base import AgentPose
 from segpilot.sim.embedded import EmbeddedSimulator
 from segpilot.sim.scenes import generate_scene
+from segpilot.training.vla_demos import PREVIOUS_NONE, collect, instruction_vocab, patch_coverage, vla_sim_config
 
 CFG = dict(image_size=32, patch_size=8, vision_hidden=32, vision_layers=1, aggregation_tokens=4, lm_hidden=32,
            lm_layers=2, lm_heads=2, chunk=4, vocab=instruction_vocab())  # fmt: skip
@@ -110,8 +110,8 @@ def test_habitat_run_without_habitat_sim_says_how_to_install_it(tmp_path):
 
 
 def test_dagger_executes_the_policy_and_records_the_experts_labels():
-    from segpilot.policies.vla.dagger import dagger_collect
     from segpilot.policies.vla.data import to_inputs, words_of
+    from segpilot.training.vla_dagger import dagger_collect
 
     policy = _policy()
     demos, summary = dagger_collect(policy, 1, 20000, chunk=4, per_room=1, beta=0.0, max_steps=12, temperature=0.0)
@@ -133,7 +133,7 @@ def test_dagger_executes_the_policy_and_records_the_experts_labels():
 
 
 def test_batched_dagger_keeps_every_rooms_episodes_in_order():
-    from segpilot.policies.vla.dagger import dagger_collect
+    from segpilot.training.vla_dagger import dagger_collect
 
     policy = _policy()
     demos, summary = dagger_collect(policy, 3, 20000, chunk=4, per_room=2, beta=0.5, max_steps=6, batch=2)
@@ -158,8 +158,8 @@ def test_sampled_actions_repeat_with_the_seed_and_follow_the_distribution(room):
 
 
 def test_expert_stops_inside_the_success_distance_by_the_margin():
-    from segpilot.policies.vla.data import STOP_MARGIN_M, LabelledEpisode, rooms
     from segpilot.sim.planning import footprint_distance
+    from segpilot.training.vla_demos import STOP_MARGIN_M, LabelledEpisode, rooms
 
     _, sim, episodes = next(rooms(1, 20000, 6, 32))
     for ep in episodes:

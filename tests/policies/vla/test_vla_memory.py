@@ -8,11 +8,11 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.qa.position3d import sinusoidal_xyz
-from segpilot.policies.vla.data import collect, concat, instruction_vocab
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.memory import TokenMemory, observe, replay
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_memory
-from segpilot.policies.vla.train import TrainVLAConfig
+from segpilot.training.vla_demos import collect, concat, instruction_vocab
+from segpilot.training.vla_train import TrainVLAConfig
 from tests.policies.vla.spin import spin
 
 CFG = dict(image_size=32, patch_size=8, vision_hidden=32, vision_layers=1, aggregation_tokens=4, lm_hidden=32,

@@ -29,8 +29,8 @@ VISIBLE_SHARE = 0.005
 def collect_grounding(n_rooms: int, seed: int, image_size: int, grid: int, stride: int = 3, noise: float = 0.3,
                       camera_pitch_deg: float = -10.0, progress: bool = False) -> dict:  # fmt: skip
     """Frames and per-instruction patch targets from rooms seed .. seed + n_rooms - 1 (arrays in a dict)."""
-    from segpilot.policies.vla.data import NAV_GOAL_CATEGORIES, LabelledEpisode, NoisyExpert, patch_coverage, rooms
     from segpilot.sim.episodes import describe_goal
+    from segpilot.training.vla_demos import NAV_GOAL_CATEGORIES, LabelledEpisode, NoisyExpert, patch_coverage, rooms
 
     driver = NoisyExpert(noise, seed)
     rgb, depth, pair_frame, pair_text, pair_target = [], [], [], [], []

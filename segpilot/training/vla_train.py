@@ -23,10 +23,10 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.schedule import TimedCosine
-from segpilot.policies.vla.dagger import dagger_collect
-from segpilot.policies.vla.data import PREVIOUS_NONE, collect, concat, instruction_vocab, to_inputs, words_of
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief, with_memory
+from segpilot.training.vla_dagger import dagger_collect
+from segpilot.training.vla_demos import PREVIOUS_NONE, collect, concat, instruction_vocab, to_inputs, words_of
 
 
 @dataclass(frozen=True)

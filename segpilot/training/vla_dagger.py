@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from segpilot.policies.vla.agent import choose_actions
-from segpilot.policies.vla.data import Demos, LabelledEpisode, rooms, stack_episodes, to_inputs, words_of
 from segpilot.policies.vla.goal_belief import new_belief, observe_goal
 from segpilot.policies.vla.memory import TokenMemory, observe
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
+from segpilot.training.vla_demos import Demos, LabelledEpisode, rooms, stack_episodes, to_inputs, words_of
 
 
 class _Room:
