@@ -60,7 +60,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         args.question, args.model, scene, _qa_config(args), args.max_new_tokens, args.use_3d_position, args.out,
         scan=_scan_config(args),
     )  # fmt: skip
-    _print_answer(result["answer"], result["tokens_kept"], result["tokens_total"], result["timings_s"])
+    _print_answer(result["prediction"], result["tokens_kept"], result["tokens_total"], result["timings_s"])
     if args.out:
         print(f"wrote {args.out}/kept.json, the view overlays and tokens.ply")
     return 0

@@ -31,8 +31,7 @@ def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_to
         from segpilot.viz.prune_outputs import write_prune_outputs
 
         write_prune_outputs(out, scan, pipeline.prepare(scan), pipeline)
-    return {"question": question, "answer": answer.text, "tokens_kept": len(answer.kept),
-            "tokens_total": answer.n_tokens, "timings_s": answer.timings}  # fmt: skip
+    return {"question": question, **answer.to_record()}
 
 
 def build_answerer(model: Path, scenes_root: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
@@ -46,9 +45,7 @@ def build_answerer(model: Path, scenes_root: Path, config: PruneConfig, max_new_
         scene_dir = scene_path(scenes_root, item.scene_id)
         if not scene_dir.exists():
             raise SegpilotError(f"question {item.question_id}: scene {item.scene_id} not found under {scenes_root}")
-        ans = pipeline.answer_scene(scan.open(scene_dir), item.question)
-        return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
-                "timings_s": ans.timings}  # fmt: skip
+        return pipeline.answer_scene(scan.open(scene_dir), item.question).to_record()
 
     return answer
 
@@ -148,9 +145,7 @@ def eval_openeqa(
 
     def answer(item: ScanQAItem) -> dict:
         episode = OpenEQAEpisode(frames_root / item.scene_id, source[item.scene_id])
-        ans = pipeline.answer_scene(episode, item.question)
-        return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
-                "timings_s": ans.timings}  # fmt: skip
+        return pipeline.answer_scene(episode, item.question).to_record()
 
     info = {"qa_file": str(qa_file), "subset": str(subset) if subset else None, "frames": str(frames_root),
             "model": str(model or default_model_path()), "config": asdict(config), "skipped_missing_episode": missing}

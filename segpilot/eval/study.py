@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from segpilot.errors import SegpilotError
-from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
+from segpilot.eval.datasets.sources import open_scene, scene_path
 from segpilot.eval.runner import run_batch, write_json_atomic
 from segpilot.perception.pruning.registry import available_pruners
 from segpilot.pipeline import PruneConfig
@@ -100,14 +100,12 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
 
 def _run(pipeline: QAPipeline, items: list[ScanQAItem], scenes_root: Path, out: Path, meteor: bool) -> dict:
     def answer(item: ScanQAItem) -> dict:
-        ans = pipeline.answer_scene(ScanNetScene(scenes_root / item.scene_id), item.question)
-        return {"prediction": ans.text, "tokens_kept": len(ans.kept), "tokens_total": ans.n_tokens,
-                "prefill_ms": 1000 * ans.timings["prefill"]}  # fmt: skip
+        return pipeline.answer_scene(open_scene(scene_path(scenes_root, item.scene_id)), item.question).to_record()
 
     metrics = run_batch(items, answer, out, meteor=meteor, progress=False)
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     metrics["mean_tokens_kept"] = statistics.mean(r["tokens_kept"] for r in records)
-    metrics["mean_prefill_ms"] = statistics.mean(r["prefill_ms"] for r in records)
+    metrics["mean_prefill_ms"] = statistics.mean(1000 * r["timings_s"]["prefill"] for r in records)
     return metrics
 
 

@@ -140,8 +140,8 @@ class SceneQANode(SegpilotNode):
             key = f"{self.received - len(self.frames)}-{self.received}"
             answer = self.pipeline.answer_frames(list(self.frames), text, key)
             prepared = self.pipeline.prepare_frames(list(self.frames), key)
-            reply.update(answer=answer.text, tokens_kept=len(answer.kept), tokens_total=answer.n_tokens,
-                         keyframes=len(self.frames), timings_s=answer.timings)  # fmt: skip
+            # the one answer record (Answer.to_record) + "answer", its name on this topic since the first release
+            reply.update(answer.to_record(), answer=answer.text, keyframes=len(self.frames))
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.cfg.world_frame)
             self.marker_pub.publish(convert.kept_markers(prepared.tokens.xyz[prepared.kept].cpu().numpy(), header))
             self.counts["answers"] += 1

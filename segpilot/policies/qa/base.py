@@ -23,6 +23,12 @@ class Answer:
     n_tokens: int
     timings: dict[str, float] = field(default_factory=dict)
 
+    def to_record(self) -> dict:
+        """The one JSON record of an answer that `ask`, `eval`, the budget study and the ROS `scene_qa` node write
+        (each adds its own ids): the prediction, tokens kept and total, seconds per stage."""
+        return {"prediction": self.text, "tokens_kept": len(self.kept), "tokens_total": self.n_tokens,
+                "timings_s": dict(self.timings)}  # fmt: skip
+
 
 @torch.inference_mode()
 def greedy_generate(
