@@ -54,10 +54,18 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         kind = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
         help_ = f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%")  # argparse formats help
+        choices = literal_choices(kind)
         if kind is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif choices:  # a Literal: --help lists the values
+            parser.add_argument(flag, dest=f.name, type=type(choices[0]), choices=choices, default=None, help=help_)
         else:
             parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper(), help=help_)
+
+
+def literal_choices(kind) -> tuple:
+    """The values of a `Literal[...]` annotation (empty for any other type)."""
+    return typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else ()
 
 
 def load_params_file(path: str | Path, node: str = "segpilot") -> dict[str, Any]:
@@ -101,6 +109,11 @@ def build_config(cls: type, *layers: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     for key, value in merged.items():
         kind = hints[key]
+        choices = literal_choices(kind)
+        if choices:
+            if value not in choices:
+                raise SegpilotError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+            continue
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             merged[key] = float(value)
         elif isinstance(value, bool) and kind is not bool:  # YAML `views: true` is not the number 1

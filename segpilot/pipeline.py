@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import torch
 
@@ -20,6 +21,7 @@ from segpilot.geometry.views import VIEW_SELECTIONS, select_max_coverage, select
 from segpilot.perception.encoders.base import make_encoder
 from segpilot.perception.pruning.base import Budget
 from segpilot.perception.pruning.registry import available_pruners, make_pruner
+from segpilot.perception.pruning.segpruner import Mode
 from segpilot.perception.tokenize import tokens_from_frames
 from segpilot.perception.tokens import VisualTokens
 
@@ -36,7 +38,7 @@ class PruneConfig:
 
     views: int = 12
     """Number of views taken from the scan."""
-    view_selection: str = "uniform"
+    view_selection: Literal["uniform", "coverage"] = "uniform"
     """How views are chosen: uniform (SeGPruner) or coverage (greedy voxel coverage)."""
     coverage_voxel_m: float = 0.1
     """Voxel size in metres for coverage view selection."""
@@ -57,7 +59,7 @@ class PruneConfig:
     """segpruner: share of the budget kept by saliency alone (r)."""
     lam: float = 0.5
     """segpruner: weight of 3D distance in the fused distance (lambda)."""
-    mode: str = "hierarchical"
+    mode: Mode = "hierarchical"
     """segpruner: per_view, global or hierarchical budget."""
     candidate_factor: float = 2.0
     """segpruner hierarchical: per-view candidates per kept token."""

@@ -59,7 +59,7 @@ def rows(d):
         (["prune", "--out", f], "is a file"),
         (["prune", "--scene", e], "no known RGB-D scan format"),
         (["prune", "--scene", "/does/not/exist"], "scan not found"),
-        (["prune", "--format", "kinect"], "unknown scan"),
+        (["prune", "--format", "kinect"], "invalid choice"),
         (["prune", "--intrinsics", "1,2"], "--intrinsics"),
         (["prune", "--max-depth-m", "0"], "max-depth-m"),
         (["prune", "--params-file", str(d / "list.yaml")], "parameter mapping"),

@@ -58,7 +58,7 @@ def test_params_file_and_flag_override(tmp_path):
         (["prune", "--scene", "/does/not/exist"], "scan not found"),
         (["prune", "--budget-fraction", "-0.5"], "budget_fraction must lie in"),
         (["prune", "--budget-fraction", "0.5", "--budget-tokens", "10"], "set one budget, not both"),
-        (["prune", "--mode", "sideways"], "mode must be one of"),
+        (["prune", "--mode", "sideways"], "invalid choice: 'sideways' (choose from 'per_view', 'global'"),
         (["prune", "--encoder", "nope"], "unknown encoder"),
         (["bench", "prune", "--shapes", "12x7"], "VIEWSxTOKENSxDIM"),
     ],

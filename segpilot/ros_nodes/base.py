@@ -27,7 +27,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from std_msgs.msg import String
 
-from segpilot.config import build_config, field_docs
+from segpilot.config import build_config, field_docs, literal_choices
 from segpilot.errors import SegpilotError
 
 CHOICES = {"pose_type": ("pose", "odometry", "tf")}
@@ -55,7 +55,10 @@ class SegpilotNode(LifecycleNode):
             for f in dataclasses.fields(cls):
                 if f.default is dataclasses.MISSING or isinstance(f.default, tuple | list):
                     continue
-                desc = ParameterDescriptor(description=docs.get(f.name, ""), dynamic_typing=True)
+                choices = literal_choices(typing.get_type_hints(cls)[f.name])
+                desc = ParameterDescriptor(description=docs.get(f.name, ""), dynamic_typing=True,
+                                           additional_constraints=f"one of: {', '.join(map(str, choices))}"
+                                           if choices else "")  # fmt: skip
                 self.declare_parameter(f.name, f.default, desc)
         self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._apply)

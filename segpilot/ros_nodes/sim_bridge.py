@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from geometry_msgs.msg import PoseStamped, Twist
 from sensor_msgs.msg import CameraInfo, Image
@@ -33,7 +34,7 @@ ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
 class SimBridgeConfig:
     """Parameters of the sim_bridge node."""
 
-    simulator: str = "embedded"
+    simulator: Literal["embedded", "habitat"] = "embedded"
     """embedded (a generated room), or habitat with `habitat_scene`."""
     habitat_scene: str = ""
     """Scene file habitat-sim loads when simulator is habitat (a stage config from `segpilot sim export-habitat`,
@@ -47,7 +48,7 @@ class SimBridgeConfig:
     """Which generated navigation episode of the room gives the start pose and the goal."""
     goal_categories: str = ",".join(FURNITURE)
     """Comma-separated object categories episodes may name as goals (the VLA's furniture); empty = any object."""
-    mode: str = "discrete"
+    mode: Literal["discrete", "velocity"] = "discrete"
     """discrete: step on each `action`; velocity: integrate `cmd_vel` at rate_hz."""
     rate_hz: float = 10.0
     """Velocity mode: simulation steps per second; discrete mode: re-send rate of the current view."""

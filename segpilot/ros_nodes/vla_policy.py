@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Literal
 
 import numpy as np
 from geometry_msgs.msg import Twist
@@ -30,7 +31,7 @@ class VLANodeConfig:
 
     policy: str = ""
     """VLA policy folder; empty = the embedded default policy."""
-    mode: str = "velocity"
+    mode: Literal["discrete", "velocity"] = "velocity"
     """velocity: Twist on cmd_vel at rate_hz; discrete: one action String per new observation."""
     rate_hz: float = 5.0
     """Velocity mode: Twist messages (and policy actions) per second."""

@@ -19,7 +19,8 @@ def test_parameters_are_declared_with_descriptions_and_validated(rclpy_context, 
         bad = node.set_parameters([Parameter("rate_hz", value=-1.0)])[0]
         assert not bad.successful and "rate_hz must be > 0" in bad.reason
         unknown_mode = node.set_parameters([Parameter("mode", value="teleport")])[0]
-        assert not unknown_mode.successful and "mode must be discrete or velocity" in unknown_mode.reason
+        assert not unknown_mode.successful and "mode must be one of discrete, velocity" in unknown_mode.reason
+        assert node.describe_parameter("mode").additional_constraints == "one of: discrete, velocity"
         ok = node.set_parameters([Parameter("rate_hz", value=20.0)])[0]
         assert ok.successful and node.config(SimBridgeConfig).rate_hz == 20.0
     finally:

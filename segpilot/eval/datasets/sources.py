@@ -19,25 +19,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.frames import RecordSource, parse_intrinsics
 from segpilot.geometry.depth import DEFAULT_MAX_DEPTH_M
 
-FORMATS = ("scannet", "sens", "sensreader", "7scenes", "tum", "redwood", "openeqa")
+Format = Literal["scannet", "sens", "sensreader", "7scenes", "tum", "redwood", "openeqa"]
+FORMATS = get_args(Format)
 
 
 @dataclass(frozen=True)
 class ScanConfig:
     """How a scan on disk is read (one field = one CLI flag of prune / ask / eval / convert)."""
 
-    format: str = ""
+    format: Literal[Format, ""] = ""
     """Scan format: scannet, sens, sensreader, 7scenes, tum, redwood or openeqa (empty: detected from the path)."""
     intrinsics: str = ""
     """fx,fy,cx,cy in pixels of the depth image, overriding the format's intrinsics (empty: the format's)."""
     max_depth_m: float = DEFAULT_MAX_DEPTH_M
     """Depth beyond this many metres is treated as invalid."""
-    tum_camera: str = ""
+    tum_camera: Literal["", "fr1", "fr2", "fr3", "default"] = ""
     """TUM RGB-D camera: fr1, fr2, fr3 or default (empty: from the sequence name)."""
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -43,7 +44,9 @@ from segpilot.perception.pruning.kernels import BACKENDS, batched_fps
 from segpilot.perception.pruning.registry import register_pruner
 from segpilot.perception.tokens import VisualTokens
 
-MODES = ("per_view", "global", "hierarchical")
+Mode = Literal["per_view", "global", "hierarchical"]
+"""Budget scope of SeGPruner (see the module docstring)."""
+MODES = get_args(Mode)
 _WORKSPACE = threading.local()
 
 
@@ -61,11 +64,11 @@ class SeGPrunerConfig:
     """r: share of the budget kept purely by saliency before diversification (reference: 0)."""
     lam: float = 0.5
     """Weight of the 3D distance in the fused distance; 1 - lam weighs feature distance."""
-    mode: str = "hierarchical"
+    mode: Mode = "hierarchical"
     """Budget scope: per_view (reference), global (exact, cross-view) or hierarchical."""
     candidate_factor: float = 2.0
     """hierarchical only: per-view candidates proposed per token of the view's share."""
-    backend: str = "auto"
+    backend: Literal["auto", "torch", "cpu"] = "auto"
     """FPS kernel: auto (compiled on CPU for per-view problems), torch, or cpu (numba)."""
 
     def __post_init__(self) -> None:
