@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -145,11 +145,18 @@ def load_views(scene: FrameSource, config: PruneConfig) -> tuple[list[int], list
 
 
 class PrunePipeline:
-    """Holds the encoder and the pruner; `run` is the whole data flow for one scan."""
+    """Holds the tokenizer and the pruner; `run` is the whole data flow for one scan.
 
-    def __init__(self, config: PruneConfig):
+    `tokenize` turns the chosen views into `VisualTokens`: by default `config.encoder` with
+    `tokens_from_frames`; a VLM adapter passes its own `encode` (its vision tower, with the projector
+    for the kept tokens' LM embeddings), so QA runs this same pipeline (`policies.qa.QAPipeline`)."""
+
+    def __init__(self, config: PruneConfig, tokenize: Callable[[Sequence[Frame]], VisualTokens] | None = None):
         self.config = config
-        self.encoder = make_encoder(config.encoder, device=config.device)
+        if tokenize is None:
+            self.encoder = make_encoder(config.encoder, device=config.device)
+            tokenize = lambda views: tokens_from_frames(views, self.encoder, config.min_valid_fraction)  # noqa: E731
+        self.tokenize = tokenize
         self.pruner = make_pruner(config.method, **config.pruner_params())
 
     def select_views(self, frames: Sequence[Frame]) -> list[int]:
@@ -171,8 +178,7 @@ class PrunePipeline:
 
     def _run_views(self, view_ids: list[int], views: list[Frame], select_s: float) -> PruneResult:
         t1 = time.perf_counter()
-        tokens = tokens_from_frames(views, self.encoder, self.config.min_valid_fraction)
-        tokens = tokens.to(self.config.device)
+        tokens = self.tokenize(views).to(self.config.device)
         t2 = time.perf_counter()
         kept = self.pruner.select(tokens, self.config.budget_value)
         t3 = time.perf_counter()

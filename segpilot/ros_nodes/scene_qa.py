@@ -172,7 +172,7 @@ def warm_up(pipeline) -> float:
         frames.append(Frame(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), np.full((120, 160), 2.0, np.float32),
                             PinholeCamera(150, 150, 79.5, 59.5, 160, 120), T))  # fmt: skip
     pipeline.answer_frames(frames, "What is this?", key="warm-up")
-    pipeline._cache.clear()
+    pipeline.clear()
     return time.perf_counter() - t0
 
 

@@ -6,14 +6,12 @@ batch of questions about one scene the views are encoded and pruned once and reu
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 from segpilot.errors import SegpilotError
 from segpilot.geometry.frame import FrameSource
-from segpilot.perception.pruning.registry import make_pruner
-from segpilot.pipeline import PruneConfig, PruneResult, load_views, select_views
+from segpilot.pipeline import PruneConfig, PrunePipeline, PruneResult
 from segpilot.policies.qa.base import Answer
 from segpilot.policies.qa.families import ADAPTERS
 
@@ -65,12 +63,14 @@ MAX_QUESTION_TOKENS = 256
 
 
 class QAPipeline:
-    """One adapter, one pruner; `answer_scene` answers a question about a ScanNet-layout scan."""
+    """The prune pipeline with the adapter's own vision tower, then the adapter answers: `answer_scene` answers a
+    question about a scan (any `FrameSource`), `answer_frames` about frames in memory (a ROS keyframe set). The
+    last scan's pruned tokens are kept, so several questions about one scan encode and prune it once."""
 
     def __init__(self, adapter, config: PruneConfig, max_new_tokens: int = 16):
         self.adapter = adapter
         self.config = config
-        self.pruner = make_pruner(config.method, **config.pruner_params())
+        self.prune = PrunePipeline(config, tokenize=adapter.encode)
         self.max_new_tokens = max_new_tokens
         self._cache: dict[str, PruneResult] = {}
 
@@ -81,9 +81,7 @@ class QAPipeline:
         """Views, tokens and kept indices of a scene (cached for the last scene asked about)."""
         key = str(scene.root)
         if key not in self._cache:
-            t0 = time.perf_counter()
-            view_ids, views = load_views(scene, self.config)
-            self._encode_and_prune(key, view_ids, views, {"load": time.perf_counter() - t0})
+            self._cache = {key: self.prune.run_scene(scene)}
         return self._cache[key]
 
     def prepare_frames(self, frames, key: str) -> PruneResult:
@@ -91,19 +89,12 @@ class QAPipeline:
         if not frames:
             raise SegpilotError("no frames to answer from")
         if key not in self._cache:
-            t0 = time.perf_counter()
-            chosen = select_views(frames, self.config)
-            views = [frames[i] for i in chosen]
-            self._encode_and_prune(key, list(chosen), views, {"select_views": time.perf_counter() - t0})
+            self._cache = {key: self.prune.run(frames)}
         return self._cache[key]
 
-    def _encode_and_prune(self, key: str, view_ids: list[int], views, timings: dict) -> None:
-        t0 = time.perf_counter()
-        tokens = self.adapter.encode(views)
-        t1 = time.perf_counter()
-        kept = self.pruner.select(tokens, self.config.budget_value)
-        timings = {**timings, "encode": t1 - t0, "prune": time.perf_counter() - t1}
-        self._cache = {key: PruneResult(tokens, kept, view_ids, views, timings)}
+    def clear(self) -> None:
+        """Forget the cached scan (the next question encodes and prunes again)."""
+        self._cache = {}
 
     def check_question(self, question: str) -> str:
         """One line for a question that is not text, empty, or longer than `MAX_QUESTION_TOKENS` (prefill
