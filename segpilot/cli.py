@@ -47,10 +47,20 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_prune_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """PruneConfig's flags and every registered pruning method's own (`--segpruner.lam`, `--mmr.theta`, ...)."""
+    from segpilot.config import add_config_arguments
+    from segpilot.perception.pruning.registry import method_configs
+    from segpilot.pipeline import PruneConfig
+
+    add_config_arguments(parser, PruneConfig, skip=skip)
+    for method, cls in method_configs().items():
+        add_config_arguments(parser, cls, prefix=f"{method}.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from segpilot.config import add_config_arguments
     from segpilot.eval.datasets.sources import ScanConfig
-    from segpilot.pipeline import PruneConfig
     from segpilot.ros_nodes.keyframes import MemoryConfig
 
     parser = OneLineParser(prog="segpilot", description="3D-aware visual token pruning for multi-view RGB-D.")
@@ -65,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--params-file", type=pth, default=None, help="ROS 2 style parameter YAML (config/*.yaml); flags override it"
     )
-    add_config_arguments(prune, PruneConfig)
+    add_prune_arguments(prune)
 
     ask = sub.add_parser("ask", help="answer a question about a scan with a VLM on pruned 3D tokens")
     ask.add_argument("question", help="the question, e.g. 'What color is the sofa?'")
@@ -90,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the kept-token overlay PNGs and tokens.ply of the asked scene here",
     )
     _add_qa_args(ask)
-    add_config_arguments(ask, PruneConfig, skip=("encoder",))
+    add_prune_arguments(ask, skip=("encoder",))
 
     ev = sub.add_parser("eval", help="batch evaluation")
     ev_sub = ev.add_subparsers(dest="eval", required=True)
@@ -106,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--workers", type=int, default=2, help="Ray engine: worker actors, one model each")
     es.add_argument("--ray-address", default=None, help="Ray engine: existing cluster address (default: start one)")
     _add_qa_args(es)
-    add_config_arguments(es, PruneConfig, skip=("encoder",))
+    add_prune_arguments(es, skip=("encoder",))
 
     tr = sub.add_parser("train", help="train the embedded default models")
     tr_sub = tr.add_subparsers(dest="train", required=True)
@@ -139,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail on a question whose episode folder is missing (default: skip and count it)")
     _add_eval_args(eo)
     _add_qa_args(eo)
-    add_config_arguments(eo, PruneConfig, skip=("encoder",))
+    add_prune_arguments(eo, skip=("encoder",))
 
     st = sub.add_parser("study", help="studies that write committed tables and plots")
     st_sub = st.add_subparsers(dest="study", required=True)
@@ -159,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="discard a study in --out made with another configuration, model or question file")
     sb.add_argument("--budgets", default="0.01,0.03,0.09,0.25,1.0", help="comma-separated fractions")
     _add_qa_args(sb)
-    add_config_arguments(sb, PruneConfig, skip=("encoder", "method", "budget_fraction", "budget_tokens"))
+    add_prune_arguments(sb, skip=("encoder", "method", "budget_fraction", "budget_tokens"))
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
@@ -245,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with /tf: the camera's optical frame (default: the colour image's frame_id)")
     add_config_arguments(bq, MemoryConfig, skip=("encoder", "encoder_threads", "world_frame"))
     _add_qa_args(bq)
-    add_config_arguments(bq, PruneConfig, skip=("encoder",))
+    add_prune_arguments(bq, skip=("encoder",))
 
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
     cv = sub.add_parser("convert", help="write any RGB-D scan in ScanNet export layout")

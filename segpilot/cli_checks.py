@@ -66,7 +66,8 @@ def check_args(args: argparse.Namespace) -> None:
         flag = name.replace("_", "-")
         if isinstance(value, float) and not math.isfinite(value):
             raise SegpilotError(f"--{flag} must be a finite number, got {value}")
-        if (name == "seed" or name.endswith("_seed")) and isinstance(value, int) and value < 0:
+        leaf = name.rsplit(".", 1)[-1]  # method parameters are dotted: random.seed
+        if (leaf == "seed" or leaf.endswith("_seed")) and isinstance(value, int) and value < 0:
             raise SegpilotError(f"--{flag} must be >= 0, got {value}")
         if name == "max_new_tokens" and isinstance(value, int) and value < 1:
             raise SegpilotError(f"--max-new-tokens must be >= 1, got {value}")

@@ -10,13 +10,20 @@ from segpilot.resources import demo_scene_path
 
 
 def _qa_config(args: argparse.Namespace):
-    from segpilot.config import build_config, load_params_file
-    from segpilot.pipeline import PruneConfig
+    from segpilot.config import load_params_file
+    from segpilot.pipeline import prune_config
 
     file_params = load_params_file(args.params_file) if args.params_file else {}
     file_params.pop("encoder", None)  # the VLM encodes with its own vision tower
+    return prune_config(file_params, _prune_flags(args))
+
+
+def _prune_flags(args: argparse.Namespace) -> dict:
+    """PruneConfig's fields and the dotted method parameters among the parsed flags."""
+    from segpilot.pipeline import PruneConfig
+
     names = set(PruneConfig.__dataclass_fields__)
-    return build_config(PruneConfig, file_params, {k: v for k, v in vars(args).items() if k in names})
+    return {k: v for k, v in vars(args).items() if k in names or ("." in k and v is not None)}
 
 
 def _scan_config(args: argparse.Namespace):
@@ -145,17 +152,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from segpilot.config import build_config, load_params_file
-    from segpilot.pipeline import PruneConfig, PrunePipeline
+    from segpilot.config import load_params_file
+    from segpilot.pipeline import PrunePipeline, prune_config
 
     file_params = load_params_file(args.params_file) if args.params_file else {}
-    names = set(PruneConfig.__dataclass_fields__)
-    config = build_config(PruneConfig, file_params, {k: v for k, v in vars(args).items() if k in names})
+    config = prune_config(file_params, _prune_flags(args))
     scene = _scan_config(args).open(args.scene or demo_scene_path())
     pipeline = PrunePipeline(config)
     result = pipeline.run_scene(scene)
     n, k = len(result.tokens), len(result.kept)
-    mode = f"[{config.mode}]" if config.method == "segpruner" else ""
+    mode = f"[{config.pruner_params()['mode']}]" if config.method == "segpruner" else ""
     print(
         f"scene {scene.scene_id}: {len(result.view_ids)} views x "
         f"{result.tokens.grid_hw[0]}x{result.tokens.grid_hw[1]} patches, encoder {config.encoder}"

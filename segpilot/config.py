@@ -44,23 +44,29 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """Add one `--flag` per field of `cls` (default None = take the config's default)."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), prefix: str = ""
+) -> None:
+    """Add one `--flag` per scalar field of `cls` (default None = take the config's default); with `prefix`
+    ("segpruner.") the flags are `--segpruner.lam` and the values land under dotted names."""
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     for f in dataclasses.fields(cls):
-        if f.name in skip:
+        if f.name in skip or isinstance(f.default, tuple | list):
             continue
         kind = hints[f.name]
-        flag = "--" + f.name.replace("_", "-")
+        flag = "--" + prefix + f.name.replace("_", "-")
         help_ = f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%")  # argparse formats help
         choices = literal_choices(kind)
         if kind is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+            parser.add_argument(flag, dest=prefix + f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_)  # fmt: skip
         elif choices:  # a Literal: --help lists the values
-            parser.add_argument(flag, dest=f.name, type=type(choices[0]), choices=choices, default=None, help=help_)
+            parser.add_argument(flag, dest=prefix + f.name, type=type(choices[0]), choices=choices, default=None,
+                                help=help_)  # fmt: skip
         else:
-            parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper(), help=help_)
+            parser.add_argument(flag, dest=prefix + f.name, type=kind, default=None, metavar=kind.__name__.upper(),
+                                help=help_)  # fmt: skip
 
 
 def literal_choices(kind) -> tuple:
@@ -85,8 +91,19 @@ def load_params_file(path: str | Path, node: str = "segpilot") -> dict[str, Any]
         section = data.get(key, {}) if isinstance(data, dict) else {}
         if section and not isinstance(section.get("ros__parameters"), dict):
             raise SegpilotError(f"{path}: section {key!r} must hold a 'ros__parameters' mapping")
-        params.update(section.get("ros__parameters", {}) if section else {})
+        params.update(flatten(section.get("ros__parameters", {})) if section else {})
     return params
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameter mappings as ROS 2 reads them: {"segpruner": {"lam": 0.5}} -> {"segpruner.lam": 0.5}."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def build_config(cls: type, *layers: dict[str, Any]) -> Any:

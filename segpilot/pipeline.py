@@ -10,18 +10,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import torch
 
+from segpilot.config import build_config
 from segpilot.errors import SegpilotError
 from segpilot.geometry.frame import Frame, FrameSource
 from segpilot.geometry.views import VIEW_SELECTIONS, select_max_coverage, select_uniform
 from segpilot.perception.encoders.base import make_encoder
 from segpilot.perception.pruning.base import Budget
-from segpilot.perception.pruning.registry import available_pruners, make_pruner
-from segpilot.perception.pruning.segpruner import Mode
+from segpilot.perception.pruning.registry import available_pruners, make_pruner, method_config, method_configs
 from segpilot.perception.tokenize import tokens_from_frames
 from segpilot.perception.tokens import VisualTokens
 
@@ -29,7 +29,6 @@ DEFAULT_BUDGET_FRACTION = 0.09
 """Share of tokens kept when no budget is set (SeGPruner: 91% fewer visual tokens)."""
 MAX_VIEWS = 256
 """Most views one question may encode (a bound on the work a single request can ask for)."""
-SEGPRUNER_FIELDS = ("importance_ratio", "lam", "mode", "candidate_factor")
 
 
 @dataclass(frozen=True)
@@ -53,20 +52,14 @@ class PruneConfig:
     tokens) applies."""
     budget_tokens: int = 0
     """Exact number of tokens kept; 0 = not set. Set at most one of budget_fraction and budget_tokens."""
-    seed: int = 0
-    """Seed for methods with random choices."""
-    importance_ratio: float = 0.0
-    """segpruner: share of the budget kept by saliency alone (r)."""
-    lam: float = 0.5
-    """segpruner: weight of 3D distance in the fused distance (lambda)."""
-    mode: Mode = "hierarchical"
-    """segpruner: per_view, global or hierarchical budget."""
-    candidate_factor: float = 2.0
-    """segpruner hierarchical: per-view candidates per kept token."""
     coverage_candidates: int = 300
     """coverage view selection over a scan: at most this many evenly strided frames are loaded."""
     device: str = "cpu"
     """Torch device for the encoder and the pruner."""
+    method_params: tuple[tuple[str, Any], ...] = ()
+    """Parameters of the pruning methods as ("<method>.<field>", value) pairs, e.g. ("segpruner.lam", 0.5): each
+    method owns its config dataclass (`<Pruner>.Config`); the CLI flags (--segpruner.lam) and ROS parameters
+    (segpruner.lam) are generated from it, so every parameter of every method is reachable."""
 
     def __post_init__(self) -> None:
         if self.coverage_candidates < 1:
@@ -88,7 +81,16 @@ class PruneConfig:
         if self.budget_fraction > 0 and self.budget_tokens > 0:
             raise SegpilotError(f"set one budget, not both: budget_fraction {self.budget_fraction} and budget_tokens "
                                 f"{self.budget_tokens}")  # fmt: skip
-        make_pruner(self.method, **self.pruner_params())  # validates the method's parameters now
+        params = dict(self.method_params)
+        configs = method_configs()
+        for key in params:
+            method, _, name = key.partition(".")
+            if method not in configs or name not in configs[method].__dataclass_fields__:
+                known = ", ".join(f"{m}.{f}" for m, c in configs.items() for f in c.__dataclass_fields__)
+                raise SegpilotError(f"unknown method parameter {key!r}; expected one of {known}")
+        for method in configs:
+            self.method_config(method)  # every given value is checked, not only the chosen method's
+        make_pruner(self.method, **self.pruner_params())
 
     @property
     def budget_value(self) -> Budget:
@@ -97,11 +99,35 @@ class PruneConfig:
             return int(self.budget_tokens)
         return float(self.budget_fraction) if self.budget_fraction > 0 else DEFAULT_BUDGET_FRACTION
 
+    def method_config(self, method: str | None = None):
+        """The config dataclass instance of `method` (default: the chosen one) from `method_params`, or None."""
+        method = method or self.method
+        cls = method_config(method)
+        if cls is None:
+            return None
+        prefix = f"{method}."
+        return build_config(cls, {k[len(prefix):]: v for k, v in self.method_params if k.startswith(prefix)})
+
     def pruner_params(self) -> dict:
-        """Keyword parameters of the chosen pruner."""
-        if self.method == "segpruner":
-            return {k: getattr(self, k) for k in SEGPRUNER_FIELDS}
-        return {"seed": self.seed}
+        """Keyword parameters of the chosen pruner (its config's fields)."""
+        config = self.method_config()
+        return {} if config is None else asdict(config)
+
+    def with_method_params(self, **params) -> PruneConfig:
+        """A copy with `method_params` updated from keyword pairs ("segpruner.lam"= written segpruner__lam)."""
+        merged = {**dict(self.method_params), **{k.replace("__", "."): v for k, v in params.items()}}
+        return replace(self, method_params=tuple(sorted(merged.items())))
+
+
+def prune_config(*layers: dict[str, Any]) -> PruneConfig:
+    """`PruneConfig` from layered flat dicts (later wins) whose dotted keys ("segpruner.lam") are method parameters."""
+    plain: list[dict[str, Any]] = []
+    method_params: dict[str, Any] = {}
+    for layer in layers:
+        plain.append({k: v for k, v in layer.items() if "." not in k and k != "method_params"})
+        method_params.update({k: v for k, v in layer.items() if "." in k and v is not None})
+    config = build_config(PruneConfig, *plain)
+    return replace(config, method_params=tuple(sorted(method_params.items())))
 
 
 @dataclass

@@ -29,12 +29,21 @@ def test_pure_core_never_imports_ros_or_habitat():
 
 
 def test_every_config_field_is_documented_and_in_the_yaml():
+    from segpilot.perception.pruning.registry import method_configs
+    from segpilot.pipeline import prune_config
+
     docs = field_docs(PruneConfig)
     names = set(PruneConfig.__dataclass_fields__)
     assert set(docs) == names
+    dotted = {f"{m}.{f}" for m, cls in method_configs().items() for f in cls.__dataclass_fields__}
+    assert {"segpruner.lam", "segpruner.backend", "mmr.theta", "random.seed"} <= dotted  # every method's parameters
+    for m, cls in method_configs().items():
+        assert set(field_docs(cls)) == set(cls.__dataclass_fields__), m
     params = load_params_file(PKG.parent / "config" / "prune.yaml")
-    assert set(params) == names
-    PruneConfig(**params)  # the shipped file is valid
+    assert set(params) == (names - {"method_params"}) | dotted
+    config = prune_config(params)  # the shipped file is valid
+    assert config.pruner_params() == {"importance_ratio": 0.0, "lam": 0.5, "mode": "hierarchical",
+                                      "candidate_factor": 2.0, "backend": "auto"}  # fmt: skip
 
 
 def test_no_python_file_is_huge():

@@ -24,7 +24,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_prune_on_the_bundled_scene_writes_json_pngs_and_ply(tmp_path):
     out = tmp_path / "run"
     proc = _run(
-        "prune", "--views", "3", "--budget-fraction", "0.09", "--method", "segpruner", "--mode", "global",
+        "prune", "--views", "3", "--budget-fraction", "0.09", "--method", "segpruner", "--segpruner.mode", "global",
         "--out", str(out),
     )
     assert proc.returncode == 0, proc.stderr
@@ -58,7 +58,7 @@ def test_params_file_and_flag_override(tmp_path):
         (["prune", "--scene", "/does/not/exist"], "scan not found"),
         (["prune", "--budget-fraction", "-0.5"], "budget_fraction must lie in"),
         (["prune", "--budget-fraction", "0.5", "--budget-tokens", "10"], "set one budget, not both"),
-        (["prune", "--mode", "sideways"], "invalid choice: 'sideways' (choose from 'per_view', 'global'"),
+        (["prune", "--segpruner.mode", "sideways"], "invalid choice: 'sideways' (choose from 'per_view', 'global'"),
         (["prune", "--encoder", "nope"], "unknown encoder"),
         (["bench", "prune", "--shapes", "12x7"], "VIEWSxTOKENSxDIM"),
     ],

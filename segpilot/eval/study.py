@@ -71,7 +71,8 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
             if budget >= 1.0 and full_metrics is not None:
                 metrics = full_metrics
             else:
-                config = replace(base, method=method, budget_fraction=float(budget), budget_tokens=0, **params)
+                config = replace(base, method=method, budget_fraction=float(budget), budget_tokens=0)
+                config = config.with_method_params(**{f"{method}__{k}": v for k, v in params.items()})
                 name = "full" if budget >= 1.0 else f"{_label(method, params)}@{budget:g}"
                 metrics = _run(QAPipeline(adapter, config, max_new_tokens), items, scenes_root, out / "runs" / name,
                                meteor)  # fmt: skip
@@ -84,8 +85,9 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
         for budget in SWEEP_BUDGETS:
             for lam in SWEEP_LAM:
                 for r in SWEEP_R:
-                    config = replace(base, method="segpruner", mode=sweep_mode, budget_fraction=budget,
-                                     budget_tokens=0, lam=lam, importance_ratio=r)  # fmt: skip
+                    config = replace(base, method="segpruner", budget_fraction=budget, budget_tokens=0)
+                    config = config.with_method_params(segpruner__mode=sweep_mode, segpruner__lam=lam,
+                                                       segpruner__importance_ratio=r)  # fmt: skip
                     name = f"segpruner[{sweep_mode},lam={lam:g},r={r:g}]@{budget:g}"
                     metrics = _run(QAPipeline(adapter, config, max_new_tokens), items, scenes_root,
                                    out / "runs" / name, meteor)  # fmt: skip

@@ -60,6 +60,8 @@ class SegpilotNode(LifecycleNode):
                                            additional_constraints=f"one of: {', '.join(map(str, choices))}"
                                            if choices else "")  # fmt: skip
                 self.declare_parameter(f.name, f.default, desc)
+        if any(cls.__name__ == "PruneConfig" for cls in self.configs):
+            self._declare_method_parameters()
         self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._apply)
         self._reconfigure_timer = None
@@ -69,8 +71,26 @@ class SegpilotNode(LifecycleNode):
         self._stats_pub = self.create_publisher(String, "~/stats", RELIABLE_QOS)
         self.create_timer(1.0, self.publish_stats)
 
+    def _declare_method_parameters(self) -> None:
+        """Every pruning method's own parameters as dotted ROS parameters (segpruner.lam, mmr.theta, ...)."""
+        from segpilot.perception.pruning.registry import method_configs
+
+        for method, cls in method_configs().items():
+            docs = field_docs(cls)
+            for f in dataclasses.fields(cls):
+                choices = literal_choices(typing.get_type_hints(cls)[f.name])
+                desc = ParameterDescriptor(description=f"{method}: {docs.get(f.name, '')}", dynamic_typing=True,
+                                           additional_constraints=f"one of: {', '.join(map(str, choices))}"
+                                           if choices else "")  # fmt: skip
+                self.declare_parameter(f"{method}.{f.name}", f.default, desc)
+
     def config(self, cls: type):
         """The current parameter values as a `cls` instance."""
+        if cls.__name__ == "PruneConfig":
+            from segpilot.pipeline import prune_config
+
+            names = {f.name for f in dataclasses.fields(cls)} | {n for n in self._parameters if "." in n}
+            return prune_config({n: self.get_parameter(n).value for n in names & set(self._parameters)})
         names = {f.name for f in dataclasses.fields(cls)} & set(self._parameters)
         return build_config(cls, {n: self.get_parameter(n).value for n in names})
 
@@ -81,6 +101,11 @@ class SegpilotNode(LifecycleNode):
             for cls in self.configs:
                 names = {f.name for f in dataclasses.fields(cls)}
                 hints = typing.get_type_hints(cls)
+                if cls.__name__ == "PruneConfig":
+                    from segpilot.pipeline import prune_config
+
+                    prune_config({k: v for k, v in values.items() if (k in names and k in hints) or "." in k})
+                    continue
                 build_config(cls, {k: v for k, v in values.items() if k in names and k in hints})
             for name, choices in CHOICES.items():
                 if name in values and values[name] not in choices:

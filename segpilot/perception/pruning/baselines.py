@@ -18,9 +18,19 @@ class _Seeded(BudgetedPruner):
     """Seed of the method's random choices (ignored by deterministic methods)."""
 
 
+@dataclass(frozen=True)
+class SeedConfig:
+    """Parameters of the `random` pruner (CLI flags and ROS parameters `random.<field>`)."""
+
+    seed: int = 0
+    """Seed of the random choice of tokens."""
+
+
 @register_pruner("random")
 class RandomPruner(_Seeded):
     """K tokens uniformly at random without replacement; reproducible from `seed`."""
+
+    Config = SeedConfig
 
     name = "random"
 

@@ -141,6 +141,18 @@ class FPS3DPruner(_GreedyBase):
         return 1.0 / d_max if d_max > 0 else 1.0
 
 
+@dataclass(frozen=True)
+class MMRConfig:
+    """Parameters of the `mmr` pruner (CLI flags and ROS parameters `mmr.<field>`)."""
+
+    theta: float = 0.5
+    """Weight of relevance against redundancy, in [0, 1]."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.theta <= 1.0:
+            raise SegpilotError(f"mmr theta must lie in [0, 1], got {self.theta}")
+
+
 @register_pruner("mmr")
 @dataclass(frozen=True)
 class MMRPruner(_GreedyBase):
@@ -151,6 +163,7 @@ class MMRPruner(_GreedyBase):
     seed: int = 0
     """Unused (deterministic); accepted for a uniform signature."""
     name = "mmr"
+    Config = MMRConfig
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.theta <= 1.0:

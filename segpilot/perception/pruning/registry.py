@@ -29,6 +29,16 @@ register_pruner = PRUNERS.register
 available_pruners = PRUNERS.names
 
 
+def method_config(name: str) -> type | None:
+    """The config dataclass a pruner owns (its parameters), or None for a method without parameters."""
+    return getattr(PRUNERS.get(name), "Config", None)
+
+
+def method_configs() -> dict[str, type]:
+    """Every registered method's config dataclass, by method name (methods without parameters left out)."""
+    return {name: cls for name in available_pruners() if (cls := method_config(name)) is not None}
+
+
 def make_pruner(name: str, **params: Any) -> Pruner:
     """Instantiate the pruner `name` with keyword `params` (validated by its config)."""
     factory = PRUNERS.get(name)

@@ -88,6 +88,8 @@ class SeGPrunerConfig:
 class SeGPruner(BudgetedPruner):
     """Semantic-geometric pruner; see the module docstring. Deterministic (no randomness)."""
 
+    Config = SeGPrunerConfig
+
     name = "segpruner"
 
     def __init__(self, seed: int = 0, **params) -> None:
