@@ -18,6 +18,9 @@ from segpilot.errors import SegpilotError
 from segpilot.geometry.frame import Frame
 
 DISCRETE_ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
+DEFAULT_CAMERA_PITCH_DEG = -10.0
+"""Pitch of the camera every backend renders by default and the default VLA policy was trained with (negative
+looks down): the one source for SimConfig, VLAConfig, the trainers and sim_bridge."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class SimConfig:
     """Horizontal field of view of the RGB-D camera, degrees."""
     camera_height_m: float = 1.25
     """Camera height above the floor, metres."""
-    camera_pitch_deg: float = -10.0
+    camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
     """Camera pitch, degrees (negative looks down)."""
     agent_radius_m: float = 0.18
     """Agent radius for collisions, metres."""

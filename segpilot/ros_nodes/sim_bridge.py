@@ -23,6 +23,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 
 from segpilot.errors import SegpilotError
+from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG
 from segpilot.ros_nodes import convert
 from segpilot.ros_nodes.base import RELIABLE_QOS, SENSOR_QOS, SegpilotNode, run_node
 from segpilot.sim.scenes import FURNITURE
@@ -58,7 +59,7 @@ class SimBridgeConfig:
     """Camera height, pixels."""
     hfov_deg: float = 90.0
     """Camera horizontal field of view, degrees."""
-    camera_pitch_deg: float = -10.0
+    camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
     """Camera pitch, degrees (negative looks down; checked by SimConfig): the camera_pitch_deg in the VLA
     policy's config.json."""
     max_linear_mps: float = 1.0

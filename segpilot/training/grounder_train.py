@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from segpilot.errors import SegpilotError
+from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG
 from segpilot.policies.vla.grounding import GoalGrounder, GrounderConfig, save_grounder
 
 VISIBLE_SHARE = 0.005
@@ -27,7 +28,7 @@ VISIBLE_SHARE = 0.005
 
 
 def collect_grounding(n_rooms: int, seed: int, image_size: int, grid: int, stride: int = 3, noise: float = 0.3,
-                      camera_pitch_deg: float = -10.0, progress: bool = False) -> dict:  # fmt: skip
+                      camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG, progress: bool = False) -> dict:  # fmt: skip
     """Frames and per-instruction patch targets from rooms seed .. seed + n_rooms - 1 (arrays in a dict)."""
     from segpilot.sim.episodes import describe_goal
     from segpilot.training.vla_demos import NAV_GOAL_CATEGORIES, LabelledEpisode, NoisyExpert, patch_coverage, rooms
@@ -108,7 +109,7 @@ class TrainGrounderConfig:
     """Peak learning rate (AdamW)."""
     image_size: int = 64
     """Frame size, pixels: the policy's image size."""
-    camera_pitch_deg: float = -10.0
+    camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
     """Camera pitch of the frames: the policy's."""
     threads: int = 0
     """torch CPU threads (0 = torch's default)."""

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from segpilot.errors import SegpilotError
+from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG
 from segpilot.policies.schedule import TimedCosine
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief, with_memory
@@ -53,7 +54,7 @@ class TrainVLAConfig:
     """Actions per chunk."""
     image_size: int = 64
     """Policy camera size, pixels."""
-    camera_pitch_deg: float = -10.0
+    camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
     """Pitch of the policy's camera, degrees (negative looks down), recorded in its config.json. At -10 a
     table top drops out of the 90-degree view half a metre before contact; -30 keeps it in view up to
     contact but trained no better policy (docs/vla/pitch_run.json)."""

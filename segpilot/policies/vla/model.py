@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from segpilot.errors import SegpilotError
-from segpilot.nav.base import SimConfig
+from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG, SimConfig
 from segpilot.policies.vla.efa import EFAEncoder, StreamRouter, instruction_condition
 from segpilot.policies.vla.goal_belief import goal_input_size
 from segpilot.policies.vla.grounding import GoalGrounder, GrounderConfig
@@ -74,7 +74,7 @@ class VLAConfig:
     towards the belief's estimate (`floor_map`); the policy still decides (needs goal_belief)."""
     max_instruction_words: int = 8
     """Instruction length the model reads (longer instructions are an error)."""
-    camera_pitch_deg: float = -10.0
+    camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
     """Pitch of the camera the policy was trained with, degrees (negative looks down): square images of a
     90-degree pinhole camera 1.25 m above the floor. Every backend (embedded, Habitat, ROS sim_bridge) must
     render with it; a robot's camera should match it."""
