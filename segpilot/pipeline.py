@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
+import typing
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 import torch
@@ -112,6 +113,24 @@ class PruneConfig:
         """Keyword parameters of the chosen pruner (its config's fields)."""
         config = self.method_config()
         return {} if config is None else asdict(config)
+
+    @staticmethod
+    def extra_parameters() -> dict[str, tuple[Any, Any, str]]:
+        """The dotted method parameters ("segpruner.lam") beside the fields: name -> (default, annotation, doc).
+        ROS nodes declare them (`ros_nodes.base`), as the CLI adds their flags."""
+        from segpilot.config import field_docs
+
+        out = {}
+        for method, cls in method_configs().items():
+            docs, hints = field_docs(cls), typing.get_type_hints(cls)
+            for f in fields(cls):
+                out[f"{method}.{f.name}"] = (f.default, hints[f.name], f"{method}: {docs.get(f.name, '')}")
+        return out
+
+    @classmethod
+    def from_params(cls, values: dict[str, Any]) -> PruneConfig:
+        """From one flat dict of ROS parameters / flags, dotted method parameters included."""
+        return prune_config(values)
 
     def with_method_params(self, **params) -> PruneConfig:
         """A copy with `method_params` updated from keyword pairs ("segpruner.lam"= written segpruner__lam)."""

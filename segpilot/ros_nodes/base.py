@@ -30,6 +30,20 @@ from std_msgs.msg import String
 from segpilot.config import build_config, field_docs, literal_choices
 from segpilot.errors import SegpilotError
 
+
+def _extra_parameters(cls: type) -> dict:
+    """A config class's parameters beside its fields (PruneConfig: the pruning methods' own), if it has any."""
+    return getattr(cls, "extra_parameters", dict)()
+
+
+def _build(cls: type, values: dict):
+    """`cls` from the node's parameter values: its fields and extra parameters (through `from_params` when the
+    class has one)."""
+    names = {f.name for f in dataclasses.fields(cls) if not isinstance(f.default, tuple | list)}
+    picked = {k: v for k, v in values.items() if k in names or k in _extra_parameters(cls)}
+    return cls.from_params(picked) if hasattr(cls, "from_params") else build_config(cls, picked)
+
+
 CHOICES = {"pose_type": ("pose", "odometry", "tf")}
 """Parameters declared outside the config dataclasses, with the values they accept."""
 SENSOR_QOS = qos_profile_sensor_data
@@ -49,19 +63,14 @@ class SegpilotNode(LifecycleNode):
         super().__init__(name, **kwargs)
         self._configured: tuple[list, list, list] = ([], [], [])
         self.declare_parameter("autostart", True, ParameterDescriptor(description="configure and activate at start"))
-        docs = {}
         for cls in self.configs:
-            docs.update(field_docs(cls))
+            docs, hints = field_docs(cls), typing.get_type_hints(cls)
             for f in dataclasses.fields(cls):
                 if f.default is dataclasses.MISSING or isinstance(f.default, tuple | list):
                     continue
-                choices = literal_choices(typing.get_type_hints(cls)[f.name])
-                desc = ParameterDescriptor(description=docs.get(f.name, ""), dynamic_typing=True,
-                                           additional_constraints=f"one of: {', '.join(map(str, choices))}"
-                                           if choices else "")  # fmt: skip
-                self.declare_parameter(f.name, f.default, desc)
-        if any(cls.__name__ == "PruneConfig" for cls in self.configs):
-            self._declare_method_parameters()
+                self._declare(f.name, f.default, hints[f.name], docs.get(f.name, ""))
+            for name, (default, annotation, doc) in _extra_parameters(cls).items():
+                self._declare(name, default, annotation, doc)
         self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._apply)
         self._reconfigure_timer = None
@@ -71,42 +80,24 @@ class SegpilotNode(LifecycleNode):
         self._stats_pub = self.create_publisher(String, "~/stats", RELIABLE_QOS)
         self.create_timer(1.0, self.publish_stats)
 
-    def _declare_method_parameters(self) -> None:
-        """Every pruning method's own parameters as dotted ROS parameters (segpruner.lam, mmr.theta, ...)."""
-        from segpilot.perception.pruning.registry import method_configs
-
-        for method, cls in method_configs().items():
-            docs = field_docs(cls)
-            for f in dataclasses.fields(cls):
-                choices = literal_choices(typing.get_type_hints(cls)[f.name])
-                desc = ParameterDescriptor(description=f"{method}: {docs.get(f.name, '')}", dynamic_typing=True,
-                                           additional_constraints=f"one of: {', '.join(map(str, choices))}"
-                                           if choices else "")  # fmt: skip
-                self.declare_parameter(f"{method}.{f.name}", f.default, desc)
+    def _declare(self, name: str, default, annotation, doc: str) -> None:
+        """One parameter with its doc as the description and a Literal's values as its constraint."""
+        choices = literal_choices(annotation)
+        desc = ParameterDescriptor(description=doc, dynamic_typing=True,
+                                   additional_constraints=f"one of: {', '.join(map(str, choices))}"
+                                   if choices else "")  # fmt: skip
+        self.declare_parameter(name, default, desc)
 
     def config(self, cls: type):
         """The current parameter values as a `cls` instance."""
-        if cls.__name__ == "PruneConfig":
-            from segpilot.pipeline import prune_config
-
-            names = {f.name for f in dataclasses.fields(cls)} | {n for n in self._parameters if "." in n}
-            return prune_config({n: self.get_parameter(n).value for n in names & set(self._parameters)})
-        names = {f.name for f in dataclasses.fields(cls)} & set(self._parameters)
-        return build_config(cls, {n: self.get_parameter(n).value for n in names})
+        return _build(cls, {n: self.get_parameter(n).value for n in self._parameters})
 
     def _validate(self, params) -> SetParametersResult:
         values = {n: self.get_parameter(n).value for n in self._parameters}
         values.update({p.name: p.value for p in params})
         try:
             for cls in self.configs:
-                names = {f.name for f in dataclasses.fields(cls)}
-                hints = typing.get_type_hints(cls)
-                if cls.__name__ == "PruneConfig":
-                    from segpilot.pipeline import prune_config
-
-                    prune_config({k: v for k, v in values.items() if (k in names and k in hints) or "." in k})
-                    continue
-                build_config(cls, {k: v for k, v in values.items() if k in names and k in hints})
+                _build(cls, values)
             for name, choices in CHOICES.items():
                 if name in values and values[name] not in choices:
                     raise SegpilotError(f"{name} must be one of {', '.join(choices)}, got {values[name]!r}")
@@ -156,33 +147,28 @@ class SegpilotNode(LifecycleNode):
             self.configure()
         except Exception as exc:  # noqa: BLE001 - a failed configure is logged, never fatal
             self.get_logger().error(f"configure failed: {exc}")
-            self._destroy_configured(before)
+            self._destroy(self._made_since(before))
             return TransitionCallbackReturn.FAILURE
-        self._configured = tuple(
-            [e for e in now if e not in old]
-            for now, old in zip((self.publishers, self.subscriptions, self.timers), before, strict=True)
-        )  # fmt: skip
+        self._configured = self._made_since(before)
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         """Undo configure (ros2/demos' lifecycle pattern): everything it created is destroyed, so cleanup ->
         configure -> activate leaves one set of publishers, subscriptions and timers, not two."""
         self.cleanup()
-        pubs, subs, timers = self._configured
-        for pub in pubs:
-            self.destroy_publisher(pub)
-        for sub in subs:
-            self.destroy_subscription(sub)
-        for timer in timers:
-            self.destroy_timer(timer)
+        self._destroy(self._configured)
         self._configured = ([], [], [])
         return TransitionCallbackReturn.SUCCESS
 
-    def _destroy_configured(self, before) -> None:
-        for now, old, destroy in zip((self.publishers, self.subscriptions, self.timers), before,
-                                     (self.destroy_publisher, self.destroy_subscription, self.destroy_timer),
-                                     strict=True):  # fmt: skip
-            for entity in [e for e in now if e not in old]:
+    def _made_since(self, before) -> tuple[list, list, list]:
+        """Publishers, subscriptions and timers created since the `before` snapshot."""
+        return tuple([e for e in now if e not in old]
+                     for now, old in zip((self.publishers, self.subscriptions, self.timers), before, strict=True))
+
+    def _destroy(self, entities: tuple[list, list, list]) -> None:
+        for group, destroy in zip(entities, (self.destroy_publisher, self.destroy_subscription, self.destroy_timer),
+                                  strict=True):  # fmt: skip
+            for entity in group:
                 destroy(entity)
 
     def cleanup(self) -> None:

@@ -113,7 +113,6 @@ def habitat_scan(stage: Path, out: Path, episodes_file: Path | None = None, gpu_
             poses = coverage_trajectory(EmbeddedSimulator(Scene.load(sim.scene_graph), QA_SIM_CONFIG))
         else:
             raise SegpilotError("this Habitat scene has no segpilot scene graph: give --episodes-file")
-        frames = [sim.reset(p).frame for p in poses]
+        return write_scene(out, (sim.reset(p).frame for p in poses))  # rendered and written one at a time
     finally:
         sim.close()
-    return write_scene(out, frames)

@@ -12,7 +12,7 @@ warning per scan (`frames.RecordSource`): unprojecting them would put tokens at 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +77,28 @@ def _read_intrinsic(path: Path) -> np.ndarray:
     return K
 
 
-def write_scene(root: str | Path, frames: Sequence[Frame], jpeg_quality: int = 95) -> Path:
-    """Write frames in ScanNet export layout (numbered 0..n-1); returns the scene folder."""
+def write_scene(root: str | Path, frames: Iterable[Frame], jpeg_quality: int = 95) -> Path:
+    """Write frames in ScanNet export layout (numbered 0..n-1); returns the scene folder. `frames` may be a
+    generator: a long scan is written one frame at a time, never held in memory."""
     root = Path(root)
-    if not frames:
+    cam = None
+    for i, f in enumerate(frames):
+        if cam is None:
+            cam = f.camera
+            _write_intrinsics(root, cam)
+        if f.camera != cam:
+            raise SegpilotError("write_scene: all frames must share one camera (ScanNet stores one intrinsic)")
+        Image.fromarray(f.rgb).save(root / "color" / f"{i}.jpg", quality=jpeg_quality)
+        depth = np.where(f.valid_depth, f.depth, 0.0)
+        mm = np.clip(np.round(depth * DEPTH_SCALE), 0, 65535).astype(np.uint16)
+        Image.fromarray(mm).save(root / "depth" / f"{i}.png")
+        np.savetxt(root / "pose" / f"{i}.txt", f.T_world_cam, fmt="%.8f")
+    if cam is None:
         raise SegpilotError("write_scene needs at least one frame")
-    cam = frames[0].camera
+    return root
+
+
+def _write_intrinsics(root: Path, cam: PinholeCamera) -> None:
     for sub in ("color", "depth", "pose", "intrinsic"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     K4 = np.eye(4)
@@ -91,12 +107,3 @@ def write_scene(root: str | Path, frames: Sequence[Frame], jpeg_quality: int = 9
         np.savetxt(root / "intrinsic" / f"{name}.txt", K4, fmt="%.6f")
     for name in ("extrinsic_depth", "extrinsic_color"):
         np.savetxt(root / "intrinsic" / f"{name}.txt", np.eye(4), fmt="%.6f")
-    for i, f in enumerate(frames):
-        if f.camera != cam:
-            raise SegpilotError("write_scene: all frames must share one camera (ScanNet stores one intrinsic)")
-        Image.fromarray(f.rgb).save(root / "color" / f"{i}.jpg", quality=jpeg_quality)
-        depth = np.where(f.valid_depth, f.depth, 0.0)
-        mm = np.clip(np.round(depth * DEPTH_SCALE), 0, 65535).astype(np.uint16)
-        Image.fromarray(mm).save(root / "depth" / f"{i}.png")
-        np.savetxt(root / "pose" / f"{i}.txt", f.T_world_cam, fmt="%.8f")
-    return root

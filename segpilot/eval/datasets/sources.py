@@ -154,19 +154,5 @@ def convert(src: str | Path, out: str | Path, **open_kw) -> tuple[Path, int]:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise SegpilotError(f"{out} exists and is not empty; choose a new folder")
-    written = write_scene(out, _stream(scene, ids))
+    written = write_scene(out, (scene.frame(i) for i in ids))  # one frame in memory at a time
     return written, len(ids)
-
-
-class _stream(list):  # noqa: N801 - a list view that loads frames one at a time
-    """Frames of `scene` loaded as `write_scene` iterates (a long scan is never held in memory)."""
-
-    def __init__(self, scene, ids):
-        super().__init__(ids)
-        self.scene = scene
-
-    def __getitem__(self, i):
-        return self.scene.frame(super().__getitem__(i))
-
-    def __iter__(self):
-        return (self.scene.frame(i) for i in list.__iter__(self))
