@@ -106,10 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev_sub = ev.add_subparsers(dest="eval", required=True)
     es = ev_sub.add_parser("scanqa", help="answer and score a ScanQA file; a rerun resumes where it stopped")
     es.add_argument("--qa", type=pth, required=True, help="ScanQA JSON file")
-    es.add_argument("--scenes", type=pth, required=True,
-                    help="folder of scans named by scene_id (<id>/ in any format, or <id>.sens)")
-    es.add_argument("--require-all", action="store_true",
-                    help="fail on a question whose scene is missing (default: skip and count it)")
+    es.add_argument(
+        "--scenes",
+        type=pth,
+        required=True,
+        help="folder of scans named by scene_id (<id>/ in any format, or <id>.sens)",
+    )
+    es.add_argument(
+        "--require-all",
+        action="store_true",
+        help="fail on a question whose scene is missing (default: skip and count it)",
+    )
     add_config_arguments(es, ScanConfig)
     _add_eval_args(es)
     es.add_argument("--engine", choices=("local", "ray"), default="local", help="local process or Ray actors")
@@ -143,10 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     eo.add_argument("--qa", type=pth, required=True, help="open-eqa-v0.json (or a subset in its format)")
     eo.add_argument("--frames", type=pth, required=True, help="root of extracted frames (<root>/<episode_history>/)")
     eo.add_argument("--judge", type=pth, default=None, help="local causal LM folder for LLM-Match (optional)")
-    eo.add_argument("--subset", type=pth, default=None,
-                    help="JSON list of question ids to answer (e.g. the official open-eqa-v0-184-questions.json)")
-    eo.add_argument("--require-all", action="store_true",
-                    help="fail on a question whose episode folder is missing (default: skip and count it)")
+    eo.add_argument(
+        "--subset",
+        type=pth,
+        default=None,
+        help="JSON list of question ids to answer (e.g. the official open-eqa-v0-184-questions.json)",
+    )
+    eo.add_argument(
+        "--require-all",
+        action="store_true",
+        help="fail on a question whose episode folder is missing (default: skip and count it)",
+    )
     _add_eval_args(eo)
     _add_qa_args(eo)
     add_prune_arguments(eo, skip=("encoder",))
@@ -165,8 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="SeGPruner mode of the (lam, r) sweep at 3%% and 9%% (default global; none = skip)",
     )
     sb.add_argument("--limit", type=positive_int, default=None, help="only the first N questions (N >= 1)")
-    sb.add_argument("--force", action="store_true",
-                    help="discard a study in --out made with another configuration, model or question file")
+    sb.add_argument(
+        "--force",
+        action="store_true",
+        help="discard a study in --out made with another configuration, model or question file",
+    )
     sb.add_argument("--budgets", default="0.01,0.03,0.09,0.25,1.0", help="comma-separated fractions")
     _add_qa_args(sb)
     add_prune_arguments(sb, skip=("encoder", "method", "budget_fraction", "budget_tokens"))
@@ -206,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     mq.add_argument("--scenes", type=int, required=True, help="number of generated rooms")
     mq.add_argument("--seed", type=int, default=0, help="seed of the first room (room i uses seed + i)")
     mq.add_argument("--out", type=pth, required=True, help="output folder")
+    mq.add_argument("--workers", type=int, default=1, help="rooms rendered in parallel processes (default 1)")
+    mq.add_argument("--no-balance", action="store_true",
+                    help="keep every templated question (default: rebalance answers so no type, template or exact "
+                         "question is answerable above 40%% without the image)")  # fmt: skip
     rd = sim_sub.add_parser("render", help="montage (rgb, depth, ids) and top-down map of a generated room")
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--out", type=pth, required=True)
@@ -225,8 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--habitat", type=pth, default=None,
                     help="run through habitat-sim on this scene instead (a stage config from export-habitat, or any "
                          "scene habitat-sim loads with --episodes-file)")  # fmt: skip
-    rv.add_argument("--episodes-file", type=pth, default=None,
-                    help="with --habitat: navigation episodes JSON (default: generated in an exported room)")
+    rv.add_argument(
+        "--episodes-file",
+        type=pth,
+        default=None,
+        help="with --habitat: navigation episodes JSON (default: generated in an exported room)",
+    )
     rv.add_argument("--gpu-device-id", type=int, default=-1, help="with --habitat: CUDA device (-1 = CPU rendering)")
     xh = sim_sub.add_parser("export-habitat", help="write a generated room for habitat-sim (stage config, GLB, "
                                                    "semantic PLY, scene graph)")  # fmt: skip
@@ -235,8 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     hs = sim_sub.add_parser("habitat-scan", help="render a QA view trajectory through habitat-sim into a "
                                                  "ScanNet-layout scan (for ask / eval scanqa)")  # fmt: skip
     hs.add_argument("--habitat", type=pth, required=True, help="stage config (export-habitat) or habitat scene")
-    hs.add_argument("--episodes-file", type=pth, default=None,
-                    help="question episodes (eqa_episodes_*.json); default: an exported room's coverage trajectory")
+    hs.add_argument(
+        "--episodes-file",
+        type=pth,
+        default=None,
+        help="question episodes (eqa_episodes_*.json); default: an exported room's coverage trajectory",
+    )
     hs.add_argument("--gpu-device-id", type=int, default=-1, help="CUDA device (-1 = CPU rendering)")
     hs.add_argument("--out", type=pth, required=True, help="scan folder to write")
 
@@ -248,11 +277,16 @@ def build_parser() -> argparse.ArgumentParser:
     bq.add_argument("--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)")
     for name, default in (("color", "/color/image_raw"), ("depth", "/depth/image_raw"),
                           ("camera-info", "/color/camera_info"), ("camera-pose", "/camera_pose")):  # fmt: skip
-        bq.add_argument(f"--{name}-topic", default=default, help=f"topic in the bag (default {default})"
-                        + ("; /tf reads the transform chain from --fixed-frame" if name == "camera-pose" else ""))
+        bq.add_argument(
+            f"--{name}-topic",
+            default=default,
+            help=f"topic in the bag (default {default})"
+            + ("; /tf reads the transform chain from --fixed-frame" if name == "camera-pose" else ""),
+        )
     bq.add_argument("--fixed-frame", default="map", help="with --camera-pose-topic /tf: world frame (default map)")
-    bq.add_argument("--camera-frame", default="",
-                    help="with /tf: the camera's optical frame (default: the colour image's frame_id)")
+    bq.add_argument(
+        "--camera-frame", default="", help="with /tf: the camera's optical frame (default: the colour image's frame_id)"
+    )
     add_config_arguments(bq, MemoryConfig, skip=("encoder", "encoder_threads", "world_frame"))
     _add_qa_args(bq)
     add_prune_arguments(bq, skip=("encoder",))
@@ -266,19 +300,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_eval_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)"
-    )
+    parser.add_argument("--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)")
     parser.add_argument("--out", type=pth, required=True, help="run folder: predictions.jsonl, metrics.json")
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N questions (N >= 1)")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (starts a Java process)")
-    parser.add_argument("--force", action="store_true",
-                        help="discard results in --out made with another configuration, model or question file")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="discard results in --out made with another configuration, model or question file",
+    )
 
 
 def _add_qa_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16, help="answer length limit (default 16)")
-    parser.add_argument("--use-3d-position", action="store_true", help="add the sinusoidal 3D position embedding")
+    parser.add_argument(
+        "--use-3d-position",
+        action="store_true",
+        help="add the sinusoidal 3D position embedding (models trained with it, like the embedded default, "
+        "record it in their config and always get it)",
+    )
     parser.add_argument("--params-file", type=pth, default=None, help="ROS 2 style parameter YAML")
 
 

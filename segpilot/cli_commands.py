@@ -109,12 +109,16 @@ def cmd_study(args: argparse.Namespace) -> int:
                          args.max_new_tokens, sweep_mode=sweep_mode, force=args.force)  # fmt: skip
     print(f"{'method':<26}" + "".join(f"{100 * b:>8g}%" for b in budgets))
     for method in dict.fromkeys(r["method"] for r in table["rows"]):
-        cells = {r["budget"]: r["EM@1"] for r in table["rows"] if r["method"] == method}
-        print(f"{method:<26}" + "".join(f"{cells[b]:>9.1f}" for b in budgets))
+        rows = {r["budget"]: r for r in table["rows"] if r["method"] == method}
+        mark = lambda r: "*" if r.get("em_minus_segpruner", {}).get("significant") else " "  # noqa: E731
+        print(f"{method:<26}" + "".join(f"{rows[b]['EM@1']:>8.1f}{mark(rows[b])}" for b in budgets))
     for row in table["sweep"]:
         print(f"segpruner[{row['mode']}] lam={row['lam']:g} r={row['importance_ratio']:g} at "
               f"{100 * row['budget']:g}%: EM@1 {row['EM@1']:.1f}")  # fmt: skip
-    print(f"EM@1 (%); wrote {args.out}/study_budget.json and study_budget.png")
+    print(
+        f"EM@1 (%); * = differs from {table['reference']} at that budget (paired bootstrap 95% interval excludes 0); "
+        f"wrote {args.out}/study_budget.json and study_budget.png"
+    )
     return 0
 
 
@@ -287,7 +291,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
         if args.scenes < 1:
             raise SegpilotError(f"--scenes must be >= 1, got {args.scenes}")
-        summary = make_qa(args.out, args.scenes, args.seed)
+        if args.workers < 1:
+            raise SegpilotError(f"--workers must be >= 1, got {args.workers}")
+        summary = make_qa(args.out, args.scenes, args.seed, workers=args.workers, balanced=not args.no_balance)
         print(json.dumps(summary, indent=1))
         print(f"wrote {args.out}/scans/, ScanQA_v1.0_{{train,val,test}}.json and summary.json")
     elif args.sim == "run-vla":

@@ -38,8 +38,9 @@ class PruneConfig:
 
     views: int = 12
     """Number of views taken from the scan."""
-    view_selection: Literal["uniform", "coverage"] = "uniform"
-    """How views are chosen: uniform (SeGPruner) or coverage (greedy voxel coverage)."""
+    view_selection: Literal["uniform", "coverage"] = "coverage"
+    """How views are chosen: coverage (greedy voxel coverage: the embedded QA model is trained on these views, and
+    12 of them show every object of 94% of its questions vs 61% for uniform) or uniform (SeGPruner's rule)."""
     coverage_voxel_m: float = 0.1
     """Voxel size in metres for coverage view selection."""
     encoder: str = "efficientnet-lite0"

@@ -2,8 +2,12 @@
 
 Each (method, budget) run is a resumable `run_batch` in `<out>/runs/<method>@<budget>/`, so
 a study killed half-way continues where it stopped. Keeping 100% of the tokens is the same
-for every method and runs once. The table goes to `study_budget.json` (schema_version 1) and
-the plot (EM@1 and CIDEr against the kept share, log scale) to `study_budget.png`.
+for every method and runs once; every run shares one encoding of each scan (the runs differ
+only in pruning). Each row carries the paired bootstrap 95% confidence interval of its EM@1
+difference from SeGPruner (the configured mode) at the same budget, over the same questions:
+`significant` when the interval excludes 0. The table goes to `study_budget.json`
+(schema_version 2) and the plot (EM@1 and CIDEr against the kept share, log scale) to
+`study_budget.png`.
 """
 
 from __future__ import annotations
@@ -62,8 +66,44 @@ def study_budget(
         return _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_tokens, meteor, sweep_mode)
 
 
+def paired_bootstrap(
+    a: list[float], b: list[float], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of a - b (per-question scores of two methods on the same questions) and its 95% percentile interval
+    over `resamples` resamplings of the questions."""
+    import numpy as np
+
+    if len(a) != len(b) or not a:
+        raise SegpilotError("paired bootstrap needs two equally long, non-empty score lists")
+    diff = np.asarray(a, float) - np.asarray(b, float)
+    idx = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
+    means = diff[idx].mean(1)
+    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _per_question_em(run_dir: Path, items: list[ScanQAItem]) -> list[float]:
+    from segpilot.eval.metrics import exact_match
+
+    records = {}
+    for line in (run_dir / "predictions.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        records[r["question_id"]] = r
+    return [100.0 * exact_match(records[it.question_id]["prediction"], it.answers) for it in items]
+
+
+def _add_intervals(rows: list[dict], items: list[ScanQAItem], reference: str) -> None:
+    """Each row's EM@1 difference from `reference` at its budget, with a paired bootstrap 95% interval."""
+    ref = {r["budget"]: _per_question_em(Path(r["run"]), items) for r in rows if r["method"] == reference}
+    for r in rows:
+        if r["budget"] not in ref:
+            continue
+        mean, lo, hi = paired_bootstrap(_per_question_em(Path(r["run"]), items), ref[r["budget"]])
+        r["em_minus_segpruner"] = {"mean": mean, "ci95": [lo, hi], "significant": bool(lo > 0 or hi < 0)}
+
+
 def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_tokens, meteor, sweep_mode) -> dict:
     adapter = load_adapter(model, device=base.device)
+    encoded: dict = {}
     rows = []
     full_metrics = None
     for method, params in study_methods():
@@ -74,12 +114,14 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
                 config = replace(base, method=method, budget_fraction=float(budget), budget_tokens=0)
                 config = config.with_method_params(**{f"{method}__{k}": v for k, v in params.items()})
                 name = "full" if budget >= 1.0 else f"{_label(method, params)}@{budget:g}"
-                metrics = _run(QAPipeline(adapter, config, max_new_tokens), items, scenes_root, out / "runs" / name,
-                               meteor)  # fmt: skip
+                metrics = _run(QAPipeline(adapter, config, max_new_tokens, encoded), items, scenes_root,
+                               out / "runs" / name, meteor)  # fmt: skip
+                metrics["run"] = str(out / "runs" / name)
                 if budget >= 1.0:
                     full_metrics = metrics
             kept = {k: metrics.get(k) for k in REPORTED}
-            rows.append({"method": _label(method, params), "budget": budget, **kept})
+            rows.append({"method": _label(method, params), "budget": budget, "run": metrics["run"], **kept})
+    _add_intervals(rows, items, f"segpruner[{base.method_config('segpruner').mode}]")
     sweep = []
     if sweep_mode:
         for budget in SWEEP_BUDGETS:
@@ -89,12 +131,14 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
                     config = config.with_method_params(segpruner__mode=sweep_mode, segpruner__lam=lam,
                                                        segpruner__importance_ratio=r)  # fmt: skip
                     name = f"segpruner[{sweep_mode},lam={lam:g},r={r:g}]@{budget:g}"
-                    metrics = _run(QAPipeline(adapter, config, max_new_tokens), items, scenes_root,
+                    metrics = _run(QAPipeline(adapter, config, max_new_tokens, encoded), items, scenes_root,
                                    out / "runs" / name, meteor)  # fmt: skip
                     sweep.append({"mode": sweep_mode, "budget": budget, "lam": lam, "importance_ratio": r,
                                   **{k: metrics.get(k) for k in REPORTED}})  # fmt: skip
-    table = {"schema_version": 1, "qa_file": str(qa_file), "model": str(model), "questions": len(items),
-             "views": base.views, "budgets": list(budgets), "rows": rows, "sweep": sweep}  # fmt: skip
+    table = {"schema_version": 2, "qa_file": str(qa_file), "model": str(model), "questions": len(items),
+             "views": base.views, "view_selection": base.view_selection, "budgets": list(budgets),
+             "reference": f"segpruner[{base.method_config('segpruner').mode}]", "rows": rows,
+             "sweep": sweep}  # fmt: skip
     write_json_atomic(out / "study_budget.json", table)
     plot(table, out / "study_budget.png")
     return table

@@ -70,12 +70,17 @@ class SimConfig:
     """Angle of turn_left / turn_right, degrees (Habitat default)."""
     grid_resolution_m: float = 0.05
     """Cell size of the 2D occupancy grid, metres."""
+    ambient_light: float = 0.45
+    """Flat Lambert shading: a surface shows ambient + (1 - ambient) |normal . light| of its colour. The QA data
+    renders with more ambient light (0.75) so shaded colours keep their names (make-qa's colour report)."""
 
     def __post_init__(self) -> None:
         if self.width < 8 or self.height < 8:
             raise SegpilotError(f"image size must be at least 8x8, got {self.width}x{self.height}")
         if not 1.0 <= self.hfov_deg <= 170.0:
             raise SegpilotError(f"hfov_deg must lie in [1, 170], got {self.hfov_deg}")
+        if not 0.0 <= self.ambient_light <= 1.0:
+            raise SegpilotError(f"ambient_light must lie in [0, 1], got {self.ambient_light}")
         if not -89.0 <= self.camera_pitch_deg <= 89.0:
             raise SegpilotError(f"camera_pitch_deg must lie in [-89, 89], got {self.camera_pitch_deg}")
         for name in ("camera_height_m", "agent_radius_m", "forward_step_m", "turn_step_deg", "grid_resolution_m"):

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 DEFAULT_ASK_SEED = 7002
+RENDER_VERSION = 2
+"""Bumped when the renderer's output changes (2: QA lighting, instance labels); older cached scans are re-rendered."""
 
 
 def cache_dir() -> Path:
@@ -33,7 +35,8 @@ def generated_scan(seed: int = DEFAULT_ASK_SEED, root: Path | None = None) -> Pa
     scene = generate_scene(seed)
     root = (root or cache_dir() / "scans").expanduser()
     final = root / scene.scene_id
-    if (final / "questions.json").exists():
+    stamp = final / "render.json"
+    if (final / "questions.json").exists() and stamp.exists() and json.loads(stamp.read_text()) == RENDER_VERSION:
         return final
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{scene.scene_id}-", dir=root))
@@ -43,6 +46,7 @@ def generated_scan(seed: int = DEFAULT_ASK_SEED, root: Path | None = None) -> Pa
             {"question": q["question"], "answers": q["answers"], "type": q["type"]} for q in questions_for(scene)
         ]
         (tmp / "questions.json").write_text(json.dumps(questions, indent=1))
+        (tmp / "render.json").write_text(json.dumps(RENDER_VERSION))
         if final.exists():  # a stale partial scan from an older layout
             shutil.rmtree(final)
         tmp.rename(final)

@@ -67,7 +67,7 @@ class EmbeddedSimulator:
         self._n_tri = len(mesh.triangles)
         self._tri_ids = np.append(mesh.triangle_object_ids, 0).astype(np.int32)
         # Flat Lambert shading is per triangle, so shade once here, not per pixel per frame.
-        shaded = shaded_triangle_colors(mesh)
+        shaded = shaded_triangle_colors(mesh, self.config.ambient_light)
         rgba = np.zeros((len(shaded) + 1, 4), np.uint8)
         rgba[:-1, :3] = shaded
         self._tri_rgba32 = rgba.view(np.uint32)[:, 0]  # one 4-byte gather per pixel instead of three

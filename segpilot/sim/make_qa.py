@@ -6,7 +6,9 @@
     <out>/ScanQA_v1.0_{train,val,test}.json
     <out>/eqa_episodes_{split}.json    the same questions as question episodes (start pose,
                                         view-collection trajectory, question, answers)
-    <out>/summary.json                 question-type mix and multi-view statistics
+    <out>/questions_unbalanced.json    every templated question per split, before balancing
+    <out>/summary.json                 question-type mix, multi-view statistics, question-only
+                                        baselines per type, colour recovery per colour name
 
 Questions follow ScanQA's kinds - object, colour, number, place and relations - and their
 answers and object ids come from the scene graph. A question is *single-view answerable*
@@ -22,8 +24,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from segpilot.eval.datasets.scannet import write_scene
+from segpilot.nav.vocab import COLOURS, FURNITURE_COLOURS
 from segpilot.sim.base import AgentPose, SimConfig
 from segpilot.sim.embedded import EmbeddedSimulator
 from segpilot.sim.episodes import QuestionEpisode, save_episodes, yaw_to_quat_xyzw
@@ -33,7 +37,9 @@ NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "
 VISIBLE_PIXELS = 150  # ~12x12 px at 320x240: enough to tell a small object's category and colour
 
 
-QA_SIM_CONFIG = SimConfig(hfov_deg=60.0)  # ScanNet's depth camera sees ~58 degrees, not Habitat's 90
+# ScanNet's depth camera sees ~58 degrees, not Habitat's 90; more ambient light keeps shaded colours apart
+# (white vs grey, yellow vs orange: `colour_recovery` in the summary).
+QA_SIM_CONFIG = SimConfig(hfov_deg=60.0, ambient_light=0.75)
 
 
 def coverage_trajectory(sim: EmbeddedSimulator, lattice: int = 3, headings: int = 12) -> list[AgentPose]:
@@ -130,66 +136,155 @@ def _plural(category: str) -> str:
 
 
 def render_scan(scene: Scene, scan_dir: Path, config: SimConfig | None = None):
-    """Render a room along its coverage trajectory into a ScanNet-layout scan; returns poses and observations."""
+    """Render a room along its coverage trajectory into a ScanNet-layout scan; returns poses and observations.
+
+    Beside ScanNet's colour / depth / pose folders the scan gets `instance-filt/<frame>.png` (uint16 object id
+    per pixel, 0 = none; ids are the scene graph's), as ScanNet ships 2D instance labels: the QA model's vision
+    tower learns per-patch category and colour from them."""
     sim = EmbeddedSimulator(scene, config or QA_SIM_CONFIG)
     poses = coverage_trajectory(sim)
     observations = [sim.render(p) for p in poses]
     write_scene(scan_dir, [o.frame for o in observations])
+    (scan_dir / "instance-filt").mkdir(exist_ok=True)
+    for i, o in enumerate(observations):
+        Image.fromarray(o.object_ids.astype(np.uint16)).save(scan_dir / "instance-filt" / f"{i}.png")
     return poses, observations
 
 
-def make_qa(out: str | Path, n_scenes: int, seed: int, config: SimConfig | None = None, splits=(0.7, 0.15)) -> dict:
-    """Generate scenes, render them, write ScanQA-format splits; returns the summary dict."""
+def colour_recovery(scene: Scene, observations, min_pixels: int = VISIBLE_PIXELS) -> Counter:
+    """Per colour name: visible object-frames ("seen") and how many a nearest-colour rule on the object's mean
+    rendered pixel names right ("recovered"). The rule compares with every named colour the rooms use (small
+    objects and furniture, unshaded); it tells whether the renderer's shading keeps the names apart."""
+    palette = {**{n: np.array(c, float) for n, c in FURNITURE_COLOURS.items()},
+               **{n: np.array(c, float) for n, c in COLOURS.items()}}  # fmt: skip
+    names, refs = list(palette), np.stack(list(palette.values()))
+    out: Counter = Counter()
+    for o in observations:
+        ids, counts = np.unique(o.object_ids, return_counts=True)
+        rgb = o.frame.rgb.reshape(-1, 3).astype(float)
+        flat = o.object_ids.ravel()
+        for oid, n in zip(ids, counts, strict=True):
+            if oid == 0 or n < min_pixels:
+                continue
+            obj = scene.by_id(int(oid))
+            if obj.kind == "structure":
+                continue
+            mean = rgb[flat == oid].mean(0)
+            guess = names[int(np.argmin(((refs - mean) ** 2).sum(1)))]
+            out[(obj.colour, "seen")] += 1
+            out[(obj.colour, "recovered")] += int(guess == obj.colour)
+    return out
+
+
+def _room(args) -> dict:
+    """Render one room and build its question records (a worker of `make_qa`)."""
+    out, seed, config = args
+    scene = generate_scene(seed)
+    scene.save(out / "scenes")
+    poses, observations = render_scan(scene, out / "scans" / scene.scene_id, config)
+    visible = [set(np.flatnonzero(np.bincount(o.object_ids.ravel()) >= VISIBLE_PIXELS)) for o in observations]
+    items, skipped = [], 0
+    for q_index, q in enumerate(questions_for(scene)):
+        needed = set(q["object_ids"])
+        if not set().union(*visible) >= needed:
+            skipped += 1
+            continue
+        items.append({
+            "question_id": f"{scene.scene_id}-{q_index}", "scene_id": scene.scene_id,
+            "question": q["question"], "answers": q["answers"], "object_ids": q["object_ids"],
+            "object_names": q["object_names"], "question_type": q["type"],
+            "single_view_answerable": any(needed <= v for v in visible),
+        })  # fmt: skip
+    colours = colour_recovery(scene, observations)
+    return {"scene_id": scene.scene_id, "items": items, "skipped": skipped, "frames": len(poses),
+            "trajectory": [[p.x, p.y, p.yaw] for p in poses],
+            "colours": {f"{c}|{k}": v for (c, k), v in colours.items()}}  # fmt: skip
+
+
+def make_qa(
+    out: str | Path,
+    n_scenes: int,
+    seed: int,
+    config: SimConfig | None = None,
+    splits=(0.7, 0.15),
+    workers: int = 1,
+    balanced: bool = True,
+) -> dict:
+    """Generate scenes, render them, write ScanQA-format splits; returns the summary dict.
+
+    Rooms `seed .. seed + n_scenes - 1` are split by room (train first, then val, test), so no
+    held-out room shares a seed with a training room. With `balanced`, each split keeps only the
+    questions `qa_balance.balance` accepts (no answer dominates its type, template or exact
+    question); the summary reports the question-only baselines and how well rendered colours
+    can be told apart. `workers` render rooms in parallel processes."""
+    from segpilot.sim.qa_balance import balance, question_only_baselines
+
     out = Path(out)
     config = config or QA_SIM_CONFIG
-    records: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
-    episodes: dict[str, list[QuestionEpisode]] = {"train": [], "val": [], "test": []}
-    stats = Counter()
-    per_type = Counter()
-    multi = Counter()
     # Split by scene: every split gets at least one scene once there are three.
     n_val = max(1, round(n_scenes * splits[1])) if n_scenes >= 3 else 0
     n_test = max(1, round(n_scenes * (1.0 - splits[0] - splits[1]))) if n_scenes >= 3 else 0
     n_train = n_scenes - n_val - n_test
-    for i in range(n_scenes):
-        scene = generate_scene(seed + i)
-        scene.save(out / "scenes")
-        poses, observations = render_scan(scene, out / "scans" / scene.scene_id, config)
-        visible = [set(np.flatnonzero(np.bincount(o.object_ids.ravel()) >= VISIBLE_PIXELS)) for o in observations]
+    jobs = [(out, seed + i, config) for i in range(n_scenes)]
+    if workers > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            rooms = pool.map(_room, jobs, chunksize=1)
+    else:
+        rooms = [_room(job) for job in jobs]
+    records: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
+    trajectories, colours, skipped, frames = {}, Counter(), 0, 0
+    for i, room in enumerate(rooms):
         split = "train" if i < n_train else "val" if i < n_train + n_val else "test"
-        trajectory = [[p.x, p.y, p.yaw] for p in poses]
-        for q_index, q in enumerate(questions_for(scene)):
-            needed = set(q["object_ids"])
-            single = any(needed <= v for v in visible)
-            seen = set().union(*visible) >= needed
-            if not seen:
-                stats["skipped_never_visible"] += 1
-                continue
-            per_type[q["type"]] += 1
-            multi[q["type"]] += int(not single)
-            episodes[split].append(QuestionEpisode(
-                episode_id=f"{split}-{scene.scene_id}-{q_index}", scene_id=scene.scene_id,
-                start_position=[poses[0].x, poses[0].y, 0.0], start_rotation=yaw_to_quat_xyzw(poses[0].yaw),
-                trajectory=trajectory,
-                question={"question_text": q["question"], "answer_text": q["answers"][0], "answers": q["answers"],
-                          "question_type": q["type"], "object_ids": q["object_ids"]},
-            ))  # fmt: skip
-            records[split].append({
-                "question_id": f"{split}-{scene.scene_id}-{q_index}", "scene_id": scene.scene_id,
-                "question": q["question"], "answers": q["answers"], "object_ids": q["object_ids"],
-                "object_names": q["object_names"], "question_type": q["type"], "single_view_answerable": single,
-            })  # fmt: skip
-        stats["frames"] += len(poses)
+        for it in room["items"]:
+            records[split].append({**it, "question_id": f"{split}-{it['question_id']}"})
+        trajectories[room["scene_id"]] = room["trajectory"]
+        colours.update(room["colours"])
+        skipped += room["skipped"]
+        frames += room["frames"]
+    generated = {s: len(v) for s, v in records.items()}
+    # every templated question before balancing, so another balancing rule never needs a re-render
+    (out / "questions_unbalanced.json").parent.mkdir(parents=True, exist_ok=True)
+    (out / "questions_unbalanced.json").write_text(json.dumps(records))
+    if balanced:
+        records = {s: balance(v, seed + k) for k, (s, v) in enumerate(records.items())}
+    per_type, multi = Counter(), Counter()
     for split, items in records.items():
+        for it in items:
+            per_type[it["question_type"]] += 1
+            multi[it["question_type"]] += int(not it["single_view_answerable"])
         (out / f"ScanQA_v1.0_{split}.json").write_text(json.dumps(items, indent=1))
-        save_episodes(out / f"eqa_episodes_{split}.json", episodes[split])
+        save_episodes(out / f"eqa_episodes_{split}.json", [_episode(it, trajectories[it["scene_id"]]) for it in items])
     total = sum(per_type.values())
+    names = sorted({k.split("|")[0] for k in colours})
     summary = {
-        "schema_version": 1, "scenes": n_scenes, "seed": seed, "frames": stats["frames"],
-        "questions": {s: len(v) for s, v in records.items()}, "type_mix": dict(per_type),
+        "schema_version": 2, "scenes": n_scenes, "seed": seed, "frames": frames,
+        "rooms": {"train": n_train, "val": n_val, "test": n_test},
+        "questions": {s: len(v) for s, v in records.items()}, "questions_before_balancing": generated,
+        "balanced": balanced, "type_mix": dict(per_type),
         "needs_more_than_one_view": dict(multi), "needs_more_than_one_view_total": sum(multi.values()),
         "needs_more_than_one_view_share": (sum(multi.values()) / total) if total else 0.0,
-        "skipped_never_visible": stats["skipped_never_visible"],
+        "skipped_never_visible": skipped,
+        "question_only_baselines": {
+            held_out: question_only_baselines(records["train"], records[held_out])
+            for held_out in ("val", "test") if records["train"] and records[held_out]
+        },
+        "colour_recovery": {
+            c: {"object_frames": colours[f"{c}|seen"],
+                "nearest_colour_recovers_pct": 100.0 * colours[f"{c}|recovered"] / max(1, colours[f"{c}|seen"])}
+            for c in names
+        },
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _episode(item: dict, trajectory: list[list[float]]) -> QuestionEpisode:
+    x, y, yaw = trajectory[0]
+    return QuestionEpisode(
+        episode_id=item["question_id"], scene_id=item["scene_id"], start_position=[x, y, 0.0],
+        start_rotation=yaw_to_quat_xyzw(yaw), trajectory=trajectory,
+        question={"question_text": item["question"], "answer_text": item["answers"][0], "answers": item["answers"],
+                  "question_type": item["question_type"], "object_ids": item["object_ids"]},
+    )  # fmt: skip

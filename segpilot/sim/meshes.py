@@ -48,7 +48,7 @@ LIGHT_DIR = (np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])
 """Direction of the fixed light of segpilot's flat Lambert shading (z-up world)."""
 
 
-def shaded_triangle_colors(mesh: Mesh) -> np.ndarray:
+def shaded_triangle_colors(mesh: Mesh, ambient: float = 0.45) -> np.ndarray:
     """(F, 3) uint8 colour of every triangle under flat Lambert shading from `LIGHT_DIR`.
 
     View-independent, so the embedded simulator shades once per mesh and the Habitat export bakes
@@ -56,7 +56,7 @@ def shaded_triangle_colors(mesh: Mesh) -> np.ndarray:
     v = mesh.vertices[mesh.triangles]
     normals = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-    shade = 0.45 + 0.55 * np.abs(normals @ LIGHT_DIR)  # <= 1: stays within uint8
+    shade = ambient + (1.0 - ambient) * np.abs(normals @ LIGHT_DIR)  # <= 1: stays within uint8
     return (mesh.triangle_colors * shade[:, None]).astype(np.uint8)
 
 

@@ -1,14 +1,21 @@
-"""Training a small LLaVA-architecture VLM on synthetic ScanQA data, robust to token pruning.
+"""Training the embedded QA model: a small LLaVA-architecture VLM that looks, robust to token pruning.
 
 The model is a standard `LlavaForConditionalGeneration` (CLIP vision tower + projector + Llama
 LM) built from a config with a word-level tokenizer trained in-process, so the result loads
-through `LlavaAdapter` like any user checkpoint. Each step:
-1. picks a scene and several of its questions, encodes the scene's views once (cached pixels),
-2. draws a random token budget (all, or a fraction) and selects tokens with SeGPruner on
-   the detached features and saliency - so the model sees pruned inputs during training,
-3. puts the kept tokens' projected features into each question's prompt (a right-padded
-   batch) and trains on the answer tokens (the first accepted answer).
-Checkpoints are written with `save_pretrained` (safetensors) plus `training_log.json`.
+through `LlavaAdapter` like any user checkpoint. Two stages, one command, one time budget:
+1. the vision tower learns to see from the simulator's per-pixel object ids (`qa_tower`:
+   per-patch category / colour / place heads, a [CLS] presence head; heads are dropped);
+2. the tower is frozen; each training room's views (chosen by coverage, as `ask` and `eval`
+   choose them) are encoded once through the adapter's own `encode` - features, [CLS]
+   saliency, 3D positions - and SeGPruner selections at a grid of budgets are computed once.
+   Each step then takes one room, a random budget (all tokens, or 2-50% kept by SeGPruner or
+   at random), and several of the room's questions: the prompt prefix (<s> USER: + kept
+   tokens + 3D position embedding) runs through the LM once and its KV cache is shared by the
+   questions' suffixes, so a room's visual tokens cost one pass, not one per question.
+The 3D position embedding is recorded in the model's config (`segpilot_3d_position`), so
+the adapter adds it at inference whenever the model was trained with it. Checkpoints
+(`save_pretrained`, safetensors) and `training_log.json` are written every
+`checkpoint_minutes`, so a stopped run keeps its finished work.
 """
 
 from __future__ import annotations
@@ -26,14 +33,18 @@ from torch import Tensor
 from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
-from segpilot.geometry.unproject import patch_xyz
-from segpilot.geometry.views import select_uniform
-from segpilot.perception.encoders.base import to_pixel_values
 from segpilot.perception.pruning.registry import make_pruner
 from segpilot.perception.tokens import VisualTokens
+from segpilot.pipeline import PruneConfig, load_views
 from segpilot.policies.qa.build import build_llava
 from segpilot.policies.qa.llava import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER, LlavaAdapter
-from segpilot.policies.schedule import TimedCosine
+from segpilot.policies.qa.position3d import POSITION_3D_CONFIG_KEY
+
+BUDGET_GRID = (0.02, 0.03, 0.045, 0.06, 0.08, 0.1, 0.13, 0.17, 0.22, 0.3, 0.4, 0.5)
+"""Budgets whose SeGPruner selections are precomputed per room; a step draws one (or all tokens)."""
+IMPORTANCE_RATIOS = (0.0, 0.5)
+"""SeGPruner importance ratios r trained on (pure diversity, and half the budget by saliency first), so the LM
+is at home with whichever (lam, r) the budget study picks."""
 
 
 @dataclass(frozen=True)
@@ -41,48 +52,67 @@ class TrainConfig:
     """Model size and optimisation settings of `segpilot train qa`."""
 
     data: str = "data/synthetic_qa"
-    """Output folder of `segpilot sim make-qa` (scans/ and ScanQA_v1.0_*.json)."""
+    """Output folder of `segpilot sim make-qa` (scans/ with instance-filt/, scenes/, ScanQA_v1.0_*.json)."""
     out: str = "models/segpilot-qa-default"
     """Checkpoint folder (safetensors, config, tokenizer, training log)."""
-    views: int = 8
-    """Views per scene seen by the model."""
-    image_size: int = 112
+    views: int = 12
+    """Views per room, chosen by coverage (as `ask`, `eval` and the study choose them)."""
+    image_size: int = 224
     """Vision tower input size in pixels."""
     patch_size: int = 16
-    """Vision tower patch size in pixels (7 x 7 tokens per view at 112 px)."""
+    """Vision tower patch size in pixels (14 x 14 tokens per view at 224 px)."""
     vision_hidden: int = 192
     """Vision tower width."""
     vision_layers: int = 4
-    """Vision tower depth."""
+    """Vision tower depth (its last layer feeds the projector)."""
     lm_hidden: int = 256
     """Language model width."""
     lm_layers: int = 4
     """Language model depth."""
-    steps: int = 3000
-    """Optimisation steps (one scene each: its views once, several of its questions)."""
-    batch_questions: int = 8
-    """Questions of the same scene per step (they share one vision forward and one token budget)."""
-    lr: float = 3e-4
-    """Peak AdamW learning rate (linear warm-up, cosine decay)."""
-    full_token_share: float = 0.3
-    """Share of steps that keep every token; the others keep a random 5-50%."""
+    tower_minutes: float = 10.0
+    """Stage 1: minutes of per-patch auxiliary training of the vision tower (0 = skip, e.g. with init_from)."""
+    tower_batch: int = 24
+    """Stage 1: views per step."""
+    tower_lr: float = 1e-3
+    """Stage 1: peak AdamW learning rate."""
+    tower_extra_frames: int = 6
+    """Stage 1: random frames per room beside its coverage views (more viewpoints for the tower)."""
+    steps: int = 40000
+    """Stage 2: optimisation steps (one room each: its tokens once, several of its questions)."""
+    batch_questions: int = 16
+    """Stage 2: questions of the same room per step (they share the visual tokens' KV cache)."""
+    lr: float = 5e-4
+    """Stage 2: peak AdamW learning rate (linear warm-up, cosine decay)."""
+    full_token_share: float = 0.2
+    """Share of steps that keep every token; the others keep 2-50%."""
+    random_prune_share: float = 0.25
+    """Share of pruned steps whose tokens are drawn at random instead of by SeGPruner (robust to other pruners)."""
+    use_3d_position: bool = True
+    """Add the sinusoidal 3D position embedding of each kept token (recorded in the model's config)."""
     seed: int = 0
     """Seed of initialisation, sampling and budgets."""
     max_minutes: float = 85.0
-    """Wall-clock limit; a checkpoint is written when it is reached. The learning-rate schedule
-    follows whichever of steps and time runs out first, so a time-limited run still ends annealed."""
+    """Wall-clock limit of both stages together; a checkpoint is written when it is reached. Stage 2's
+    learning-rate schedule follows whichever of steps and time runs out first, so a time-limited run ends
+    annealed."""
+    checkpoint_minutes: float = 10.0
+    """A checkpoint (and the log so far) is written this often."""
     init_from: str = ""
     """Continue from this checkpoint folder (its weights and tokenizer); empty = from scratch."""
 
     def __post_init__(self) -> None:
         for name in ("views", "image_size", "patch_size", "vision_hidden", "vision_layers", "lm_hidden", "lm_layers",
-                     "steps", "batch_questions"):  # fmt: skip
+                     "steps", "batch_questions", "tower_batch"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise SegpilotError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.image_size % self.patch_size:
             raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
-        if not 0.0 <= self.full_token_share <= 1.0 or self.lr <= 0 or self.max_minutes <= 0:
-            raise SegpilotError("full_token_share must lie in [0, 1]; lr and max_minutes must be > 0")
+        if not 0.0 <= self.full_token_share <= 1.0 or not 0.0 <= self.random_prune_share <= 1.0:
+            raise SegpilotError("full_token_share and random_prune_share must lie in [0, 1]")
+        if self.lr <= 0 or self.tower_lr <= 0 or self.max_minutes <= 0 or self.checkpoint_minutes <= 0:
+            raise SegpilotError("lr, tower_lr, max_minutes and checkpoint_minutes must be > 0")
+        if self.tower_minutes < 0 or self.tower_extra_frames < 0:
+            raise SegpilotError("tower_minutes and tower_extra_frames must be >= 0")
 
 
 def build_tokenizer(items: list[ScanQAItem]):
@@ -113,134 +143,218 @@ def _words(text: str) -> list[str]:
 
 
 def build_model(cfg: TrainConfig, vocab_size: int, image_token: int):
-    return build_llava(cfg.image_size, cfg.patch_size, cfg.vision_hidden, cfg.vision_layers, cfg.lm_hidden,
-                       cfg.lm_layers, 4 * cfg.lm_hidden, vocab_size, image_token, cfg.seed,
-                       max_position_embeddings=2048, bos_token_id=2, eos_token_id=3, pad_token_id=0)  # fmt: skip
+    model = build_llava(cfg.image_size, cfg.patch_size, cfg.vision_hidden, cfg.vision_layers, cfg.lm_hidden,
+                        cfg.lm_layers, 4 * cfg.lm_hidden, vocab_size, image_token, cfg.seed, vision_feature_layer=-1,
+                        max_position_embeddings=4096, bos_token_id=2, eos_token_id=3, pad_token_id=0)  # fmt: skip
+    if cfg.use_3d_position:
+        setattr(model.config, POSITION_3D_CONFIG_KEY, {"kind": "sinusoidal", "frame": "world", "unit": "m"})
+    return model
 
 
-class _SceneCache:
-    """Per scene: pixel tensors of the chosen views and the 3D position of every patch, read once."""
+def _load(cfg: TrainConfig, items: list[ScanQAItem]):
+    torch.manual_seed(cfg.seed)
+    if not cfg.init_from:
+        tokenizer = build_tokenizer(items)
+        return build_model(cfg, len(tokenizer), tokenizer.convert_tokens_to_ids("<image>")), tokenizer
+    from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
-    def __init__(self, root: Path, views: int, image_size: int, grid_hw: tuple[int, int], mean, std):
-        self.root, self.views, self.image_size, self.grid_hw = root, views, image_size, grid_hw
-        self.mean, self.std = mean, std
-        self._cache: dict[str, tuple[Tensor, Tensor]] = {}
-
-    def get(self, scene_id: str):
-        if scene_id not in self._cache:
-            scene_dir = self.root / scene_id
-            if not scene_dir.is_dir():
-                raise SegpilotError(f"scene {scene_id} not found under {self.root}")
-            scene = ScanNetScene(scene_dir)
-            ids = scene.valid_frame_ids()
-            frames = scene.frames([ids[i] for i in select_uniform(len(ids), self.views)])
-            px = to_pixel_values([f.rgb for f in frames], self.image_size, self.mean, self.std)
-            xyz = np.stack([patch_xyz(f.depth, f.camera, f.T_world_cam, self.grid_hw) for f in frames])
-            self._cache[scene_id] = (px, torch.from_numpy(xyz))
-        return self._cache[scene_id]
+    init = Path(cfg.init_from)
+    if not any(init.glob("*.safetensors")):  # never torch.load a pickle (it can run code)
+        raise SegpilotError(f"--init-from {init}: expected a checkpoint folder with .safetensors weights")
+    try:
+        model = LlavaForConditionalGeneration.from_pretrained(init, local_files_only=True, use_safetensors=True,
+                                                              trust_remote_code=False)  # fmt: skip
+        tokenizer = AutoTokenizer.from_pretrained(init, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise SegpilotError(f"--init-from {init}: {str(exc).splitlines()[0]}") from None
+    return model, tokenizer
 
 
-def _batch(adapter, visual: Tensor, items: list[ScanQAItem], rng: random.Random):
-    """Right-padded (B, L, D) embeddings, attention mask and per-position targets of the logits.
+@dataclass
+class _Room:
+    """A training room's encoded views and precomputed SeGPruner selections (stage 2 inputs)."""
 
-    `targets[b, p]` is the token the logit at position p must predict (-100 = no loss): the last
-    prompt position predicts the first answer token, the last answer input predicts </s>."""
-    tok, embed = adapter.tokenizer, adapter.model.get_input_embeddings()
-    before, after = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)
+    tokens: VisualTokens
+    selections: dict[tuple[float, float], Tensor]
+    items: list[ScanQAItem]
+
+
+def _view_ids(scan_dir: Path, views: int) -> list[int]:
+    ids, _ = load_views(ScanNetScene(scan_dir), PruneConfig(views=views, view_selection="coverage"))
+    return ids
+
+
+def _question_pieces(adapter: LlavaAdapter, item: ScanQAItem) -> tuple[Tensor, Tensor]:
+    """Token ids of a question's prompt part after the image and of its answer (+ </s>)."""
+    tok = adapter.tokenizer
+    _, after = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)
+    post = tok(after.format(question=item.question), add_special_tokens=False, return_tensors="pt").input_ids[0]
+    ans = tok(" " + item.answers[0], add_special_tokens=False, return_tensors="pt").input_ids[0]
+    return post, torch.cat([ans, torch.tensor([tok.eos_token_id])])
+
+
+def shared_prefix_loss(adapter: LlavaAdapter, visual: Tensor, items: list[ScanQAItem]) -> Tensor:
+    """Answer cross-entropy of several questions about the same visual tokens, the prefix computed once.
+
+    The prompt is `<s> USER: ` + visual tokens + `\n{question} ASSISTANT:` + answer: everything up
+    to the visual tokens is the same for the room's questions, so its keys / values are computed
+    once and repeated over the batch; the suffixes (question + answer inputs) are right-padded.
+    The last prompt position predicts the first answer token, the last answer input </s> -
+    exactly the positions inference reads (tested against the one-sequence definition)."""
+    model, tok = adapter.model, adapter.tokenizer
+    embed = model.get_input_embeddings()
+    before, _ = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)
     pre = embed(tok(before, return_tensors="pt").input_ids[0])
-    seqs, targets = [], []
-    for item in items:
-        post = tok(after.format(question=item.question), add_special_tokens=False, return_tensors="pt").input_ids[0]
-        ans = tok(" " + item.answers[0], add_special_tokens=False, return_tensors="pt").input_ids[0]
-        ans = torch.cat([ans, torch.tensor([tok.eos_token_id])])
-        seqs.append(torch.cat([pre, visual, embed(post), embed(ans[:-1])]))
-        targets.append(ans)
-    length = max(len(s) for s in seqs)
-    inputs = torch.zeros(len(seqs), length, visual.shape[1])
-    mask = torch.zeros(len(seqs), length, dtype=torch.long)
-    labels = torch.full((len(seqs), length), -100, dtype=torch.long)
-    for b, (s, t) in enumerate(zip(seqs, targets, strict=True)):
-        inputs[b, : len(s)], mask[b, : len(s)] = s, 1
-        # s = prompt + answer[:-1], so its last len(t) positions are the last prompt position and the
-        # answer inputs: exactly the positions whose logits predict answer[0], ..., </s>.
-        labels[b, len(s) - len(t) : len(s)] = t
-    return inputs, mask, labels
+    prefix = torch.cat([pre, visual])[None]
+    lm = model.model.language_model
+    cache = lm(inputs_embeds=prefix, use_cache=True).past_key_values
+    cache.batch_repeat_interleave(len(items))
+    pieces = [_question_pieces(adapter, it) for it in items]
+    length = max(len(post) + len(ans) - 1 for post, ans in pieces)
+    ids = torch.zeros(len(items), length, dtype=torch.long)
+    mask = torch.zeros(len(items), prefix.shape[1] + length, dtype=torch.long)
+    mask[:, : prefix.shape[1]] = 1
+    labels = torch.full((len(items), length), -100, dtype=torch.long)
+    for b, (post, ans) in enumerate(pieces):
+        seq = torch.cat([post, ans[:-1]])
+        ids[b, : len(seq)] = seq
+        mask[b, prefix.shape[1] : prefix.shape[1] + len(seq)] = 1
+        labels[b, len(post) - 1 : len(seq)] = ans
+    hidden = lm(inputs_embeds=embed(ids), attention_mask=mask, past_key_values=cache, use_cache=True).last_hidden_state
+    logits = model.lm_head(hidden)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
 
 
-def answer_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean cross-entropy of the answer tokens; `targets` are aligned with the logits (see `_batch`)."""
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+def _prepare_rooms(
+    adapter: LlavaAdapter, data: Path, by_scene: dict[str, list[ScanQAItem]], views: dict[str, list[int]],
+    progress: bool,
+) -> list[_Room]:
+    params = PruneConfig().pruner_params()
+    pruners = {r: make_pruner("segpruner", **{**params, "importance_ratio": r}) for r in IMPORTANCE_RATIOS}
+    rooms = []
+    t0 = time.time()
+    for n, scene_id in enumerate(sorted(by_scene)):
+        frames = ScanNetScene(data / "scans" / scene_id).frames(views[scene_id])
+        with torch.inference_mode():
+            tokens = adapter.encode(frames)
+        tokens = VisualTokens(tokens.features.clone(), tokens.saliency.clone(), tokens.xyz.clone(), tokens.view,
+                              tokens.patch, tokens.grid_hw)  # fmt: skip
+        selections = {(r, b): torch.sort(p.select(tokens, b)).values for r, p in pruners.items() for b in BUDGET_GRID}
+        rooms.append(_Room(tokens, selections, by_scene[scene_id]))
+        if progress and (n + 1) % 25 == 0:
+            print(f"encoded and pruned {n + 1}/{len(by_scene)} rooms ({(time.time() - t0) / 60:.1f} min)", flush=True)
+    return rooms
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    from segpilot.sim.scenes import Scene
+    from segpilot.training.qa_tower import load_labelled_views, pretrain_tower
+
+    t_start = time.time()
     data = Path(cfg.data)
     train_items = load_scanqa(data / "ScanQA_v1.0_train.json")
-    val_items = load_scanqa(data / "ScanQA_v1.0_val.json") if (data / "ScanQA_v1.0_val.json").exists() else []
-    torch.manual_seed(cfg.seed)
-    if cfg.init_from:
-        from transformers import AutoTokenizer, LlavaForConditionalGeneration
-
-        init = Path(cfg.init_from)
-        if not any(init.glob("*.safetensors")):  # never torch.load a pickle (it can run code)
-            raise SegpilotError(f"--init-from {init}: expected a checkpoint folder with .safetensors weights")
-        try:
-            model = LlavaForConditionalGeneration.from_pretrained(init, local_files_only=True, use_safetensors=True,
-                                                                  trust_remote_code=False)  # fmt: skip
-            tokenizer = AutoTokenizer.from_pretrained(init, local_files_only=True, trust_remote_code=False)
-        except (OSError, ValueError) as exc:
-            raise SegpilotError(f"--init-from {init}: {str(exc).splitlines()[0]}") from None
-    else:
-        tokenizer = build_tokenizer(train_items + val_items)
-        model = build_model(cfg, len(tokenizer), tokenizer.convert_tokens_to_ids("<image>"))
+    val_path = data / "ScanQA_v1.0_val.json"
+    val_items = load_scanqa(val_path) if val_path.exists() else []
+    model, tokenizer = _load(cfg, train_items + val_items)
     adapter = LlavaAdapter(model, tokenizer)
     vision = adapter.vision
-    scenes = _SceneCache(data / "scans", cfg.views, cfg.image_size, vision.grid_hw, vision.mean, vision.std)
     by_scene: dict[str, list[ScanQAItem]] = {}
     for item in train_items:
         by_scene.setdefault(item.scene_id, []).append(item)
-    scene_ids = sorted(by_scene)
-    pruner = make_pruner("segpruner", mode="global")
+    views = {s: _view_ids(data / "scans" / s, cfg.views) for s in sorted(by_scene)}
+    summary: dict = {"config": asdict(cfg), "rooms": len(by_scene), "questions": len(train_items)}
     rng = random.Random(cfg.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    sched = TimedCosine(opt, cfg.steps, cfg.max_minutes, cfg.steps // 20)
-    log, losses = [], []
-    t0 = time.time()
+    # Stage 1: the tower learns to see.
+    if cfg.tower_minutes > 0:
+        grid = vision.grid_hw[0]
+
+        def labelled(scene_id: str, ids: list[int]):
+            scene = Scene.load(data / "scenes" / f"{scene_id}.json")
+            return load_labelled_views(data / "scans" / scene_id, scene, ids, vision.image_size, grid, vision.mean,
+                                       vision.std)  # fmt: skip
+
+        tower_rooms = []
+        for scene_id, ids in views.items():
+            n_frames = len(ScanNetScene(data / "scans" / scene_id).valid_frame_ids())
+            others = [i for i in range(n_frames) if i not in ids]
+            tower_rooms.append(labelled(scene_id, ids + rng.sample(others, min(cfg.tower_extra_frames, len(others)))))
+        held = None
+        val_scenes = sorted({it.scene_id for it in val_items})[:10]
+        if val_scenes:
+            parts = [labelled(s, _view_ids(data / "scans" / s, cfg.views)) for s in val_scenes]
+            fields = ("pixels", "category", "colour", "place")
+            held = type(parts[0])(*(torch.cat([getattr(p, f) for p in parts]) for f in fields))
+        summary["tower"] = pretrain_tower(model.model.vision_tower, model.config.vision_feature_layer, tower_rooms,
+                                          held, cfg.tower_minutes, cfg.tower_batch, cfg.tower_lr, cfg.seed,
+                                          progress)  # fmt: skip
+        if progress:
+            print(f"tower held-out patch accuracy: {summary['tower'].get('held_out_patch_accuracy')}", flush=True)
+        del tower_rooms, held
+    # Stage 2: frozen tower, encode and prune once per room, train projector + LM.
+    model.model.vision_tower.requires_grad_(False)
+    model.model.vision_tower.eval()
+    rooms = _prepare_rooms(adapter, data, by_scene, views, progress)
+    params = [p for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    minutes_left = cfg.max_minutes - (time.time() - t_start) / 60
+    if minutes_left <= 0:
+        raise SegpilotError(f"max_minutes {cfg.max_minutes} leaves no time for stage 2 after the tower")
+    from segpilot.policies.schedule import TimedCosine
+
+    sched = TimedCosine(opt, cfg.steps, minutes_left, max(1, min(cfg.steps // 20, 500)))
+    log, losses, budgets = [], [], []
+    t0 = last_save = time.time()
+    out = Path(cfg.out)
+    use_3d = cfg.use_3d_position
+    from segpilot.policies.qa.position3d import sinusoidal_xyz
+
+    model.model.language_model.train()
     for step in range(cfg.steps):
         if sched.share(step) >= 1.0:
             break
-        scene_id = rng.choice(scene_ids)
-        items = rng.sample(by_scene[scene_id], min(cfg.batch_questions, len(by_scene[scene_id])))
-        px, xyz = scenes.get(scene_id)
-        model.train()
-        vision._captured.clear()
-        hidden = model.model.vision_tower(pixel_values=px, output_hidden_states=True).hidden_states[-2][:, 1:]
-        # Selection sees what inference sees: detached features, [CLS]->patch saliency, 3D positions.
-        saliency = vision._captured.pop()[:, :, 0, 1:].mean(dim=1).detach()
-        tokens = VisualTokens.from_views(hidden.detach(), saliency, xyz, vision.grid_hw)
-        budget = 1.0 if rng.random() < cfg.full_token_share else rng.uniform(0.05, 0.5)
-        kept = torch.sort(pruner.select(tokens, budget)).values
-        visual = model.model.multi_modal_projector(hidden.reshape(len(tokens), -1)[kept])
-        inputs, mask, labels = _batch(adapter, visual, items, rng)
-        logits = model(inputs_embeds=inputs, attention_mask=mask).logits
-        loss = answer_loss(logits, labels)
+        room = rng.choice(rooms)
+        items = rng.sample(room.items, min(cfg.batch_questions, len(room.items)))
+        n = len(room.tokens)
+        if rng.random() < cfg.full_token_share:
+            kept, budget = torch.arange(n), 1.0
+        elif rng.random() < cfg.random_prune_share:
+            budget = float(np.exp(rng.uniform(np.log(BUDGET_GRID[0]), np.log(BUDGET_GRID[-1]))))
+            kept = torch.sort(torch.randperm(n, generator=torch.Generator().manual_seed(rng.randrange(2**31)))[
+                : max(1, round(budget * n))]).values  # fmt: skip
+        else:
+            budget = rng.choice(BUDGET_GRID)
+            kept = room.selections[(rng.choice(IMPORTANCE_RATIOS), budget)]
+        visual = model.model.multi_modal_projector(room.tokens.features[kept])
+        if use_3d:
+            visual = visual + sinusoidal_xyz(room.tokens.xyz[kept], visual.shape[1])
+        loss = shared_prefix_loss(adapter, visual, items)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if (step + 1) % 50 == 0 or step == cfg.steps - 1:
-            log.append(
-                {"step": step + 1, "loss": sum(losses[-50:]) / len(losses[-50:]), "minutes": (time.time() - t0) / 60}
-            )
+        budgets.append(budget)
+        if (step + 1) % 100 == 0:
+            log.append({"step": step + 1, "loss": float(np.mean(losses[-100:])), "minutes": (time.time() - t0) / 60,
+                        "mean_budget": float(np.mean(budgets[-100:]))})  # fmt: skip
             if progress:
                 print(f"step {step + 1}: loss {log[-1]['loss']:.3f} ({log[-1]['minutes']:.1f} min)", flush=True)
-    out = Path(cfg.out)
+        if time.time() - last_save > 60 * cfg.checkpoint_minutes:
+            _save(
+                model, tokenizer, out, {**summary, "steps_done": len(losses), "log": log, "partial": True}, cfg, t_start
+            )
+            last_save = time.time()
+    summary.update({"steps_done": len(losses), "stage2_minutes": (time.time() - t0) / 60, "log": log})
+    return _save(model, tokenizer, out, summary, cfg, t_start)
+
+
+def _save(model, tokenizer, out: Path, summary: dict, cfg: TrainConfig, t_start: float) -> dict:
     model.eval()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    summary = {"config": asdict(cfg), "steps_done": len(losses), "minutes": (time.time() - t0) / 60,
-               "parameters": sum(p.numel() for p in model.parameters()), "log": log}  # fmt: skip
+    summary = {**summary, "minutes": (time.time() - t_start) / 60,
+               "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
     previous = Path(cfg.init_from) / "training_log.json" if cfg.init_from else None
     if previous is not None and previous.exists():  # keep the whole history of a continued model
         before = json.loads(previous.read_text())
@@ -248,4 +362,5 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         summary["total_minutes"] = before.get("total_minutes", before["minutes"]) + summary["minutes"]
         summary["total_steps"] = before.get("total_steps", before["steps_done"]) + summary["steps_done"]
     (out / "training_log.json").write_text(json.dumps(summary, indent=1))
+    model.model.language_model.train()
     return summary

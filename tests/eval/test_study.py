@@ -26,4 +26,24 @@ def test_study_writes_table_and_plot(tmp_path):
     full = [r for r in table["rows"] if r["budget"] == 1.0]
     assert len({r["EM@1"] for r in full}) == 1  # all tokens: same answers whatever the method
     assert (tmp_path / "study" / "study_budget.png").stat().st_size > 10_000
-    assert json.loads((tmp_path / "study" / "study_budget.json").read_text())["schema_version"] == 1
+    assert json.loads((tmp_path / "study" / "study_budget.json").read_text())["schema_version"] == 2
+    seg = [r for r in table["rows"] if r["method"] == table["reference"]]
+    assert seg and all(r["em_minus_segpruner"]["mean"] == 0 for r in seg)  # the reference against itself
+    assert all("em_minus_segpruner" in r for r in table["rows"])
+
+
+def test_paired_bootstrap_interval_separates_a_real_difference_only():
+    import numpy as np
+
+    from segpilot.eval.study import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    base = (rng.random(600) < 0.6).astype(float) * 100
+    better = np.where(rng.random(600) < 0.15, 100.0, base)  # 15% of the wrong answers fixed
+    mean, lo, hi = paired_bootstrap(list(better), list(base))
+    assert lo > 0 and lo < mean < hi
+    noise = np.where(rng.random(600) < 0.02, 100.0 - base, base)  # a few flips both ways
+    _, lo, hi = paired_bootstrap(list(noise), list(base))
+    assert lo <= 0 <= hi
+    with pytest.raises(Exception, match="equally long"):
+        paired_bootstrap([1.0], [1.0, 2.0])

@@ -7,7 +7,8 @@ import torch
 
 def build_llava(
     image_size: int, patch_size: int, vision_hidden: int, vision_layers: int, lm_hidden: int, lm_layers: int,
-    lm_intermediate: int, vocab: int, image_token: int, seed: int = 0, **text_kwargs,
+    lm_intermediate: int, vocab: int, image_token: int, seed: int = 0, vision_feature_layer: int = -2,
+    **text_kwargs,
 ):  # fmt: skip
     """CLIP tower + projector + Llama LM, 64-wide attention heads, LLaVA's default feature selection."""
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
@@ -30,7 +31,12 @@ def build_llava(
         vocab_size=vocab,
         **text_kwargs,
     )
-    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token,
-                         vision_feature_layer=-2, vision_feature_select_strategy="default")  # fmt: skip
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=image_token,
+        vision_feature_layer=vision_feature_layer,
+        vision_feature_select_strategy="default",
+    )
     torch.manual_seed(seed)
     return LlavaForConditionalGeneration._from_config(config)

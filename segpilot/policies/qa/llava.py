@@ -4,7 +4,8 @@
   hidden_states[vision_feature_layer] without [CLS], i.e. LLaVA's "default" strategy, and
   [CLS]->patch saliency of that layer), plus the 3D position of every patch;
 - answer: the kept tokens (view-major, patch order) are projected by the model's
-  multi_modal_projector, optionally plus a sinusoidal 3D position embedding, and replace
+  multi_modal_projector, plus a sinusoidal 3D position embedding when asked for or when the
+  model's config records that it was trained with one (`segpilot_3d_position`), and replace
   the `<image>` placeholder of the prompt through `inputs_embeds`; greedy decoding.
 With nothing pruned, the logits equal the model's own (input_ids + pixel_values) path
 (tested). Images are resized to the tower's square input without cropping, so every patch
@@ -28,7 +29,7 @@ from segpilot.perception.encoders.hf import HFVisionEncoder
 from segpilot.perception.tokens import VisualTokens
 from segpilot.policies.qa.base import Answer, greedy_generate
 from segpilot.policies.qa.families import register_adapter
-from segpilot.policies.qa.position3d import sinusoidal_xyz
+from segpilot.policies.qa.position3d import POSITION_3D_CONFIG_KEY, sinusoidal_xyz
 
 DEFAULT_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"
 IMAGE_PLACEHOLDER = "<image>"
@@ -60,7 +61,8 @@ class LlavaAdapter:
         self.model = model.eval().to(device)
         self.tokenizer = tokenizer
         self.template = template
-        self.use_3d_position = use_3d_position
+        # A model trained with the 3D position embedding records it in its config and always gets it.
+        self.use_3d_position = use_3d_position or bool(getattr(model.config, POSITION_3D_CONFIG_KEY, None))
         self.min_valid_fraction = min_valid_fraction
         self.device = torch.device(device)
         self.vision = self._vision_encoder(model, batch_size, device)

@@ -6,6 +6,7 @@ batch of questions about one scene the views are encoded and pruned once and reu
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -67,12 +68,15 @@ class QAPipeline:
     question about a scan (any `FrameSource`), `answer_frames` about frames in memory (a ROS keyframe set). The
     last scan's pruned tokens are kept, so several questions about one scan encode and prune it once."""
 
-    def __init__(self, adapter, config: PruneConfig, max_new_tokens: int = 16):
+    def __init__(self, adapter, config: PruneConfig, max_new_tokens: int = 16, encoded: dict | None = None):
         self.adapter = adapter
         self.config = config
         self.prune = PrunePipeline(config, tokenize=adapter.encode)
         self.max_new_tokens = max_new_tokens
         self._cache: dict[str, PruneResult] = {}
+        # Encoded scans shared by pipelines that differ only in pruning (the budget study runs every method and
+        # budget on the same views: each scan is read and encoded once, not once per run).
+        self._encoded = encoded
 
     def describe(self) -> dict:
         return asdict(self.config)
@@ -81,8 +85,21 @@ class QAPipeline:
         """Views, tokens and kept indices of a scene (cached for the last scene asked about)."""
         key = str(scene.root)
         if key not in self._cache:
-            self._cache = {key: self.prune.run_scene(scene)}
+            self._cache = {key: self._run_scene(scene, key)}
         return self._cache[key]
+
+    def _run_scene(self, scene: FrameSource, key: str) -> PruneResult:
+        if self._encoded is None:
+            return self.prune.run_scene(scene)
+        c = self.config
+        views_key = (key, c.views, c.view_selection, c.coverage_voxel_m, c.coverage_candidates, c.min_valid_fraction)
+        if views_key not in self._encoded:
+            self._encoded[views_key] = self.prune.run_scene(scene)
+        base = self._encoded[views_key]
+        t0 = time.perf_counter()
+        kept = self.prune.pruner.select(base.tokens, c.budget_value)
+        return PruneResult(base.tokens, kept, base.view_ids, base.views,
+                           {**base.timings, "prune": time.perf_counter() - t0})  # fmt: skip
 
     def prepare_frames(self, frames, key: str) -> PruneResult:
         """Like `prepare` for frames already in memory (a ROS keyframe buffer); `key` names the set."""

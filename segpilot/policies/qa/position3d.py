@@ -12,6 +12,9 @@ import math
 import torch
 from torch import Tensor
 
+POSITION_3D_CONFIG_KEY = "segpilot_3d_position"
+"""Key of a model config recording that the model was trained with this embedding added to its visual tokens."""
+
 
 def sinusoidal_xyz(xyz: Tensor, dim: int, min_wavelength_m: float = 0.05, max_wavelength_m: float = 20.0) -> Tensor:
     """(K, 3) world positions -> (K, dim) embedding."""

@@ -1,28 +1,34 @@
-"""`segpilot train qa` smoke test: a few steps on one generated room; the checkpoint loads and answers."""
+"""`segpilot train qa`: the shared-prefix loss is the one-sequence loss; a short run gives a loadable checkpoint."""
 
 from __future__ import annotations
 
 import json
-import random
 
+import numpy as np
 import pytest
 import torch
 
 from segpilot.errors import SegpilotError
+from segpilot.eval.datasets.scanqa import ScanQAItem
 from segpilot.policies.qa.llava import LlavaAdapter
+from segpilot.policies.qa.position3d import POSITION_3D_CONFIG_KEY
 from segpilot.sim.make_qa import make_qa
-from segpilot.training.qa_train import TrainConfig, train
+from segpilot.training.qa_train import TrainConfig, build_model, build_tokenizer, shared_prefix_loss, train
+
+TINY = dict(image_size=32, patch_size=16, vision_hidden=32, vision_layers=2, lm_hidden=32, lm_layers=1)
 
 
-def test_a_few_steps_give_a_loadable_checkpoint(tmp_path):
-    make_qa(tmp_path / "data", 1, seed=50)
-    cfg = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "model"), views=2, image_size=32, patch_size=16,
-                      vision_hidden=32, vision_layers=2, lm_hidden=32, lm_layers=1, steps=4)  # fmt: skip
+def test_a_short_run_gives_a_loadable_checkpoint_that_records_its_3d_embedding(tmp_path):
+    make_qa(tmp_path / "data", 3, seed=50)
+    cfg = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "model"), views=2, steps=4, tower_minutes=0.02,
+                      tower_batch=4, **TINY)  # fmt: skip
     summary = train(cfg, progress=False)
-    assert summary["steps_done"] == 4 and summary["log"][-1]["step"] == 4
+    assert summary["steps_done"] == 4 and summary["tower"]["steps"] >= 1
+    assert set(summary["tower"]["held_out_patch_accuracy"]) >= {"category_small", "colour_small", "place_small"}
     assert json.loads((tmp_path / "model" / "training_log.json").read_text())["config"]["steps"] == 4
-    assert list((tmp_path / "model").glob("*.safetensors"))
     adapter = LlavaAdapter.from_pretrained(tmp_path / "model")
+    assert adapter.use_3d_position and getattr(adapter.model.config, POSITION_3D_CONFIG_KEY)["unit"] == "m"
+    assert not any("head" in k for k in adapter.model.state_dict() if k != "lm_head.weight")  # aux heads dropped
     tokens = adapter.encode(_frames(tmp_path / "data"))
     answer = adapter.answer(tokens, torch.arange(len(tokens)), "What color is the table?", max_new_tokens=3)
     assert isinstance(answer.text, str) and len(tokens) == 2 * 4
@@ -40,38 +46,39 @@ def test_bad_train_config():
         TrainConfig(image_size=100, patch_size=16)
     with pytest.raises(SegpilotError, match="steps must be >= 1"):
         TrainConfig(steps=0)
+    with pytest.raises(SegpilotError, match="tower_minutes"):
+        TrainConfig(tower_minutes=-1)
 
 
-def test_batched_loss_equals_the_one_sequence_definition():
-    """logits[p] predicts token p + 1: the last prompt position predicts the first answer token."""
-    from segpilot.eval.datasets.scanqa import ScanQAItem
-    from segpilot.training.qa_train import _batch, answer_loss, build_model, build_tokenizer
-
+def test_shared_prefix_loss_equals_the_one_sequence_loss_inference_reads():
+    """Each question's answer loss, computed on the full prompt as inference builds it (`prompt_embeddings`)
+    and averaged over answer tokens, equals the batched loss with the visual prefix computed once."""
     items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"]),
-             ScanQAItem("q1", "s", "Where is the cup?", ["on the table"])]  # fmt: skip
+             ScanQAItem("q1", "s", "Where is the cup?", ["on the table"]),
+             ScanQAItem("q2", "s", "How many cups are there in the room?", ["two", "2"])]  # fmt: skip
     tok = build_tokenizer(items)
-    cfg = TrainConfig(image_size=32, patch_size=16, vision_hidden=32, vision_layers=2, lm_hidden=32, lm_layers=1)
-    adapter = LlavaAdapter(build_model(cfg, len(tok), tok.convert_tokens_to_ids("<image>")), tok)
-    inputs, mask, targets = _batch(adapter, torch.zeros(3, 32), items, random.Random(0))
-    logits = torch.randn(*targets.shape, len(tok))
-    per_item = []
-    for b, item in enumerate(items):
-        prompt = adapter.prompt_embeddings(_FakeTokens(), torch.arange(3), item.question)  # what inference feeds
-        n_prompt = prompt.shape[1]
-        answer = torch.tensor(tok(" " + item.answers[0], add_special_tokens=False).input_ids + [tok.eos_token_id])
-        assert torch.allclose(inputs[b, :n_prompt], prompt[0])
-        assert int(mask[b].sum()) == n_prompt + len(answer) - 1
-        one = torch.nn.functional.cross_entropy(logits[b, n_prompt - 1 : n_prompt - 1 + len(answer)], answer,
-                                                reduction="sum")  # fmt: skip
-        per_item.append((one, len(answer)))
-    expected = sum(x for x, _ in per_item) / sum(n for _, n in per_item)
-    assert torch.allclose(answer_loss(logits, targets), expected)
+    torch.manual_seed(0)
+    adapter = LlavaAdapter(build_model(TrainConfig(**TINY), len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+    visual = torch.randn(5, 32)
+    batched = shared_prefix_loss(adapter, visual, items)
+    nll, count = 0.0, 0
+    for item in items:
+        prompt = adapter.prompt_embeddings(_Tokens(visual), torch.arange(5), item.question)
+        answer = tok(" " + item.answers[0], add_special_tokens=False).input_ids + [tok.eos_token_id]
+        seq = torch.cat([prompt[0], adapter.model.get_input_embeddings()(torch.tensor(answer[:-1]))])
+        logits = adapter.model(inputs_embeds=seq[None]).logits[0]
+        n = prompt.shape[1]
+        nll += torch.nn.functional.cross_entropy(logits[n - 1 : n - 1 + len(answer)], torch.tensor(answer),
+                                                 reduction="sum").item()  # fmt: skip
+        count += len(answer)
+    np.testing.assert_allclose(batched.item(), nll / count, rtol=1e-4)
 
 
-class _FakeTokens:
-    """Three zero visual tokens in LM space (what _batch gets as `visual`)."""
+class _Tokens:
+    """Visual tokens already in LM space, without a position (what the trainer passes as `visual`)."""
 
-    xyz = torch.zeros(3, 3)
+    def __init__(self, visual):
+        self.visual, self.xyz = visual, torch.full((len(visual), 3), float("nan"))
 
     def lm_embeddings(self, kept):
-        return torch.zeros(len(kept), 32)
+        return self.visual[kept]

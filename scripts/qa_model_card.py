@@ -1,0 +1,104 @@
+"""Write the embedded QA model's card (card.json + README.md) from the runs that measured it.
+
+Reads: the make-qa summary (data, question-only baselines, colour report), the training log,
+`segpilot eval scanqa` folders on the held-out test split (all tokens, SeGPruner 9% and 3%),
+the budget study on the val split, the visibility table and the ask-on-held-out-rooms report.
+
+    python scripts/qa_model_card.py --model segpilot/data/models/qa-default --data data/qa320 \
+        --eval runs/card --study runs/study --visibility docs/qa_visibility.json --ask docs/qa_ask_rooms.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from segpilot.eval.metrics import exact_match
+
+EVALS = (("all tokens", "full"), ("SeGPruner 9%", "segpruner9"), ("SeGPruner 3%", "segpruner3"))
+
+
+def per_group(pred_file: Path, qa: dict[str, dict]) -> dict:
+    """EM@1 per question type and on the questions no single view answers."""
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for line in pred_file.read_text().splitlines():
+        r = json.loads(line)
+        item = qa[r["question_id"]]
+        ok = int(exact_match(r["prediction"], item["answers"]))
+        keys = ["all", f"type:{item['question_type']}"]
+        if not item.get("single_view_answerable", True):
+            keys.append("needs_more_than_one_view")
+        for k in keys:
+            groups[k][0] += ok
+            groups[k][1] += 1
+    return {k: {"n": n, "EM@1": 100.0 * a / n} for k, (a, n) in sorted(groups.items())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("model", "data", "eval", "study", "visibility", "ask"):
+        ap.add_argument(f"--{name}", required=True)
+    args = ap.parse_args()
+    model, data = Path(args.model), Path(args.data)
+    summary = json.loads((data / "summary.json").read_text())
+    log = json.loads((model / "training_log.json").read_text())
+    qa = {it["question_id"]: it for it in json.loads((data / "ScanQA_v1.0_test.json").read_text())}
+    evaluation = {}
+    for label, folder in EVALS:
+        run = Path(args.eval) / folder
+        evaluation[label] = {"metrics": json.loads((run / "metrics.json").read_text()),
+                             "groups": per_group(run / "predictions.jsonl", qa)}  # fmt: skip
+    study = json.loads((Path(args.study) / "study_budget.json").read_text())
+    visibility = json.loads(Path(args.visibility).read_text())
+    ask = json.loads(Path(args.ask).read_text())
+    full = evaluation["all tokens"]["groups"]["all"]["EM@1"]
+    card = {
+        "schema_version": 2,
+        "architecture": "LlavaForConditionalGeneration (CLIP vision tower + MLP projector + Llama LM), "
+        "sinusoidal 3D position embedding of the visual tokens (config key segpilot_3d_position)",
+        "parameters": log["parameters"],
+        "data": {k: summary[k] for k in ("seed", "scenes", "rooms", "questions", "questions_before_balancing",
+                                         "type_mix", "needs_more_than_one_view", "question_only_baselines",
+                                         "colour_recovery")},  # fmt: skip
+        "training": {"minutes": log["minutes"], "tower": {k: v for k, v in log.get("tower", {}).items() if k != "log"},
+                     "stage2_steps": log["steps_done"], "stage2_minutes": log.get("stage2_minutes"),
+                     "config": log["config"], "final_loss": log["log"][-1]["loss"] if log["log"] else None,
+                     "runs": [{"command": "segpilot train qa --data data/qa320 --out data/qa-run1",
+                               "minutes": log["minutes"]}]},  # fmt: skip
+        "evaluation_test": {label: e["groups"] for label, e in evaluation.items()},
+        "kept_share_of_full_em": {label: 100.0 * e["groups"]["all"]["EM@1"] / max(full, 1e-9)
+                                  for label, e in evaluation.items()},  # fmt: skip
+        "study_val": {k: study[k] for k in ("questions", "budgets", "reference", "rows", "sweep")},
+        "visibility": visibility,
+        "ask_held_out_rooms": {k: v for k, v in ask.items() if k != "examples"},
+    }
+    (model / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    lines = [
+        "# segpilot embedded QA model",
+        "",
+        f"{card['architecture']}; {card['parameters'] / 1e6:.1f} M parameters; trained by `segpilot train qa` in "
+        f"{log['minutes']:.0f} min on a 2-core CPU on `segpilot sim make-qa --scenes {summary['scenes']} --seed "
+        f"{summary['seed']}` ({summary['rooms']['train']} training rooms). Synthetic rooms only: it answers questions "
+        "about segpilot's generated rooms, not real scans. Full figures: card.json.",
+        "",
+        f"| held-out test split ({summary['rooms']['test']} rooms) | n | EM@1 | "
+        + " | ".join(t for t in sorted(summary["type_mix"]))
+        + " | needs > 1 view |",
+        "|---|---|---|" + "---|" * len(summary["type_mix"]) + "---|",
+    ]
+    for label, e in evaluation.items():
+        g = e["groups"]
+        lines.append(f"| {label} | {g['all']['n']} | {g['all']['EM@1']:.1f} | "
+                     + " | ".join(f"{g[f'type:{t}']['EM@1']:.1f}" for t in sorted(summary["type_mix"]))
+                     + f" | {g.get('needs_more_than_one_view', {}).get('EM@1', float('nan')):.1f} |")  # fmt: skip
+    base = summary["question_only_baselines"]["test"]
+    lines.append("| question-only baseline (best of per type / template / question) | | | "
+                 + " | ".join(f"{base[t]['best']:.1f}" for t in sorted(summary["type_mix"])) + " | |")  # fmt: skip
+    (model / "README.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
