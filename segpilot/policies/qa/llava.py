@@ -14,6 +14,7 @@ maps onto the whole RGB-D frame (`geometry.unproject.patch_index`).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from segpilot.geometry.frame import Frame
 from segpilot.geometry.unproject import patch_xyz
 from segpilot.perception.encoders.hf import HFVisionEncoder
 from segpilot.perception.tokens import VisualTokens
-from segpilot.policies.qa.base import Answer, greedy_generate
+from segpilot.policies.qa.base import Answer, crop_cache, greedy_generate
 from segpilot.policies.qa.families import register_adapter
 from segpilot.policies.qa.position3d import POSITION_3D_CONFIG_KEY, sinusoidal_xyz
 
@@ -68,6 +69,8 @@ class LlavaAdapter:
         self.vision = self._vision_encoder(model, batch_size, device)
         self.projector = model.model.multi_modal_projector
         self.hidden_size = model.get_input_embeddings().weight.shape[1]
+        self._prefix = None  # (key, KV cache, prefix length, tokens) of the last kept set answered about
+        self._lock = threading.Lock()
 
     def _vision_encoder(self, model, batch_size: int, device: str) -> HFVisionEncoder:
         cfg = model.config
@@ -134,11 +137,39 @@ class LlavaAdapter:
     def logits(self, tokens: VisualTokens, kept: Tensor, question: str) -> Tensor:
         return self.model(inputs_embeds=self.prompt_embeddings(tokens, kept, question)).logits
 
+    def _prefix_cache(self, tokens: VisualTokens, kept: Tensor):
+        """KV cache of the prompt up to and including the visual tokens, reused by every question about the same
+        kept tokens (a scene's questions in `eval`, `ask --questions`, the ROS node): the visual tokens, most of
+        the prompt, run through the LM once per scene instead of once per question."""
+        kept = torch.sort(kept.to(torch.long)).values
+        key = (id(tokens), len(tokens), hash(kept.cpu().numpy().tobytes()))
+        if self._prefix is None or self._prefix[0] != key:
+            before = self.template.split(IMAGE_PLACEHOLDER)[0]
+            ids = self.tokenizer(before, add_special_tokens=True, return_tensors="pt").input_ids.to(self.device)
+            embeds = torch.cat([self.model.get_input_embeddings()(ids)[0], self.visual_embeddings(tokens, kept)])
+            out = self.model(inputs_embeds=embeds[None], use_cache=True, logits_to_keep=1)
+            # `tokens` is held so its id cannot be reused by another object while the entry lives
+            self._prefix = (key, out.past_key_values, embeds.shape[0], tokens)
+        return self._prefix[1], self._prefix[2]
+
     def answer(self, tokens: VisualTokens, kept: Tensor, question: str, max_new_tokens: int = 16) -> Answer:
+        if not question.strip():
+            raise SegpilotError("the question is empty")
+        with self._lock:  # one shared prefix cache: answers about it run one at a time
+            return self._answer(tokens, kept, question, max_new_tokens)
+
+    def _answer(self, tokens: VisualTokens, kept: Tensor, question: str, max_new_tokens: int) -> Answer:
         t0 = time.perf_counter()
         with torch.inference_mode():
-            embeds = self.prompt_embeddings(tokens, kept, question)
+            cache, n_prefix = self._prefix_cache(tokens, kept)
+            after = self.template.format(question=question.strip()).split(IMAGE_PLACEHOLDER)[1]
+            ids = self.tokenizer(after, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
+            suffix = self.model.get_input_embeddings()(ids)
         t1 = time.perf_counter()
-        ids, timings = greedy_generate(self.model, embeds, max_new_tokens, self.tokenizer.eos_token_id)
-        text = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
-        return Answer(text, sorted(int(i) for i in kept), len(tokens), {"project": t1 - t0, **timings})
+        try:
+            out_ids, timings = greedy_generate(self.model, suffix, max_new_tokens, self.tokenizer.eos_token_id,
+                                               past_key_values=cache)  # fmt: skip
+        finally:
+            crop_cache(cache, n_prefix)  # back to the shared prefix for the next question
+        text = self.tokenizer.decode(out_ids, skip_special_tokens=True).strip()
+        return Answer(text, sorted(int(i) for i in kept), len(tokens), {"prefix": t1 - t0, **timings})

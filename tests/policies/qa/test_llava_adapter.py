@@ -75,7 +75,7 @@ def test_pruned_paths_run_and_honour_the_budget(model, method):
     kept = make_pruner(method).select(tokens, 0.25)
     ans = adapter.answer(tokens, kept, "what color is the chair ?", max_new_tokens=3)
     assert len(ans.kept) == 8 and ans.n_tokens == 32
-    assert set(ans.timings) == {"project", "prefill", "decode"}
+    assert set(ans.timings) == {"prefix", "prefill", "decode"}
     full = adapter.prompt_embeddings(tokens, torch.arange(32), "what color is the chair ?")
     pruned = adapter.prompt_embeddings(tokens, kept, "what color is the chair ?")
     assert full.shape[1] - pruned.shape[1] == 24
@@ -105,3 +105,30 @@ def test_round_trip_through_a_local_folder(model, tmp_path):
     adapter = LlavaAdapter.from_pretrained(tmp_path)
     tokens = adapter.encode(_frames(1))
     assert adapter.answer(tokens, torch.arange(16), "what color is the chair ?", max_new_tokens=2).n_tokens == 16
+
+
+def test_the_shared_prefix_cache_answers_like_the_whole_prompt(model):
+    """Questions about the same kept tokens reuse one KV cache of the prompt up to the visual tokens; every answer
+    equals greedy decoding of the whole prompt, and another kept set gets its own prefix."""
+    from segpilot.policies.qa.base import crop_cache, greedy_generate
+
+    adapter = LlavaAdapter(model, tiny_tokenizer(), use_3d_position=True)
+    tokens = adapter.encode(_frames(2))
+    questions = ["what color is the chair ?", "where is the table ?", "what is on the table ?"]
+    for kept in (torch.arange(32), make_pruner("segpruner").select(tokens, 0.25)):
+        first = None
+        for q in questions:
+            ans = adapter.answer(tokens, kept, q, max_new_tokens=4)
+            first = first or adapter._prefix
+            assert adapter._prefix is first  # computed once for this kept set
+            whole, _ = greedy_generate(adapter.model, adapter.prompt_embeddings(tokens, kept, q), 4,
+                                       adapter.tokenizer.eos_token_id)  # fmt: skip
+            assert ans.text == adapter.tokenizer.decode(whole, skip_special_tokens=True).strip()
+            with torch.inference_mode():
+                cached = adapter.model(inputs_embeds=adapter.prompt_embeddings(tokens, kept, q)).logits[0, -1]
+                cache, n = adapter._prefix_cache(tokens, kept)
+                ids = adapter.tokenizer(f"\n{q} ASSISTANT:", add_special_tokens=False, return_tensors="pt").input_ids
+                split = adapter.model(inputs_embeds=adapter.model.get_input_embeddings()(ids), past_key_values=cache,
+                                      use_cache=True).logits[0, -1]  # fmt: skip
+                crop_cache(cache, n)
+            torch.testing.assert_close(split, cached, rtol=1e-4, atol=1e-5)
