@@ -77,7 +77,11 @@ class HFVisionEncoder:
         layer.self_attn.config = copy.copy(layer.self_attn.config)
         layer.self_attn.config._attn_implementation = "eager"
         self._captured: list[Tensor] = []
-        layer.self_attn.register_forward_hook(lambda _m, _i, out: self._captured.append(out[1]))
+        # Captured only inside `encode`: a forward of the tower for anything else (training it) must not pile up
+        # attention maps and their autograd graphs (that leak filled 21 GB in 425 training steps).
+        self._capturing = False
+        layer.self_attn.register_forward_hook(lambda _m, _i, out: self._captured.append(out[1]) if self._capturing
+                                              else None)  # fmt: skip
 
     def _layers(self) -> torch.nn.ModuleList:
         # transformers 5 flattened the tower (model.encoder); 4.x nested it (model.vision_model).
@@ -124,7 +128,11 @@ class HFVisionEncoder:
         for i in range(0, len(images), self.batch_size):
             x = to_pixel_values(images[i : i + self.batch_size], self.image_size, self.mean, self.std)
             self._captured.clear()
-            out = self.model(pixel_values=x.to(self.device), output_hidden_states=True)
+            self._capturing = True
+            try:
+                out = self.model(pixel_values=x.to(self.device), output_hidden_states=True)
+            finally:
+                self._capturing = False
             hidden = out.hidden_states[self.feature_layer]
             attn = self._captured[-1]  # (B, heads, S, S)
             if self.family == "clip":

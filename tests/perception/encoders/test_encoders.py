@@ -77,3 +77,15 @@ def test_default_pretrained_encoder_grid():
     out = enc.encode(IMAGES[:2])
     assert out.grid_hw == (27, 27) and out.features.shape == (2, 729, 112)
     assert torch.isfinite(out.saliency).all() and (out.saliency >= 0).all()
+
+
+def test_a_tower_forward_outside_encode_keeps_no_attention_maps():
+    """Training the tower runs it directly: the saliency hook must not keep each step's attention (and its autograd
+    graph) alive - it did, and an 85-minute training run was OOM-killed at 21 GB."""
+    enc = HFVisionEncoder.from_config(CLIPVisionConfig(**TINY), batch_size=2)
+    x = torch.randn(2, 3, TINY["image_size"], TINY["image_size"])
+    for _ in range(3):
+        enc.model(pixel_values=x, output_hidden_states=True).hidden_states[-1].sum().backward()
+    assert enc._captured == []
+    enc.encode([np.zeros((20, 20, 3), np.uint8)] * 3)
+    assert len(enc._captured) == 1 and not enc._captured[0].requires_grad
