@@ -2,8 +2,8 @@
 
 For each room seed (default 7000-7009, never used by the training data: make-qa seeds 1000-1319),
 the room `segpilot ask --room-seed S` renders (its cache, with questions.json) is asked every
-question of its questions.json through the same code path as `segpilot ask` (default pruning:
-SeGPruner, 9% of the tokens, coverage views), and the answers are scored by exact match.
+question of its questions.json through `segpilot ask --questions` (default pruning: SeGPruner,
+9% of the tokens, coverage views), and the answers are scored by exact match.
 
     python scripts/qa_ask_rooms.py --json docs/qa_ask_rooms.json [--model DIR] [--seeds 7000-7009]
 """
@@ -15,9 +15,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from segpilot.eval.metrics import exact_match
+from segpilot.eval.qa_runs import ask_many
 from segpilot.pipeline import PruneConfig
-from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
 from segpilot.sim.cached_scan import generated_scan
 
 
@@ -28,27 +27,20 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     first, last = (int(x) for x in args.seeds.split("-"))
-    pipeline = QAPipeline(load_adapter(args.model), PruneConfig())
     rooms, examples = [], []
     per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for seed in range(first, last + 1):
         scan = generated_scan(seed)
-        questions = json.loads((scan / "questions.json").read_text())
-        from segpilot.eval.datasets.sources import ScanConfig
-
-        source = ScanConfig().open(scan)
-        right = 0
-        for q in questions:
-            answer = pipeline.answer_scene(source, q["question"])
-            ok = exact_match(answer.text, q["answers"])
-            right += ok
-            per_type[q["type"]][0] += ok
-            per_type[q["type"]][1] += 1
-            if len(examples) < 400:
-                examples.append({"seed": seed, "question": q["question"], "answers": q["answers"],
-                                 "prediction": answer.text, "right": bool(ok)})  # fmt: skip
-        rooms.append({"seed": seed, "scene": scan.name, "questions": len(questions), "right": right})
-        print(f"room {seed}: {right}/{len(questions)} right", flush=True)
+        # what `segpilot ask --room-seed SEED --questions <scan>/questions.json` runs
+        result = ask_many(scan / "questions.json", args.model, scan, PruneConfig(), 16, False)
+        types = [q["type"] for q in json.loads((scan / "questions.json").read_text())]
+        for r, t in zip(result["answers"], types, strict=True):
+            per_type[t][0] += r["right"]
+            per_type[t][1] += 1
+            examples.append({"seed": seed, "type": t, **{k: r[k] for k in ("question", "answers", "prediction",
+                                                                             "right")}})  # fmt: skip
+        rooms.append({"seed": seed, "scene": scan.name, "questions": result["scored"], "right": result["right"]})
+        print(f"room {seed}: {result['right']}/{result['scored']} right", flush=True)
     total = sum(r["questions"] for r in rooms)
     report = {
         "model": args.model or "embedded default", "config": "segpilot ask defaults (PruneConfig())",

@@ -78,7 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_prune_arguments(prune)
 
     ask = sub.add_parser("ask", help="answer a question about a scan with a VLM on pruned 3D tokens")
-    ask.add_argument("question", help="the question, e.g. 'What color is the sofa?'")
+    ask.add_argument("question", nargs="?", default=None, help="the question, e.g. 'What color is the sofa?'")
+    ask.add_argument(
+        "--questions",
+        type=pth,
+        default=None,
+        help="answer every question of this JSON file instead (a list of texts or of objects with 'question' and "
+        "optional 'answers', like the generated rooms' questions.json): the scan is encoded and pruned once",
+    )
     ask.add_argument("--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)")
     ask.add_argument(
         "--scene",

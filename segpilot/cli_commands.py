@@ -63,6 +63,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"scene: generated room {scene.name} ({scene}; example questions in questions.json)")
     elif args.room_seed is not None:
         raise SegpilotError("--room-seed picks a generated room: use it without --scene")
+    if (args.question is None) == (args.questions is None):
+        raise SegpilotError("ask needs a question or --questions FILE (not both)")
+    if args.questions is not None:
+        summary = commands.ask_many(args.questions, args.model, scene, _qa_config(args), args.max_new_tokens,
+                                    args.use_3d_position, args.out, scan=_scan_config(args))  # fmt: skip
+        for r in summary["answers"]:
+            mark = "" if r["right"] is None else (" [right]" if r["right"] else f" [expected {r['answers'][0]}]")
+            print(f"{r['question']} -> {r['prediction']}{mark}")
+        if summary["scored"]:
+            print(f"{summary['right']}/{summary['scored']} right ({summary['right_pct']:.1f}%)")
+        if args.out:
+            print(f"wrote {args.out}/answers.jsonl")
+        return 0
     result = commands.ask(
         args.question, args.model, scene, _qa_config(args), args.max_new_tokens, args.use_3d_position, args.out,
         scan=_scan_config(args),

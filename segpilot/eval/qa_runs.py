@@ -34,6 +34,49 @@ def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_to
     return {"question": question, **answer.to_record()}
 
 
+def load_questions(path: Path) -> list[dict]:
+    """A question file: a JSON list of texts or of objects with "question" (and optional "answers")."""
+    from segpilot.jsonio import read_json
+
+    data = read_json(path, "a question file")
+    if not isinstance(data, list) or not data:
+        raise SegpilotError(f"{path}: expected a non-empty JSON list of questions")
+    out = []
+    for i, q in enumerate(data):
+        if isinstance(q, str):
+            q = {"question": q}
+        if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+            raise SegpilotError(f"{path}: entry {i} must be a text or an object with a 'question' text")
+        answers = q.get("answers")
+        if answers is not None and (not isinstance(answers, list) or not all(isinstance(a, str) for a in answers)):
+            raise SegpilotError(f"{path}: entry {i}: 'answers' must be a list of texts")
+        out.append({"question": q["question"], "answers": answers})
+    return out
+
+
+def ask_many(questions_file: Path, model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
+             out: Path | None = None, scan: ScanConfig | None = None) -> dict:  # fmt: skip
+    """Answer every question of a file about one scan: encoded, pruned and (LLaVA) prefix-cached once. With
+    `out`, one JSON line per answer in answers.jsonl."""
+    from segpilot.eval.metrics import exact_match
+
+    questions = load_questions(questions_file)
+    source = (scan or ScanConfig()).open(scene)
+    pipeline = QAPipeline(load_adapter(model, use_3d_position=use_3d, device=config.device), config, max_new_tokens)
+    records = []
+    for q in questions:
+        answer = pipeline.answer_scene(source, q["question"])
+        right = None if not q["answers"] else bool(exact_match(answer.text, q["answers"]))
+        records.append({"question": q["question"], "answers": q["answers"], "right": right, **answer.to_record()})
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    scored = [r for r in records if r["right"] is not None]
+    right = sum(r["right"] for r in scored)
+    return {"answers": records, "scored": len(scored), "right": right,
+            "right_pct": 100.0 * right / len(scored) if scored else None}  # fmt: skip
+
+
 def build_answerer(model: Path, scenes_root: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
                    scan: ScanConfig | None = None):  # fmt: skip
     """A function answering one ScanQA item (module-level so Ray can ship it to workers)."""

@@ -181,3 +181,21 @@ def test_ray_engine_equals_local_engine(tiny_model_dir, qa_data, tmp_path):
     m_local = json.loads((tmp_path / "local" / "metrics.json").read_text())
     m_ray = json.loads((tmp_path / "ray" / "metrics.json").read_text())
     assert strip(m_local) == strip(m_ray)
+
+
+def test_ask_questions_file_answers_each_once_encoded_and_scores_them(tiny_model_dir, qa_data, tmp_path):
+    scene = next((qa_data / "scans").iterdir())
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(["What color is the table?",
+                                     {"question": "How many cups are there in the room?", "answers": ["two", "2"]}]))
+    proc = _run("ask", "--questions", str(questions), "--scene", str(scene), "--model", str(tiny_model_dir),
+                "--views", "4", "--max-new-tokens", "2", "--out", str(tmp_path / "out"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    assert [r["right"] is None for r in records] == [True, False] and "/1 right" in proc.stdout
+    assert {r["tokens_total"] for r in records} == {64}
+    both = _run("ask", "What is it?", "--questions", str(questions), "--scene", str(scene))
+    assert both.returncode == 2 and "not both" in both.stderr
+    questions.write_text(json.dumps([{"q": "no question field"}]))
+    bad = _run("ask", "--questions", str(questions), "--scene", str(scene), "--model", str(tiny_model_dir))
+    assert bad.returncode == 2 and "entry 0 must be a text or an object with a 'question'" in bad.stderr
