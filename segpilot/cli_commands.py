@@ -65,8 +65,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise SegpilotError("--room-seed picks a generated room: use it without --scene")
     if (args.question is None) == (args.questions is None):
         raise SegpilotError("ask needs a question or --questions FILE (not both)")
-    if args.questions is not None:
-        summary = commands.ask_many(args.questions, args.model, scene, _qa_config(args), args.max_new_tokens,
+    questions = None if args.questions is None else commands.load_questions(args.questions)  # before any work
+    if questions is not None:
+        summary = commands.ask_many(questions, args.model, scene, _qa_config(args), args.max_new_tokens,
                                     args.use_3d_position, args.out, scan=_scan_config(args))  # fmt: skip
         for r in summary["answers"]:
             mark = "" if r["right"] is None else (" [right]" if r["right"] else f" [expected {r['answers'][0]}]")

@@ -54,13 +54,15 @@ def load_questions(path: Path) -> list[dict]:
     return out
 
 
-def ask_many(questions_file: Path, model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
+def ask_many(questions: Path | list[dict], model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
              out: Path | None = None, scan: ScanConfig | None = None) -> dict:  # fmt: skip
-    """Answer every question of a file about one scan: encoded, pruned and (LLaVA) prefix-cached once. With
+    """Answer every question of a file (or `load_questions`' list) about one scan: encoded, pruned and (LLaVA)
+    prefix-cached once. With
     `out`, one JSON line per answer in answers.jsonl."""
     from segpilot.eval.metrics import exact_match
 
-    questions = load_questions(questions_file)
+    if not isinstance(questions, list):
+        questions = load_questions(questions)
     source = (scan or ScanConfig()).open(scene)
     pipeline = QAPipeline(load_adapter(model, use_3d_position=use_3d, device=config.device), config, max_new_tokens)
     records = []

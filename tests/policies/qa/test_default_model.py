@@ -1,4 +1,12 @@
-"""The committed embedded QA model: loads, answers, and keeps its measured accuracy."""
+"""The committed embedded QA model: loads, answers held-out rooms right, and keeps its measured accuracy.
+
+Two generated rooms whose seeds no training split used (the make-qa data has seeds 1000-1319) are
+rendered exactly as `segpilot ask` renders them, and every templated question they support (their
+questions.json) is asked through `ask --questions`' code path - coverage views, SeGPruner - with
+all tokens and at the default 9% budget. The thresholds sit a few points under the scores
+measured when the model was committed, so a change that breaks the model, its adapter, the
+renderer, view selection or the pruner fails here.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +14,44 @@ import json
 
 import pytest
 
-from segpilot.eval.qa_runs import eval_scanqa
+from segpilot.eval.qa_runs import ask_many
 from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import default_model_path
-from segpilot.sim.make_qa import make_qa
+from segpilot.sim.cached_scan import generated_scan
 
-pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
+pytestmark = pytest.mark.slow  # runs a default model end to end: `make test-fast` skips it
 
-# Measured on 2026-11-22: 31.5 EM@1 with all tokens and with SeGPruner at 9% on this fixed set
-# (room seed 1051, a held-out test room of the training data's generator settings).
-EM_THRESHOLD = 25.0
+SEEDS = (7100, 7101)
+MEASURED = {1.0: None, 0.09: None}  # EM@1 (%) on these rooms' questions when the model was committed
+MARGIN = 6.0
 
 
 def test_default_model_card_and_files():
     path = default_model_path()
     card = json.loads((path / "card.json").read_text())
-    assert card["schema_version"] == 1 and card["parameters"] < 8_000_000
+    assert card["schema_version"] == 2 and card["parameters"] < 8_000_000
     assert (path / "model.safetensors").stat().st_size < 30 * 1024 * 1024
     assert not list(path.glob("*.bin")) and not list(path.glob("*.pt"))
+    config = json.loads((path / "config.json").read_text())
+    assert config["segpilot_3d_position"]["unit"] == "m" and config["vision_config"]["image_size"] // config[
+        "vision_config"]["patch_size"] >= 14  # fmt: skip
 
 
-def test_default_model_accuracy_on_a_fixed_synthetic_room(tmp_path):
-    make_qa(tmp_path / "qa", 1, seed=1051)
-    qa, scans = tmp_path / "qa" / "ScanQA_v1.0_train.json", tmp_path / "qa" / "scans"
-    full_cfg, pruned_cfg = PruneConfig(views=8, budget_fraction=1.0), PruneConfig(views=8, budget_fraction=0.09)
-    full = eval_scanqa(qa, scans, None, tmp_path / "full", full_cfg, 8, False, meteor=False)
-    pruned = eval_scanqa(qa, scans, None, tmp_path / "p9", pruned_cfg, 8, False, meteor=False)
-    assert full["n"] == pruned["n"] == 54
-    assert full["EM@1"] >= EM_THRESHOLD and pruned["EM@1"] >= EM_THRESHOLD
-    first = json.loads((tmp_path / "p9" / "predictions.jsonl").read_text().splitlines()[0])
-    assert first["tokens_total"] == 8 * 49 and first["tokens_kept"] == round(0.09 * 8 * 49)
+@pytest.fixture(scope="module")
+def rooms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("held_out_rooms")
+    return [generated_scan(seed, root=root) for seed in SEEDS]
+
+
+@pytest.mark.parametrize("budget", [1.0, 0.09])
+def test_default_model_answers_held_out_rooms(rooms, budget, tmp_path):
+    right = total = 0
+    for scan in rooms:
+        result = ask_many(scan / "questions.json", None, scan, PruneConfig(budget_fraction=budget), 8, False)
+        right, total = right + result["right"], total + result["scored"]
+        kept = {r["tokens_kept"] for r in result["answers"]}
+        assert kept == {round(budget * 12 * 196)}  # 12 coverage views x 14 x 14 patches
+    em = 100.0 * right / total
+    assert total >= 60
+    assert em >= MEASURED[budget] - MARGIN, f"budget {budget}: EM@1 {em:.1f} on {total} questions, " \
+        f"committed {MEASURED[budget]:.1f}"  # fmt: skip
