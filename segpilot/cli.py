@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     bq.add_argument("--budget", type=float, default=0.09)
     bq.add_argument("--max-new-tokens", type=int, default=8)
     bq.add_argument("--repeats", type=int, default=3)
+    bq.add_argument("--json", type=pth, default=None, help="also write the figures to this JSON file")
 
     br = bench_sub.add_parser("ros", help="rgbd_memory throughput at 640x480 and question->answer latency over DDS")
     br.add_argument("--frames", type=int, default=300, help="RGB-D sets to stream (default 300)")

@@ -109,6 +109,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_per_question(p: dict) -> None:
+    print(f"  {p['questions']} questions about one scene ({p['views']} views, {p['tokens_kept']} tokens kept): "
+          f"{1000 * p['uncached_s_per_question']:.1f} ms per question prefilling the whole prompt, "
+          f"{1000 * p['cached_s_per_question']:.1f} ms from the scene's cached prefix ({p['ratio']:.1f}x)")  # fmt: skip
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     from segpilot.eval.study import study_budget
 
@@ -255,6 +261,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   f"{1000 * x['end_to_end_s']:8.0f} ms")  # fmt: skip
         print(f"TTFT ratio {r['ttft_ratio']:.1f}x, end-to-end ratio {r['end_to_end_ratio']:.1f}x, "
               f"latency -{r['latency_reduction_pct']:.0f}% (SeGPruner reports -86%)")  # fmt: skip
+        _print_per_question(r["per_question"])
         d = bench_qa.run_default(budget=args.budget, repeats=args.repeats)
         print(
             f"embedded default QA model, {d['model_parameters'] / 1e6:.1f} M parameters, {d['views']} views of the "
@@ -262,6 +269,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"({d['ttft_ratio']:.1f}x), end-to-end {1000 * d['full']['end_to_end_s']:.0f} -> "
             f"{1000 * d['pruned']['end_to_end_s']:.0f} ms ({d['tokens_total']} -> {d['pruned']['tokens']} tokens)"
         )
+        _print_per_question(d["per_question"])
+        if args.json:
+            args.json.write_text(json.dumps({"random_init": r, "default_model": d}, indent=1) + "\n")
+            print(f"wrote {args.json}")
         return 0
     if args.repeats < 1:
         raise SegpilotError(f"--repeats must be >= 1, got {args.repeats}")

@@ -54,8 +54,8 @@ def load_questions(path: Path) -> list[dict]:
     return out
 
 
-def ask_many(questions: Path | list[dict], model: Path, scene: Path, config: PruneConfig, max_new_tokens: int, use_3d: bool,
-             out: Path | None = None, scan: ScanConfig | None = None) -> dict:  # fmt: skip
+def ask_many(questions: Path | list[dict], model: Path | None, scene: Path, config: PruneConfig, max_new_tokens: int,
+             use_3d: bool, out: Path | None = None, scan: ScanConfig | None = None) -> dict:  # fmt: skip
     """Answer every question of a file (or `load_questions`' list) about one scan: encoded, pruned and (LLaVA)
     prefix-cached once. With
     `out`, one JSON line per answer in answers.jsonl."""

@@ -9,3 +9,6 @@ def test_bench_qa_small_model_reports_ratios():
     r = run(views=2, budget=0.25, max_new_tokens=2, repeats=1, size=size)
     assert r["tokens_total"] == 32 and r["pruned"]["tokens"] == 8
     assert r["ttft_ratio"] > 0 and r["end_to_end_ratio"] > 0
+    p = r["per_question"]
+    assert p["questions"] == 5 and p["tokens_kept"] == 8
+    assert p["cached_s_per_question"] > 0 and p["ratio"] == p["uncached_s_per_question"] / p["cached_s_per_question"]
