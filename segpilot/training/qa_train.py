@@ -69,7 +69,7 @@ class TrainConfig:
     """Language model width."""
     lm_layers: int = 4
     """Language model depth."""
-    tower_minutes: float = 10.0
+    tower_minutes: float = 15.0
     """Stage 1: minutes of per-patch auxiliary training of the vision tower (0 = skip, e.g. with init_from)."""
     tower_batch: int = 24
     """Stage 1: views per step."""
