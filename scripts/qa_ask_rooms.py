@@ -2,7 +2,7 @@
 
 For each room seed (default 7000-7009, never used by the training data: make-qa seeds 1000-1319),
 the room `segpilot ask --room-seed S` renders (its cache, with questions.json) is asked every
-question of its questions.json through `segpilot ask --questions` (default pruning: SeGPruner,
+question of its questions.json through `segpilot ask --room-seed S --questions examples` (SeGPruner,
 9% of the tokens, coverage views), and the answers are scored by exact match.
 
     python scripts/qa_ask_rooms.py --json docs/qa_ask_rooms.json [--model DIR] [--seeds 7000-7009]

@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=pth,
         default=None,
         help="answer every question of this JSON file instead (a list of texts or of objects with 'question' and "
-        "optional 'answers', like the generated rooms' questions.json): the scan is encoded and pruned once",
+        "optional 'answers'); `--questions examples` asks the generated room's own example questions (its "
+        "questions.json): the scan is encoded and pruned once",
     )
     ask.add_argument("--model", type=pth, default=None, help="local VLM checkpoint folder (default: embedded model)")
     ask.add_argument(

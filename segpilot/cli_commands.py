@@ -55,6 +55,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     if args.max_new_tokens < 1:
         raise SegpilotError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    if (args.question is None) == (args.questions is None):
+        raise SegpilotError("ask needs a question or --questions FILE (not both)")
+    examples = args.questions is not None and str(args.questions) == "examples" and not args.questions.exists()
+    if examples and args.scene is not None:
+        raise SegpilotError("--questions examples asks a generated room's example questions: use it without --scene")
+    # a question file is read before any work (rendering a room, loading the model)
+    questions = None if args.questions is None or examples else commands.load_questions(args.questions)
     scene = args.scene
     if scene is None:
         from segpilot.sim.cached_scan import DEFAULT_ASK_SEED, generated_scan
@@ -63,9 +70,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"scene: generated room {scene.name} ({scene}; example questions in questions.json)")
     elif args.room_seed is not None:
         raise SegpilotError("--room-seed picks a generated room: use it without --scene")
-    if (args.question is None) == (args.questions is None):
-        raise SegpilotError("ask needs a question or --questions FILE (not both)")
-    questions = None if args.questions is None else commands.load_questions(args.questions)  # before any work
+    if examples:
+        questions = commands.load_questions(scene / "questions.json")
     if questions is not None:
         summary = commands.ask_many(questions, args.model, scene, _qa_config(args), args.max_new_tokens,
                                     args.use_3d_position, args.out, scan=_scan_config(args))  # fmt: skip

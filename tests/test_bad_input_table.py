@@ -82,6 +82,7 @@ def rows(d):
         (["ask", "--questions", str(d / "qa_obj.json")], "entry 1 must be a text or an object"),
         (["ask", "--questions", e], "is a folder"),
         (["ask"], "needs a question or --questions"),
+        (["ask", "--questions", "examples", "--scene", e], "without --scene"),
         (["sim", "make-qa", "--scenes", "2", "--workers", "0", "--out", str(d / "mq")], "--workers must be >= 1"),
         (["eval", "scanqa", "--qa", e, "--scenes", e, "--out", str(d / "r1")], "is a folder"),
         (["eval", "scanqa", "--qa", str(d / "binary.json"), "--scenes", e, "--out", str(d / "r2")], "JSON"),
