@@ -91,9 +91,12 @@ def _per_question_em(run_dir: Path, items: list[ScanQAItem]) -> list[float]:
     return [100.0 * exact_match(records[it.question_id]["prediction"], it.answers) for it in items]
 
 
-def _add_intervals(rows: list[dict], items: list[ScanQAItem], reference: str) -> None:
-    """Each row's EM@1 difference from `reference` at its budget, with a paired bootstrap 95% interval."""
-    ref = {r["budget"]: _per_question_em(Path(r["run"]), items) for r in rows if r["method"] == reference}
+def _add_intervals(rows: list[dict], items: list[ScanQAItem], reference: str,
+                   ref_rows: list[dict] | None = None) -> None:  # fmt: skip
+    """Each row's EM@1 difference from `reference` (a method of `ref_rows`, default `rows`) at its budget, with a
+    paired bootstrap 95% interval."""
+    ref_rows = rows if ref_rows is None else ref_rows
+    ref = {r["budget"]: _per_question_em(Path(r["run"]), items) for r in ref_rows if r["method"] == reference}
     for r in rows:
         if r["budget"] not in ref:
             continue
@@ -121,7 +124,8 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
                     full_metrics = metrics
             kept = {k: metrics.get(k) for k in REPORTED}
             rows.append({"method": _label(method, params), "budget": budget, "run": metrics["run"], **kept})
-    _add_intervals(rows, items, f"segpruner[{base.method_config('segpruner').mode}]")
+    reference = f"segpruner[{base.method_config('segpruner').mode}]"
+    _add_intervals(rows, items, reference)
     sweep = []
     if sweep_mode:
         for budget in SWEEP_BUDGETS:
@@ -134,10 +138,12 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
                     metrics = _run(QAPipeline(adapter, config, max_new_tokens, encoded), items, scenes_root,
                                    out / "runs" / name, meteor)  # fmt: skip
                     sweep.append({"mode": sweep_mode, "budget": budget, "lam": lam, "importance_ratio": r,
+                                  "run": str(out / "runs" / name),
                                   **{k: metrics.get(k) for k in REPORTED}})  # fmt: skip
+        _add_intervals(sweep, items, reference, rows)
     table = {"schema_version": 2, "qa_file": str(qa_file), "model": str(model), "questions": len(items),
              "views": base.views, "view_selection": base.view_selection, "budgets": list(budgets),
-             "reference": f"segpruner[{base.method_config('segpruner').mode}]", "rows": rows,
+             "reference": reference, "rows": rows,
              "sweep": sweep}  # fmt: skip
     write_json_atomic(out / "study_budget.json", table)
     plot(table, out / "study_budget.png")

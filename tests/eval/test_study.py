@@ -19,9 +19,11 @@ def test_study_writes_table_and_plot(tmp_path):
     model = _tiny_llava(tmp_path / "vlm")
     qa = tmp_path / "qa"
     table = study_budget(qa / "ScanQA_v1.0_train.json", qa / "scans", model, tmp_path / "study", PruneConfig(views=2),
-                         budgets=(0.25, 1.0), limit=2, max_new_tokens=2)  # fmt: skip
+                         budgets=(0.09, 1.0), limit=2, max_new_tokens=2)  # fmt: skip
     assert len(table["rows"]) == 2 * len(study_methods())
     assert len(table["sweep"]) == 2 * 5 * 3  # budgets x lam x r
+    # sweep cells at a budget the table has are compared with the reference there
+    assert all("ci95" in r["em_minus_segpruner"] for r in table["sweep"] if r["budget"] == 0.09)
     assert {(r["lam"], r["importance_ratio"]) for r in table["sweep"]} >= {(0.0, 0.0), (1.0, 0.6)}
     full = [r for r in table["rows"] if r["budget"] == 1.0]
     assert len({r["EM@1"] for r in full}) == 1  # all tokens: same answers whatever the method
