@@ -82,3 +82,21 @@ class _Tokens:
 
     def lm_embeddings(self, kept):
         return self.visual[kept]
+
+
+def test_grounding_loss_points_the_question_at_its_objects_tokens():
+    items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"], object_ids=(7,)),
+             ScanQAItem("q1", "s", "Where is the cup?", ["on the table"], object_ids=(9,))]  # fmt: skip
+    tok = build_tokenizer(items)
+    torch.manual_seed(0)
+    adapter = LlavaAdapter(build_model(TrainConfig(**TINY), len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+    visual = torch.randn(6, 32, requires_grad=True)
+    objects = torch.tensor([0, 7, 7, 3, 9, 0])
+    answer_only = shared_prefix_loss(adapter, visual, items)
+    both = shared_prefix_loss(adapter, visual, items, objects, grounding_weight=1.0)
+    assert both.item() > answer_only.item()  # -log of the mass on the right tokens is > 0
+    both.backward()
+    assert visual.grad is not None and visual.grad.abs().sum() > 0
+    # questions whose objects were pruned away add nothing
+    none_kept = shared_prefix_loss(adapter, visual, items, torch.zeros(6, dtype=torch.long), grounding_weight=1.0)
+    np.testing.assert_allclose(none_kept.item(), answer_only.item(), rtol=1e-6)
