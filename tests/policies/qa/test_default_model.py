@@ -22,8 +22,11 @@ from segpilot.sim.cached_scan import generated_scan
 pytestmark = pytest.mark.slow  # runs a default model end to end: `make test-fast` skips it
 
 SEEDS = (7100, 7101)
-MEASURED = {1.0: None, 0.09: None}  # EM@1 (%) on these rooms' questions when the model was committed
-MARGIN = 6.0
+# EM@1 (%) on these rooms' 91 questions when the model was committed (2026-12-01): 25 and 23 right. The margin
+# (4 questions) absorbs float differences between CPUs; a model that stops looking falls further (the previous,
+# blind default model scored 19.3 on the held-out test split where this one scores ~30).
+MEASURED = {1.0: 27.5, 0.09: 25.3}
+MARGIN = 4.0
 
 
 def test_default_model_card_and_files():
