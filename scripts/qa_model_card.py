@@ -92,7 +92,8 @@ def main() -> None:
         "data": {k: summary[k] for k in ("seed", "scenes", "rooms", "questions", "questions_before_balancing",
                                          "type_mix", "needs_more_than_one_view", "question_only_baselines",
                                          "colour_recovery")},  # fmt: skip
-        "training": {"minutes": log.get("total_minutes", log["minutes"]), "tower": {k: v for k, v in log.get("tower", {}).items() if k != "log"},
+        "training": {"minutes": log.get("total_minutes", log["minutes"]),
+                     "tower": {k: v for k, v in log.get("tower", {}).items() if k != "log"},
                      "stage2_steps": log["steps_done"], "stage2_minutes": log.get("stage2_minutes"),
                      "config": log["config"], "final_loss": log["log"][-1]["loss"] if log["log"] else None,
                      "runs": runs(log), "runs_not_kept": NOT_KEPT},  # fmt: skip
@@ -108,7 +109,8 @@ def main() -> None:
         "# segpilot embedded QA model",
         "",
         f"{card['architecture']}; {card['parameters'] / 1e6:.1f} M parameters; trained by `segpilot train qa` in "
-        f"{log.get('total_minutes', log['minutes']):.0f} min ({len(card['training']['runs'])} runs) on a 2-core CPU on `segpilot sim make-qa --scenes {summary['scenes']} --seed "
+        f"{log.get('total_minutes', log['minutes']):.0f} min ({len(card['training']['runs'])} runs) on a 2-core CPU "
+        f"on `segpilot sim make-qa --scenes {summary['scenes']} --seed "
         f"{summary['seed']}` ({summary['rooms']['train']} training rooms). Synthetic rooms only: it answers questions "
         "about segpilot's generated rooms, not real scans. Full figures: card.json.",
         "",
