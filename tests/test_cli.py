@@ -24,8 +24,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_prune_on_the_bundled_scene_writes_json_pngs_and_ply(tmp_path):
     out = tmp_path / "run"
     proc = _run(
-        "prune", "--views", "3", "--budget-fraction", "0.09", "--method", "segpruner", "--segpruner.mode", "global",
-        "--out", str(out),
+        "prune", "--views", "3", "--view-selection", "uniform", "--budget-fraction", "0.09", "--method", "segpruner",
+        "--segpruner.mode", "global", "--out", str(out),
     )
     assert proc.returncode == 0, proc.stderr
     assert "kept 197 / 2187 tokens" in proc.stdout
@@ -100,7 +100,7 @@ def test_run_scene_loads_only_the_chosen_frames(monkeypatch):
         return original(self, frame_id)
 
     monkeypatch.setattr(ScanNetScene, "frame", spy)
-    pipeline = PrunePipeline(PruneConfig(views=2, method="uniform", budget_tokens=10))
+    pipeline = PrunePipeline(PruneConfig(views=2, view_selection="uniform", method="uniform", budget_tokens=10))
     result = pipeline.run_scene(ScanNetScene(demo_scene_path()))
     assert loaded == [0, 4] == result.view_ids  # round(i * 8 / 2)
     loaded.clear()
