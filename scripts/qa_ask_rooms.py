@@ -32,8 +32,10 @@ def main() -> None:
     for seed in range(first, last + 1):
         scan = generated_scan(seed)
         # what `segpilot ask --room-seed SEED --questions <scan>/questions.json` runs
-        result = ask_many(scan / "questions.json", args.model, scan, PruneConfig(), 16, False)
-        types = [q["type"] for q in json.loads((scan / "questions.json").read_text())]
+        raw = json.loads((scan / "questions.json").read_text())  # read once: questions and their types
+        result = ask_many([{"question": q["question"], "answers": q["answers"]} for q in raw], args.model, scan,
+                          PruneConfig(), 16, False)  # fmt: skip
+        types = [q["type"] for q in raw]
         for r, t in zip(result["answers"], types, strict=True):
             per_type[t][0] += r["right"]
             per_type[t][1] += 1

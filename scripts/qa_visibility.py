@@ -19,12 +19,12 @@ from PIL import Image
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.geometry.views import select_max_coverage, select_uniform
 from segpilot.sim.make_qa import VISIBLE_PIXELS
+from segpilot.training.qa_tower import patch_index
 
 
 def patch_fill(ids: np.ndarray, grid: int) -> dict[int, float]:
     """Per object id: the largest share of one patch it fills on a grid x grid patch grid."""
-    h, w = ids.shape
-    patch = ((np.arange(h) * grid // h)[:, None] * grid + (np.arange(w) * grid // w)[None, :]).ravel()
+    patch = patch_index(*ids.shape, grid)
     n = int(ids.max()) + 1
     counts = np.bincount(patch * n + ids.ravel(), minlength=grid * grid * n).reshape(grid * grid, n)
     share = counts / np.maximum(counts.sum(1, keepdims=True), 1)

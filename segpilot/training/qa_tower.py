@@ -49,18 +49,29 @@ def object_tables(scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for o in scene.objects:
         cat[o.id] = CATEGORIES.index(o.category) if o.category in CATEGORIES else 0
         col[o.id] = COLOUR_NAMES.index(o.colour) if o.colour in COLOUR_NAMES else 0
-        place[o.id] = PLACES.index(place_of(scene, o)) if place_of(scene, o) in PLACES else 0
+        where = place_of(scene, o)
+        place[o.id] = PLACES.index(where) if where in PLACES else 0
     return cat, col, place
+
+
+def small_object_mask(scene: Scene) -> np.ndarray:
+    """Per object id (index 0 = nothing, one spare slot): whether it is a small object."""
+    small = np.zeros(max(o.id for o in scene.objects) + 2, bool)
+    for o in scene.objects:
+        small[o.id] = o.kind == "object"
+    return small
+
+
+def patch_index(h: int, w: int, grid: int) -> np.ndarray:
+    """(h * w,) row-major patch index of every pixel of an image resized (uncropped) to a grid x grid tower input."""
+    return ((np.arange(h) * grid // h)[:, None] * grid + (np.arange(w) * grid // w)[None, :]).ravel()
 
 
 def patch_object_ids(ids: np.ndarray, grid: int, small: np.ndarray) -> np.ndarray:
     """(grid*grid,) object id under each patch of an (H, W) id image resized (uncropped) to the tower's square.
 
     `small[id]` marks small objects: they win a patch once they cover `SMALL_SHARE` of it."""
-    h, w = ids.shape
-    rows = (np.arange(h) * grid // h)[:, None]
-    cols = (np.arange(w) * grid // w)[None, :]
-    patch = (rows * grid + cols).ravel()
+    patch = patch_index(*ids.shape, grid)
     n_ids = int(ids.max()) + 1
     counts = np.bincount(patch * n_ids + ids.ravel(), minlength=grid * grid * n_ids).reshape(grid * grid, n_ids)
     area = counts.sum(1)
@@ -87,9 +98,7 @@ def load_labelled_views(scan_dir: Path, scene: Scene, frame_ids: list[int], imag
     scan = ScanNetScene(scan_dir)
     frames = scan.frames(frame_ids)
     cat, col, place = object_tables(scene)
-    small = np.zeros(len(cat) + 1, bool)
-    for o in scene.objects:
-        small[o.id] = o.kind == "object"
+    small = small_object_mask(scene)
     labels = []
     for fid in frame_ids:
         path = scan_dir / "instance-filt" / f"{fid}.png"

@@ -199,7 +199,7 @@ def _prepare_rooms(
     from PIL import Image
 
     from segpilot.sim.scenes import Scene
-    from segpilot.training.qa_tower import patch_object_ids
+    from segpilot.training.qa_tower import patch_object_ids, small_object_mask
 
     params = PruneConfig().pruner_params()
     pruners = {r: make_pruner("segpruner", **{**params, "importance_ratio": r}) for r in IMPORTANCE_RATIOS}
@@ -208,9 +208,7 @@ def _prepare_rooms(
     for n, scene_id in enumerate(sorted(by_scene)):
         frames = ScanNetScene(data / "scans" / scene_id).frames(views[scene_id])
         scene = Scene.load(data / "scenes" / f"{scene_id}.json")
-        small = np.zeros(max(o.id for o in scene.objects) + 2, bool)
-        for o in scene.objects:
-            small[o.id] = o.kind == "object"
+        small = small_object_mask(scene)
         grid = adapter.vision.grid_hw[0]
         objects = torch.from_numpy(np.concatenate([
             patch_object_ids(np.asarray(Image.open(data / "scans" / scene_id / "instance-filt" / f"{i}.png")
