@@ -65,11 +65,12 @@ def test_sim_config_documented_and_yaml_valid():
     SimConfig(**params)
 
 
-NODE_CONFIGS = {  # node -> (module, config class)
-    "rgbd_memory": ("segpilot.ros_nodes.keyframes", "MemoryConfig"),
-    "scene_qa": ("segpilot.ros_nodes.scene_qa", "SceneQAConfig"),
-    "vla_policy": ("segpilot.ros_nodes.vla_policy", "VLANodeConfig"),
-    "sim_bridge": ("segpilot.ros_nodes.sim_bridge", "SimBridgeConfig"),
+CAMERA_INPUT = ("segpilot.ros_nodes.rgbd_input", "CameraInputConfig")
+NODE_CONFIGS = {  # node -> (module, config class), ...
+    "rgbd_memory": (("segpilot.ros_nodes.keyframes", "MemoryConfig"), CAMERA_INPUT),
+    "scene_qa": (("segpilot.ros_nodes.scene_qa", "SceneQAConfig"),),
+    "vla_policy": (("segpilot.ros_nodes.vla_policy", "VLANodeConfig"), CAMERA_INPUT),
+    "sim_bridge": (("segpilot.ros_nodes.sim_bridge", "SimBridgeConfig"),),
 }
 
 
@@ -77,10 +78,11 @@ def test_node_configs_are_documented_and_their_yaml_holds_every_field_with_its_d
     import dataclasses
     import importlib
 
-    for node, (module, name) in NODE_CONFIGS.items():
-        cls = getattr(importlib.import_module(module), name)
-        assert set(field_docs(cls)) == set(cls.__dataclass_fields__), f"{name} has an undocumented field"
+    for node, classes in NODE_CONFIGS.items():
         params = load_params_file(PKG.parent / "config" / f"{node}.yaml", node=node)
-        params.pop("pose_type", None)  # an input-wiring parameter of the node itself
-        assert set(params) == set(cls.__dataclass_fields__), node
-        assert params == {f.name: f.default for f in dataclasses.fields(cls)}, f"config/{node}.yaml != {name}()"
+        defaults = {}
+        for module, name in classes:
+            cls = getattr(importlib.import_module(module), name)
+            assert set(field_docs(cls)) == set(cls.__dataclass_fields__), f"{name} has an undocumented field"
+            defaults.update({f.name: f.default for f in dataclasses.fields(cls)})
+        assert params == defaults, f"config/{node}.yaml != the defaults of {[name for _, name in classes]}"

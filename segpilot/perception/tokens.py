@@ -7,7 +7,7 @@ subset only (projecting all N tokens would waste the work the pruner saves).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -104,6 +104,28 @@ class VisualTokens:
             patch=self.patch.to(device),
             grid_hw=self.grid_hw,
             projector=self.projector,
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[VisualTokens]) -> VisualTokens:
+        """One token set of several, in order: views renumbered so part i's views follow part i-1's."""
+        if not parts:
+            raise SegpilotError("VisualTokens.concat needs at least one token set")
+        if len({p.grid_hw for p in parts}) != 1:
+            grids = sorted({p.grid_hw for p in parts})
+            raise SegpilotError(f"VisualTokens.concat: the parts have different patch grids {grids}")
+        views, offset = [], 0
+        for p in parts:
+            views.append(p.view + offset)
+            offset += int(p.view.max()) + 1 if len(p) else 0
+        return VisualTokens(
+            features=torch.cat([p.features for p in parts]),
+            saliency=torch.cat([p.saliency for p in parts]),
+            xyz=torch.cat([p.xyz for p in parts]),
+            view=torch.cat(views),
+            patch=torch.cat([p.patch for p in parts]),
+            grid_hw=parts[0].grid_hw,
+            projector=parts[0].projector,
         )
 
     @staticmethod

@@ -44,8 +44,6 @@ def _build(cls: type, values: dict):
     return cls.from_params(picked) if hasattr(cls, "from_params") else build_config(cls, picked)
 
 
-CHOICES = {"pose_type": ("pose", "odometry", "tf")}
-"""Parameters declared outside the config dataclasses, with the values they accept."""
 SENSOR_QOS = qos_profile_sensor_data
 RELIABLE_QOS = QoSProfile(depth=10)
 KEYFRAME_QOS = QoSProfile(depth=24, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -98,9 +96,6 @@ class SegpilotNode(LifecycleNode):
         try:
             for cls in self.configs:
                 _build(cls, values)
-            for name, choices in CHOICES.items():
-                if name in values and values[name] not in choices:
-                    raise SegpilotError(f"{name} must be one of {', '.join(choices)}, got {values[name]!r}")
         except (SegpilotError, TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)

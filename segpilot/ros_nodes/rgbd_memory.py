@@ -25,15 +25,14 @@ from segpilot.pipeline import PruneConfig
 from segpilot.ros_nodes import convert
 from segpilot.ros_nodes.base import KEYFRAME_QOS, RELIABLE_QOS, SegpilotNode, run_node
 from segpilot.ros_nodes.keyframes import KeyframeMemory, MemoryConfig
-from segpilot.ros_nodes.rgbd_input import POSE_TYPE_DESCRIPTOR, RGBDInput
+from segpilot.ros_nodes.rgbd_input import CameraInputConfig, RGBDInput
 
 
 class RGBDMemoryNode(SegpilotNode):
-    configs = (MemoryConfig,)
+    configs = (MemoryConfig, CameraInputConfig)
 
     def __init__(self, **kwargs):
         super().__init__("rgbd_memory", **kwargs)
-        self.declare_parameter("pose_type", "pose", POSE_TYPE_DESCRIPTOR)
 
     def configure(self) -> None:
         from geometry_msgs.msg import PoseStamped
@@ -60,7 +59,7 @@ class RGBDMemoryNode(SegpilotNode):
             "pose": self.create_publisher(PoseStamped, "~/keyframe/camera_pose", KEYFRAME_QOS),
         }
         self.input = RGBDInput(self, self.on_frame, cfg.slop_s, cfg.depth_scale, cfg.max_depth_m,
-                               self.get_parameter("pose_type").value, world_frame=cfg.world_frame)  # fmt: skip
+                               self.config(CameraInputConfig), world_frame=cfg.world_frame)  # fmt: skip
 
     def on_frame(self, frame) -> None:
         with self.lock:

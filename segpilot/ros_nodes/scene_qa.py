@@ -41,7 +41,7 @@ class SceneQAConfig:
     keyframe_prefix: str = "rgbd_memory/keyframe/"
     """Topic prefix of rgbd_memory's keyframe topics."""
     world_frame: str = "map"
-    """frame_id of the kept-token markers."""
+    """Fixed frame of the keyframe poses (rgbd_memory's world_frame) and frame_id of the kept-token markers."""
     max_pending_questions: int = 16
     """Questions waiting to be answered; a new one beyond this drops (and answers with an error) the oldest."""
     max_wait_s: float = 30.0
@@ -74,7 +74,8 @@ class SceneQANode(SegpilotNode):
         prune = self.config(PruneConfig)
         self.cfg = cfg
         adapter = load_adapter(cfg.model or None, use_3d_position=cfg.use_3d_position, device=prune.device)
-        self.pipeline = QAPipeline(adapter, prune, cfg.max_new_tokens)
+        # every keyframe is encoded once (its tokens kept while it is in memory), not once per new keyframe set
+        self.pipeline = QAPipeline(adapter, prune, cfg.max_new_tokens, view_cache=cfg.max_keyframes + prune.views)
         self.warm_up_s = warm_up(self.pipeline)
         self.frames: deque = deque(maxlen=cfg.max_keyframes)
         self.received = 0
@@ -85,7 +86,8 @@ class SceneQANode(SegpilotNode):
         self.create_subscription(String, "~/question", self.on_question, QoSProfile(depth=64),
                                  callback_group=MutuallyExclusiveCallbackGroup())  # fmt: skip
         self.create_timer(0.02, self.answer_pending)
-        self.input = RGBDInput(self, self.on_frame, 0.0, 1.0, 1e6, prefix=cfg.keyframe_prefix, reliable=True)
+        self.input = RGBDInput(self, self.on_frame, 0.0, 1.0, 1e6, prefix=cfg.keyframe_prefix, reliable=True,
+                              world_frame=cfg.world_frame)  # fmt: skip
 
     def on_frame(self, frame) -> None:
         self.frames.append(frame)
@@ -136,7 +138,8 @@ class SceneQANode(SegpilotNode):
             return
         try:
             if not self.frames:
-                raise SegpilotError("no keyframes received yet")
+                raise SegpilotError(f"no keyframes received yet on {self.cfg.keyframe_prefix}* (is rgbd_memory "
+                                    "running and is its camera publishing colour, depth, camera_info and a pose?)")
             key = f"{self.received - len(self.frames)}-{self.received}"
             answer = self.pipeline.answer_frames(list(self.frames), text, key)
             prepared = self.pipeline.prepare_frames(list(self.frames), key)

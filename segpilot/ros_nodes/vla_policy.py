@@ -20,7 +20,7 @@ from std_msgs.msg import String
 
 from segpilot.errors import SegpilotError
 from segpilot.ros_nodes.base import RELIABLE_QOS, SegpilotNode, run_node
-from segpilot.ros_nodes.rgbd_input import POSE_TYPE_DESCRIPTOR, RGBDInput
+from segpilot.ros_nodes.rgbd_input import CameraInputConfig, RGBDInput
 
 PITCH_TOLERANCE_DEG = 5.0
 
@@ -51,6 +51,8 @@ class VLANodeConfig:
     """Metres per unit of a 16UC1 depth image."""
     max_depth_m: float = 10.0
     """Depth beyond this is invalid."""
+    world_frame: str = "map"
+    """Fixed frame the camera poses are given in (a pose in another frame is dropped and counted)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("velocity", "discrete"):
@@ -61,11 +63,10 @@ class VLANodeConfig:
 
 
 class VLAPolicyNode(SegpilotNode):
-    configs = (VLANodeConfig,)
+    configs = (VLANodeConfig, CameraInputConfig)
 
     def __init__(self, **kwargs):
         super().__init__("vla_policy", **kwargs)
-        self.declare_parameter("pose_type", "pose", POSE_TYPE_DESCRIPTOR)
 
     def configure(self) -> None:
         from segpilot.policies.vla.io import load_policy
@@ -80,7 +81,7 @@ class VLAPolicyNode(SegpilotNode):
         self.action_pub = self.create_publisher(String, "action", RELIABLE_QOS)
         self.create_subscription(String, "~/instruction", self.on_instruction, RELIABLE_QOS)
         self.input = RGBDInput(self, self.on_frame, cfg.slop_s, cfg.depth_scale, cfg.max_depth_m,
-                               self.get_parameter("pose_type").value)  # fmt: skip
+                               self.config(CameraInputConfig), world_frame=cfg.world_frame)  # fmt: skip
         if cfg.mode == "velocity":
             self.create_timer(1.0 / cfg.rate_hz, self.on_tick)
 

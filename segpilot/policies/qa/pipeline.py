@@ -12,6 +12,7 @@ from pathlib import Path
 
 from segpilot.errors import SegpilotError
 from segpilot.geometry.frame import FrameSource
+from segpilot.perception.view_cache import ViewTokenCache
 from segpilot.pipeline import PruneConfig, PrunePipeline, PruneResult
 from segpilot.policies.qa.base import Answer
 from segpilot.policies.qa.families import ADAPTERS
@@ -68,12 +69,16 @@ class QAPipeline:
     question about a scan (any `FrameSource`), `answer_frames` about frames in memory (a ROS keyframe set). The
     last scan's pruned tokens are kept, so several questions about one scan encode and prune it once."""
 
-    def __init__(self, adapter, config: PruneConfig, max_new_tokens: int = 16, encoded: dict | None = None):
+    def __init__(self, adapter, config: PruneConfig, max_new_tokens: int = 16, encoded: dict | None = None,
+                 view_cache: int = 0):  # fmt: skip
         self.adapter = adapter
         self.config = config
-        self.prune = PrunePipeline(config, tokenize=adapter.encode)
+        # view_cache > 0: frames in memory (ROS keyframes) are encoded once each, not once per new keyframe set
+        self.view_cache = ViewTokenCache(adapter.encode, view_cache) if view_cache else None
+        self.prune = PrunePipeline(config, tokenize=adapter.encode if self.view_cache is None else self.view_cache)
         self.max_new_tokens = max_new_tokens
         self._cache: dict[str, PruneResult] = {}
+        self._fresh = True
         # Encoded scans shared by pipelines that differ only in pruning (the budget study runs every method and
         # budget on the same views: each scan is read and encoded once, not once per run).
         self._encoded = encoded
@@ -84,7 +89,8 @@ class QAPipeline:
     def prepare(self, scene: FrameSource) -> PruneResult:
         """Views, tokens and kept indices of a scene (cached for the last scene asked about)."""
         key = str(scene.root)
-        if key not in self._cache:
+        self._fresh = key not in self._cache
+        if self._fresh:
             self._cache = {key: self._run_scene(scene, key)}
         return self._cache[key]
 
@@ -105,13 +111,21 @@ class QAPipeline:
         """Like `prepare` for frames already in memory (a ROS keyframe buffer); `key` names the set."""
         if not frames:
             raise SegpilotError("no frames to answer from")
-        if key not in self._cache:
+        self._fresh = key not in self._cache
+        if self._fresh:
             self._cache = {key: self.prune.run(frames)}
         return self._cache[key]
 
     def clear(self) -> None:
-        """Forget the cached scan (the next question encodes and prunes again)."""
+        """Forget the cached scan and views (the next question encodes and prunes again)."""
         self._cache = {}
+        if self.view_cache is not None:
+            self.view_cache.clear()
+
+    def _stage_timings(self, prepared: PruneResult) -> dict[str, float]:
+        """This question's view, encode and prune seconds: zero when the scan's pruned tokens were cached (an
+        answer reports what it cost, not a copy of the first answer's encoding time)."""
+        return dict(prepared.timings) if self._fresh else dict.fromkeys(prepared.timings, 0.0)
 
     def check_question(self, question: str) -> str:
         """One line for a question that is not text, empty, or longer than `MAX_QUESTION_TOKENS` (prefill
@@ -130,13 +144,15 @@ class QAPipeline:
     def answer_frames(self, frames, question: str, key: str) -> Answer:
         self.check_question(question)
         prepared = self.prepare_frames(frames, key)
+        stages = self._stage_timings(prepared)
         answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)
-        answer.timings = {**prepared.timings, **answer.timings}
+        answer.timings = {**stages, **answer.timings}
         return answer
 
     def answer_scene(self, scene: FrameSource, question: str) -> Answer:
         self.check_question(question)
         prepared = self.prepare(scene)
+        stages = self._stage_timings(prepared)
         answer = self.adapter.answer(prepared.tokens, prepared.kept, question, self.max_new_tokens)
-        answer.timings = {**prepared.timings, **answer.timings}
+        answer.timings = {**stages, **answer.timings}
         return answer

@@ -132,3 +132,31 @@ def test_the_shared_prefix_cache_answers_like_the_whole_prompt(model):
                                       use_cache=True).logits[0, -1]  # fmt: skip
                 crop_cache(cache, n)
             torch.testing.assert_close(split, cached, rtol=1e-4, atol=1e-5)
+
+
+def test_a_view_cache_encodes_each_keyframe_once_and_changes_nothing(model):
+    """scene_qa's keyframe set grows by one view at a time: with the view cache each new keyframe set encodes only
+    its new views, and tokens, kept indices and answers equal those of a pipeline that re-encodes everything."""
+    from segpilot.pipeline import PruneConfig
+    from segpilot.policies.qa.pipeline import QAPipeline
+
+    config = PruneConfig(views=3, view_selection="uniform", budget_fraction=0.5)
+    frames = _frames(5)
+    for i, f in enumerate(frames):
+        f.T_world_cam[0, 3] = 0.5 * i
+    cached = QAPipeline(LlavaAdapter(model, tiny_tokenizer()), config, max_new_tokens=2, view_cache=8)
+    plain = QAPipeline(LlavaAdapter(model, tiny_tokenizer()), config, max_new_tokens=2)
+    encoded = []
+    for n in (3, 4, 5):  # a keyframe arrives between questions
+        a = cached.answer_frames(frames[:n], "what color is the chair ?", key=f"0-{n}")
+        b = plain.answer_frames(frames[:n], "what color is the chair ?", key=f"0-{n}")
+        pa, pb = cached.prepare_frames(frames[:n], f"0-{n}"), plain.prepare_frames(frames[:n], f"0-{n}")
+        torch.testing.assert_close(pa.tokens.features, pb.tokens.features)
+        assert torch.equal(pa.tokens.view, pb.tokens.view) and torch.equal(pa.kept, pb.kept)
+        assert a.text == b.text and a.kept == b.kept
+        assert a.timings["encode"] > 0
+        encoded.append(cached.view_cache.encoded_views)
+        again = cached.answer_frames(frames[:n], "what is the chair ?", key=f"0-{n}")
+        assert again.timings["encode"] == 0.0 and again.timings["prune"] == 0.0  # this question's cost, not a copy
+    # uniform 3 of 3, 4, 5 frames picks views {0,1,2}, {0,1,2}, {0,1,3}: 3 + 0 + 1 encodes instead of 9
+    assert encoded == [3, 3, 4]
