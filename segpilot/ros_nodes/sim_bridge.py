@@ -2,8 +2,9 @@
 
 Publishes `color/image_raw` (rgb8), `depth/image_raw` (32FC1 metres, 0 = no return),
 `color/camera_info` and `camera_pose` (PoseStamped of the optical frame, x right / y down /
-z forward, in `world_frame`), all with one stamp per observation in simulated time (steps x
-period), like a robot running with use_sim_time. It executes geometry_msgs/Twist on
+z forward, in `world_frame`), all with one stamp per observation: the node clock when the
+observation was made (wall time, the clock every other node of a launch stamps with; sim
+time when the user sets use_sim_time), kept when the view is re-sent. It executes geometry_msgs/Twist on
 `cmd_vel` (velocity mode, stepped at rate_hz) or discrete actions on `action`
 (std_msgs/String: move_forward, turn_left, turn_right, stop; discrete mode, one observation
 per action, the current one re-sent at rate_hz until the next action) - a robot-free closed
@@ -66,6 +67,10 @@ class SimBridgeConfig:
     """Velocity mode: cmd_vel linear.x is clamped to +-this (a robot base's limit), m/s."""
     max_angular_rps: float = 2.0
     """Velocity mode: cmd_vel angular.z is clamped to +-this, rad/s."""
+    cmd_vel_timeout_s: float = 0.5
+    """Velocity mode: a cmd_vel older than this is replaced by zero velocity (a stopped driver must not leave the
+    robot moving), seconds; keep it above the command publisher's period (vla_policy publishes at its rate_hz, 5 Hz
+    by default: 0.2 s)."""
     max_steps: int = 400
     """Steps before the episode ends without a stop; 0 = no limit (a QA bring-up driven by hand)."""
     world_frame: str = "map"
@@ -80,8 +85,8 @@ class SimBridgeConfig:
             raise SegpilotError("simulator habitat needs habitat_scene (a .glb / .ply or a .stage_config.json file)")
         if self.gpu_device_id < -1:
             raise SegpilotError(f"gpu_device_id must be -1 (CPU) or a CUDA device index, got {self.gpu_device_id}")
-        if not (self.max_linear_mps > 0 and self.max_angular_rps > 0):
-            raise SegpilotError("max_linear_mps and max_angular_rps must be > 0")
+        if not (self.max_linear_mps > 0 and self.max_angular_rps > 0 and self.cmd_vel_timeout_s > 0):
+            raise SegpilotError("max_linear_mps, max_angular_rps and cmd_vel_timeout_s must be > 0")
         if self.rate_hz <= 0 or min(self.width, self.height) < 1 or self.max_steps < 0 or not 0 < self.hfov_deg < 180:
             raise SegpilotError("rate_hz must be > 0, width / height >= 1, max_steps >= 0 and hfov_deg in (0, 180)")
 
@@ -120,6 +125,7 @@ class SimBridgeNode(SegpilotNode):
             self.episode = episode_in_room(self.sim.scene, sim_config, cfg.episode_index, categories)
             start = self.episode.start_pose
         self.obs = self.sim.reset(start)
+        self.obs_stamp = self.get_clock().now().to_msg()
         self.steps, self.done, self.path_m = 0, False, 0.0
         self.twist, self.twist_time = Twist(), 0.0
         self.pubs = {"color": self.create_publisher(Image, "color/image_raw", SENSOR_QOS),
@@ -131,13 +137,9 @@ class SimBridgeNode(SegpilotNode):
         self.create_subscription(Twist, "cmd_vel", self.on_twist, RELIABLE_QOS)
         self.create_timer(1.0 / cfg.rate_hz, self.on_tick)
 
-    @property
-    def sim_time(self) -> float:
-        return self.steps / self.cfg.rate_hz
-
     def publish_observation(self) -> None:
         f = self.obs.frame
-        stamp = convert.to_stamp(self.sim_time)
+        stamp = self.obs_stamp
         header = Header(stamp=stamp, frame_id=self.cfg.camera_frame)
         self.pubs["color"].publish(convert.rgb_to_image(f.rgb, header))
         depth = f.depth.copy()
@@ -155,7 +157,7 @@ class SimBridgeNode(SegpilotNode):
             self.publish_observation()
             return
         if self.cfg.mode == "velocity":
-            fresh = time.monotonic() - self.twist_time < 0.5
+            fresh = time.monotonic() - self.twist_time < self.cfg.cmd_vel_timeout_s
             lin, ang = (self.twist.linear.x, self.twist.angular.z) if fresh else (0.0, 0.0)
             # Clamped to the declared limits: one absurd command (1e12 m/s) must not become a huge step.
             lin = max(-self.cfg.max_linear_mps, min(self.cfg.max_linear_mps, lin))
@@ -197,6 +199,7 @@ class SimBridgeNode(SegpilotNode):
 
         prev = self.obs.pose
         self.obs = self.sim.step(make_action())
+        self.obs_stamp = self.get_clock().now().to_msg()
         self.steps += 1
         self.path_m += math.hypot(self.obs.pose.x - prev.x, self.obs.pose.y - prev.y)
         self.publish_observation()

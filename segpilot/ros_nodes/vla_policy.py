@@ -5,6 +5,11 @@ the robot, a new instruction restarts the policy). In velocity mode the node pub
 geometry_msgs/Twist on `cmd_vel` at `rate_hz` (a discrete move becomes `linear_speed_mps`,
 a turn `angular_speed_dps`, stop zero); in discrete mode it publishes one std_msgs/String
 action on `action` per new observation (the simulator's lock-step loop).
+
+Velocity mode runs two timers on two executor threads: the policy decides on the newest frame
+as often as `rate_hz` and its inference allow, and the current command is published at
+`rate_hz` whatever the inference takes (a policy step of 0.7 s used to bring cmd_vel down to
+1.4 Hz, and a base that zeroes stale commands stalled between them).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 from geometry_msgs.msg import Twist
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_msgs.msg import String
 
 from segpilot.errors import SegpilotError
@@ -64,6 +70,7 @@ class VLANodeConfig:
 
 class VLAPolicyNode(SegpilotNode):
     configs = (VLANodeConfig, CameraInputConfig)
+    executor_threads = 2  # velocity mode: the command timer runs while the policy decides
 
     def __init__(self, **kwargs):
         super().__init__("vla_policy", **kwargs)
@@ -82,8 +89,10 @@ class VLAPolicyNode(SegpilotNode):
         self.create_subscription(String, "~/instruction", self.on_instruction, RELIABLE_QOS)
         self.input = RGBDInput(self, self.on_frame, cfg.slop_s, cfg.depth_scale, cfg.max_depth_m,
                                self.config(CameraInputConfig), world_frame=cfg.world_frame)  # fmt: skip
+        self.command: Twist | None = None
         if cfg.mode == "velocity":
             self.create_timer(1.0 / cfg.rate_hz, self.on_tick)
+            self.create_timer(1.0 / cfg.rate_hz, self.publish_command, callback_group=MutuallyExclusiveCallbackGroup())
 
     def on_instruction(self, msg: String) -> None:
         from segpilot.policies.vla.agent import VLAAgent
@@ -158,7 +167,18 @@ class VLAPolicyNode(SegpilotNode):
         elif action in ("turn_left", "turn_right"):
             sign = 1.0 if action == "turn_left" else -1.0  # REP 103: positive yaw turns left
             twist.angular.z = sign * math.radians(self.cfg.angular_speed_dps)
-        self.twist_pub.publish(twist)
+        # publish_command sends it at rate_hz until the next decision; a stop is sent at once, then nothing
+        self.command = None if action == "stop" else twist
+        if action == "stop":
+            self.twist_pub.publish(twist)
+            self.counts["cmd_vel"] += 1
+
+    def publish_command(self) -> None:
+        """Velocity mode, at rate_hz on its own thread: the current command, while the policy drives."""
+        command = self.command
+        if self.active and command is not None and self.agent is not None:
+            self.twist_pub.publish(command)
+            self.counts["cmd_vel"] += 1
 
 
 MAX_COORD_M = 1e4

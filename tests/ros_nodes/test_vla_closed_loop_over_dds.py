@@ -64,3 +64,40 @@ def run_closed_loop(config_dir, bin_dir=None) -> None:
     # The policy called stop within success distance of the goal, after real steps over DDS.
     assert report["stopped"] and report["success"], (report, log[-2000:])
     assert 0 < report["steps"] < MAX_STEPS and report["distance_to_goal"] <= episode.success_distance
+
+
+def test_velocity_mode_holds_its_command_rate_while_the_policy_thinks():
+    """Velocity mode over DDS: sim_bridge integrates cmd_vel at 10 Hz, vla_policy decides on its frames; the
+    command must arrive at vla_policy's rate_hz (5 Hz) however long a decision takes, with no gap beyond
+    sim_bridge's cmd_vel_timeout_s (0.5 s) - at 1.4 Hz the simulated robot stalled between commands."""
+    import time
+
+    from geometry_msgs.msg import Twist
+
+    sim = start_node("sim_bridge", "--params-file", str(CONFIG / "sim_bridge.yaml"), "-p", "mode:=velocity",
+                     "-p", f"room_seed:={ROOM_SEED}", "-p", "max_steps:=0")  # fmt: skip
+    vla = start_node("vla_policy", "--params-file", str(CONFIG / "vla_policy.yaml"), "-p", "mode:=velocity")
+    client = Client()
+    arrivals: list[float] = []
+    try:
+        instruct = client.publisher(String, "vla_policy/instruction")
+        client.node.create_subscription(Twist, "cmd_vel", lambda _: arrivals.append(time.monotonic()), 10)
+        client.listen(String, "vla_policy/stats")
+        client.spin_until(lambda: instruct.get_subscription_count() > 0, 60, "vla_policy to subscribe")
+        client.spin_until(lambda: client.stats("vla_policy/stats").get("active"), 60, "vla_policy to activate")
+        instruct.publish(String(data="find the cabinet"))
+        client.spin_until(lambda: len(arrivals) >= 3, 60, "the first commands")
+        start = len(arrivals)
+        client.spin_for(6.0)
+        decisions = client.stats("vla_policy/stats").get("counts", {}).get("actions", 0)
+    finally:
+        client.close()
+        log = stop(sim, vla)
+    window = arrivals[start:]
+    rate = (len(window) - 1) / (window[-1] - window[0])
+    gap = max(b - a for a, b in zip(window, window[1:], strict=False))
+    print(f"cmd_vel {rate:.2f} Hz (rate_hz 5), largest gap {gap:.2f} s, {decisions} policy decisions")
+    assert vla.returncode == 0 and sim.returncode == 0, log[-2000:]
+    # Loose bounds (a shared 2-core machine stalls whole processes for up to ~1 s under I/O wait): the figures
+    # are in the printed line; before the command timer, a 0.7 s policy step held cmd_vel at 1.4 Hz.
+    assert rate >= 3.0 and decisions >= 10, log[-2000:]
