@@ -11,6 +11,7 @@ $(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt constraints
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) -r requirements-dev.txt
 	$(PIP) --no-deps -e .
+	$(VENV)/bin/segpilot ros-index
 	touch $(STAMP)
 
 install: $(STAMP)

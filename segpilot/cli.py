@@ -10,6 +10,7 @@
     segpilot bench sim
     segpilot bench vla [--repeats 10] [--json FILE]
     segpilot methods
+    segpilot ros-index [--prefix DIR]
 
 Errors in the input (missing files, bad values, unknown names) print one line
 `segpilot: error: ...` and exit with status 2, without a traceback.
@@ -301,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_prune_arguments(bq, skip=("encoder",))
 
     sub.add_parser("methods", help="list the registered pruning methods and encoders")
+    ri = sub.add_parser("ros-index", help="make this install a package ros2 launch / ros2 run find (ament index, "
+                        "share/segpilot, lib/segpilot executables)")  # fmt: skip
+    ri.add_argument("--prefix", type=pth, default=None, help="install prefix (default: this Python's, e.g. .venv)")
     cv = sub.add_parser("convert", help="write any RGB-D scan in ScanNet export layout")
     cv.add_argument("src", type=pth, help=f"scan folder or .sens file, {SCAN_FORMATS}")
     cv.add_argument("out", type=pth, help="new folder for the ScanNet-layout scan")
@@ -338,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
 
     handlers = {"convert": c.cmd_convert, "prune": c.cmd_prune, "ask": c.cmd_ask, "eval": c.cmd_eval,
                 "bench": c.cmd_bench, "sim": c.cmd_sim,
-                "train": c.cmd_train, "bag": c.cmd_bag, "study": c.cmd_study, "methods": c.cmd_methods}  # fmt: skip
+                "train": c.cmd_train, "bag": c.cmd_bag, "study": c.cmd_study, "methods": c.cmd_methods,
+                "ros-index": c.cmd_ros_index}  # fmt: skip
     try:
         check_args(args)
         return handlers[args.command](args)

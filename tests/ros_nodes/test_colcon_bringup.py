@@ -1,5 +1,6 @@
-"""The package as `ros2 launch` sees it: built with colcon into a fresh workspace, resolved through the ament
-index the way launch_ros resolves `Node(package=, executable=)` and `get_package_share_directory`, then the
+"""The package as `ros2 launch` sees it - built with colcon into a fresh workspace, or the README's pip install
+with `segpilot ros-index` (what `make install` runs) writing the ament layout into a prefix - resolved through the
+ament index the way launch_ros resolves `Node(package=, executable=)` and `get_package_share_directory`, then the
 installed executables started with the installed parameter files: a question answered, the VLA episode run to
 its goal, and a clean SIGINT shutdown. (launch itself is not installable here; a real `ros2 launch` of every
 launch file is checked on a ROS machine.)"""
@@ -24,8 +25,15 @@ from tests.ros_nodes.test_launch_files import LAUNCH_FILES, _nodes
 pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `make test-fast` skips it
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+@pytest.fixture(scope="module", params=["colcon", "pip"])
+def installed(request, tmp_path_factory):
+    """The install prefix that goes on AMENT_PREFIX_PATH."""
+    if request.param == "pip":
+        prefix = tmp_path_factory.mktemp("prefix")
+        proc = subprocess.run([str(Path(sys.executable).parent / "segpilot"), "ros-index", "--prefix", str(prefix)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 0 and "AMENT_PREFIX_PATH" in proc.stdout, proc.stdout + proc.stderr
+        return prefix
     ws = tmp_path_factory.mktemp("ws")
     ignore = shutil.ignore_patterns(".venv", ".git", "runs", "build", "install", "log", "__pycache__", "*.egg-info",
                                     ".pytest_cache")  # fmt: skip
@@ -34,11 +42,11 @@ def installed(tmp_path_factory):
     proc = subprocess.run([str(colcon), "build", "--symlink-install", "--event-handlers", "console_direct-"],
                           cwd=ws, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return ws / "install"
+    return ws / "install" / "segpilot"
 
 
 def _index(installed, monkeypatch):
-    monkeypatch.setenv("AMENT_PREFIX_PATH", str(installed / "segpilot"))
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(installed))
     from ament_index_python.packages import get_package_prefix, get_package_share_directory
 
     return Path(get_package_prefix("segpilot")), Path(get_package_share_directory("segpilot"))
