@@ -243,7 +243,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         print(
             f"scene_qa: question -> answer over DDS, median {1000 * r['question_to_answer_s_median']:.0f} ms "
-            f"({len(r['question_to_answer_s_all'])} questions); last answer: {r['last_answer'].get('answer')!r}"
+            f"({len(r['question_to_answer_s_all'])} questions; the first {1000 * r['first_answer_s']:.0f} ms); "
+            f"last answer: {r['last_answer'].get('answer')!r}"
+        )
+        print(
+            f"scene_qa: a question right after a new keyframe, median {1000 * r['after_new_keyframe_s_median']:.0f} ms"
+            f" (encode {', '.join(f'{1000 * e:.0f}' for e in r['encode_after_new_keyframe_s'])} ms: the new view only)"
         )
         if args.json:
             from segpilot.eval.runner import write_json_atomic

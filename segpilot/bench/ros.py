@@ -4,7 +4,10 @@ Starts rgbd_memory and scene_qa as separate processes with the repository's para
 streams a generated room's RGB-D frames (upsampled to 640x480, 16UC1 depth) at `rate_hz`,
 and reads the nodes' own counters: the rate at which rgbd_memory turned message sets into
 frames is its sustained throughput. Then it asks `questions` questions and times each from
-publish to answer receipt (the default QA model, 9% SeGPruner budget).
+publish to answer receipt (the default QA model, 9% SeGPruner budget): the first pays for
+encoding the selected keyframes, the next ones reuse the pruned scene. Last, the camera
+moves on `questions` more times (one new keyframe each) and a question follows each move:
+scene_qa keeps every keyframe's tokens, so such an answer encodes the new view only.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def bench_ros(frames: int = 300, rate_hz: float = 60.0, questions: int = 5, dwel
                 client.publisher(CameraInfo, "color/camera_info", SENSOR_QOS),
                 client.publisher(PoseStamped, "camera_pose")]  # fmt: skip
         ask = client.publisher(String, "scene_qa/question")
-        for topic in ("rgbd_memory/stats", "scene_qa/answer"):
+        for topic in ("rgbd_memory/stats", "scene_qa/answer", "scene_qa/stats"):
             client.listen(String, topic)
         client.spin_until(lambda: all(p.get_subscription_count() > 0 for p in [*pubs, ask]), 60, "nodes to start")
         client.spin_for(1.5)
@@ -71,6 +74,21 @@ def bench_ros(frames: int = 300, rate_hz: float = 60.0, questions: int = 5, dwel
             client.spin_until(lambda n=n: len(answers) > n, 120, "an answer")
             latencies.append(time.perf_counter() - t)
         reply = json.loads(answers[-1].data)
+        after_move, encode_after_move = [], []
+        for q in range(questions):
+            view = big[(frames // dwell + q * 7 + 3) % len(big)]
+            stamp = 1000.0 + (frames + 20 * (q + 1)) / rate_hz
+            before = client.stats("scene_qa/stats").get("counts", {}).get("frames", 0)
+            for pub, msg in zip(pubs, frame_messages(view, stamp), strict=True):
+                pub.publish(msg)
+            client.spin_until(lambda b=before: client.stats("scene_qa/stats").get("counts", {}).get("frames", 0) > b,
+                              30, "the new keyframe to reach scene_qa")  # fmt: skip
+            n = len(answers)
+            t = time.perf_counter()
+            ask.publish(String(data=json.dumps({"question_id": f"m{q}", "question": "What is on the table?"})))
+            client.spin_until(lambda n=n: len(answers) > n, 120, "an answer")
+            after_move.append(time.perf_counter() - t)
+            encode_after_move.append(json.loads(answers[-1].data).get("timings_s", {}).get("encode", 0.0))
     finally:
         client.close()
         stop(memory, qa)
@@ -78,4 +96,7 @@ def bench_ros(frames: int = 300, rate_hz: float = 60.0, questions: int = 5, dwel
             "throughput_hz": processed / sent_s, "keyframes": stats["counts"].get("keyframes", 0),
             "dropped": stats["dropped"], "image_size": [640, 480],
             "question_to_answer_s_median": statistics.median(latencies), "question_to_answer_s_all": latencies,
+            "first_answer_s": latencies[0], "after_new_keyframe_s_all": after_move,
+            "after_new_keyframe_s_median": statistics.median(after_move),
+            "encode_after_new_keyframe_s": encode_after_move,
             "last_answer": reply}  # fmt: skip

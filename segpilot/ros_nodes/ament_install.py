@@ -63,7 +63,8 @@ def install_index(prefix: str | Path | None = None, python: str | None = None) -
         for node in NODES:
             exe = lib / node
             exe.write_text(f"#!{python}\n# ros2 run / ros2 launch entry point written by `segpilot ros-index`\n"
-                           f"import sys\n\nfrom segpilot.ros_nodes.{node} import main\n\nsys.exit(main())\n")  # fmt: skip
+                           f"import sys\n\nfrom segpilot.ros_nodes.{node} import main\n\n"
+                           "sys.exit(main())\n")  # fmt: skip
             exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     except OSError as exc:
         raise SegpilotError(f"cannot write the ament index into {prefix}: {exc.strerror or exc}") from None
