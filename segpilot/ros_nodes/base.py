@@ -185,6 +185,9 @@ def run_node(factory, args=None) -> None:
     After a clean shutdown the process leaves with `os._exit(0)`: the interpreter's teardown of torch
     and its threads took 5-6.5 s, longer than `ros2 launch` waits after Ctrl-C before escalating to
     SIGTERM (reported as "process has died ... exit code -15")."""
+    # A launch log is not a terminal: no download / weight-loading progress bars from huggingface_hub and
+    # transformers (read when they are first imported), unless the user asked for them.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     rclpy.init(args=args)
     node = factory()
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
@@ -200,7 +203,9 @@ def run_node(factory, args=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.get_logger().info(f"{node.get_name()} shutting down")
+        # After Ctrl-C the context is already shut down: the node's logger would also try /rosout and print
+        # "Failed to publish log message to rosout"; a logger of another name logs to the console only.
+        rclpy.logging.get_logger(f"{node.get_name()}.shutdown").info(f"{node.get_name()} shutting down")
         node.destroy_node()
         rclpy.try_shutdown()
     sys.stdout.flush()

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow  # starts processes or runs models end to end: `ma
 
 
 @pytest.mark.parametrize("node,params", [("scene_qa", ["prune.yaml", "scene_qa.yaml"]),
-                                         ("rgbd_memory", ["rgbd_memory.yaml"])])  # fmt: skip
+                                         ("rgbd_memory", ["rgbd_memory.yaml"]), ("vla_policy", ["vla_policy.yaml"]),
+                                         ("sim_bridge", ["sim_bridge.yaml"])])  # fmt: skip
 def test_sigint_exits_cleanly_within_launch_grace_period(node, params):
     from std_msgs.msg import String
 
@@ -34,4 +35,6 @@ def test_sigint_exits_cleanly_within_launch_grace_period(node, params):
             proc.kill()
     assert proc.returncode == 0 and took < 5.0, (proc.returncode, took, out[-2000:])
     assert "Traceback" not in out and "shutting down" in out
+    # a launch log without errors after Ctrl-C, progress bars or library warnings
+    assert "Failed to publish" not in out and "it/s]" not in out and "Warning" not in out, out[-2000:]
     print(f"{node}: SIGINT -> exit 0 in {took:.2f} s")
