@@ -45,7 +45,7 @@ def generate_launch_description() -> LaunchDescription:
         "model": ("", "local VLM checkpoint folder (empty: the embedded default model)"),
         "pose_type": ("pose", "pose, odometry or tf (world_frame <- image frame_id through tf2)"),
         "world_frame": ("map", "fixed frame the camera poses are given in"),
-        "image_reliability": ("auto", "image QoS: auto (follow the camera driver's publishers), reliable or best_effort"),
+        "image_reliability": ("auto", "image QoS: auto (follow the driver's publishers), reliable or best_effort"),
         "base_frame": ("base_link", "pose_type odometry: the odometry's child frame"),
         "camera_frame": ("camera_color_optical_frame", "pose_type odometry: the images' optical frame"),
         "mount_x_m": ("0.0", "pose_type odometry: camera position on the base, forward, metres"),
@@ -78,5 +78,6 @@ def generate_launch_description() -> LaunchDescription:
                   remappings=remaps)  # fmt: skip
     qa = Node(package="segpilot", executable="scene_qa", name="scene_qa", output="screen",
               parameters=[str(config / "prune.yaml"), str(config / "scene_qa.yaml"),
-                          {"model": LaunchConfiguration("model"), "world_frame": LaunchConfiguration("world_frame")}])  # fmt: skip
+                          {"model": LaunchConfiguration("model"),
+                           "world_frame": LaunchConfiguration("world_frame")}])  # fmt: skip
     return LaunchDescription([shm, localhost, discovery, *declared, memory, qa])
