@@ -339,11 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from segpilot import cli_commands as c
+    from segpilot.ros_nodes.ament_install import cmd_ros_index as ros_index
 
     handlers = {"convert": c.cmd_convert, "prune": c.cmd_prune, "ask": c.cmd_ask, "eval": c.cmd_eval,
                 "bench": c.cmd_bench, "sim": c.cmd_sim,
                 "train": c.cmd_train, "bag": c.cmd_bag, "study": c.cmd_study, "methods": c.cmd_methods,
-                "ros-index": c.cmd_ros_index}  # fmt: skip
+                "ros-index": ros_index}  # fmt: skip
     try:
         check_args(args)
         return handlers[args.command](args)

@@ -397,13 +397,3 @@ def cmd_methods(args: argparse.Namespace) -> int:
     print("encoders: " + ", ".join(available_encoders()) + ", or a local CLIP/SigLIP checkpoint folder")
     return 0
 
-
-def cmd_ros_index(args: argparse.Namespace) -> int:
-    from segpilot.ros_nodes.ament_install import ament_prefix_line, install_index
-
-    prefix = install_index(args.prefix)
-    print(f"segpilot: ament index, share/segpilot and lib/segpilot written under {prefix}")
-    line = ament_prefix_line(prefix)
-    if line:
-        print(f"for ros2 launch / ros2 run (after sourcing ROS 2): {line}")
-    return 0

@@ -49,18 +49,56 @@ class BaseCommand:
 
 
 @dataclass(frozen=True)
-class SimConfig:
-    """Sensor and agent settings shared by all backends (one field = one CLI flag / ROS parameter)."""
+class CameraConfig:
+    """The agent's RGB-D camera: image size, pinhole field of view, mount height and pitch - the one camera
+    description the simulators render (`SimConfig.camera`), a VLA policy was trained with (`VLAConfig.camera`)
+    and sim_bridge publishes. Checked once, here."""
 
     width: int = 320
     """Image width in pixels."""
     height: int = 240
     """Image height in pixels."""
     hfov_deg: float = 90.0
-    """Horizontal field of view of the RGB-D camera, degrees."""
-    camera_height_m: float = 1.25
+    """Horizontal field of view of the pinhole camera, degrees."""
+    height_m: float = 1.25
     """Camera height above the floor, metres."""
-    camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
+    pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
+    """Camera pitch, degrees (negative looks down)."""
+
+    def __post_init__(self) -> None:
+        if self.width < 8 or self.height < 8:
+            raise SegpilotError(f"image size must be at least 8x8, got {self.width}x{self.height}")
+        if not 1.0 <= self.hfov_deg <= 170.0:
+            raise SegpilotError(f"hfov_deg must lie in [1, 170], got {self.hfov_deg}")
+        if not -89.0 <= self.pitch_deg <= 89.0:
+            raise SegpilotError(f"camera_pitch_deg must lie in [-89, 89], got {self.pitch_deg}")
+        if not self.height_m > 0:
+            raise SegpilotError(f"camera_height_m must be > 0, got {self.height_m}")
+
+    def intrinsics(self):
+        """The pinhole intrinsics (square pixels, principal point at the image centre)."""
+        from segpilot.geometry.camera import PinholeCamera
+
+        return PinholeCamera.from_hfov(self.hfov_deg, self.width, self.height)
+
+
+CAMERA = CameraConfig()
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Sensor and agent settings shared by all backends (one field = one CLI flag / ROS parameter). The camera
+    fields are a `CameraConfig` (`camera`, `with_camera`), kept flat for the flags and parameters."""
+
+    width: int = CAMERA.width
+    """Image width in pixels."""
+    height: int = CAMERA.height
+    """Image height in pixels."""
+    hfov_deg: float = CAMERA.hfov_deg
+    """Horizontal field of view of the RGB-D camera, degrees."""
+    camera_height_m: float = CAMERA.height_m
+    """Camera height above the floor, metres."""
+    camera_pitch_deg: float = CAMERA.pitch_deg
     """Camera pitch, degrees (negative looks down)."""
     agent_radius_m: float = 0.18
     """Agent radius for collisions, metres."""
@@ -75,17 +113,22 @@ class SimConfig:
     renders with more ambient light (0.75) so shaded colours keep their names (make-qa's colour report)."""
 
     def __post_init__(self) -> None:
-        if self.width < 8 or self.height < 8:
-            raise SegpilotError(f"image size must be at least 8x8, got {self.width}x{self.height}")
-        if not 1.0 <= self.hfov_deg <= 170.0:
-            raise SegpilotError(f"hfov_deg must lie in [1, 170], got {self.hfov_deg}")
+        self.camera  # noqa: B018 - the camera's own checks
         if not 0.0 <= self.ambient_light <= 1.0:
             raise SegpilotError(f"ambient_light must lie in [0, 1], got {self.ambient_light}")
-        if not -89.0 <= self.camera_pitch_deg <= 89.0:
-            raise SegpilotError(f"camera_pitch_deg must lie in [-89, 89], got {self.camera_pitch_deg}")
-        for name in ("camera_height_m", "agent_radius_m", "forward_step_m", "turn_step_deg", "grid_resolution_m"):
+        for name in ("agent_radius_m", "forward_step_m", "turn_step_deg", "grid_resolution_m"):
             if not getattr(self, name) > 0:
                 raise SegpilotError(f"{name} must be > 0, got {getattr(self, name)}")
+
+    @property
+    def camera(self) -> CameraConfig:
+        return CameraConfig(self.width, self.height, self.hfov_deg, self.camera_height_m, self.camera_pitch_deg)
+
+    @classmethod
+    def with_camera(cls, camera: CameraConfig, **settings) -> SimConfig:
+        """A SimConfig rendering `camera`, with other `settings` (agent, grid, light) given by name."""
+        return cls(width=camera.width, height=camera.height, hfov_deg=camera.hfov_deg, camera_height_m=camera.height_m,
+                   camera_pitch_deg=camera.pitch_deg, **settings)  # fmt: skip
 
 
 @dataclass

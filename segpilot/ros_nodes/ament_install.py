@@ -76,3 +76,13 @@ def ament_prefix_line(prefix: Path) -> str:
     if str(prefix) in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
         return ""
     return f'export AMENT_PREFIX_PATH="{prefix}${{AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}}"'
+
+
+def cmd_ros_index(args) -> int:
+    """`segpilot ros-index [--prefix P]`."""
+    prefix = install_index(args.prefix)
+    print(f"segpilot: ament index, share/segpilot and lib/segpilot written under {prefix}")
+    line = ament_prefix_line(prefix)
+    if line:
+        print(f"for ros2 launch / ros2 run (after sourcing ROS 2): {line}")
+    return 0

@@ -24,12 +24,15 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 
 from segpilot.errors import SegpilotError
-from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG
+from segpilot.nav.base import CameraConfig
+from segpilot.policies.vla.configuration import VLAConfig
 from segpilot.ros_nodes import convert
 from segpilot.ros_nodes.base import RELIABLE_QOS, SENSOR_QOS, SegpilotNode, run_node
 from segpilot.sim.scenes import FURNITURE
 
 ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
+VLA_CAMERA = VLAConfig().camera
+"""The embedded VLA policy's camera: sim_bridge's default, so sim_vla renders what the policy was trained on."""
 
 
 @dataclass(frozen=True)
@@ -54,15 +57,16 @@ class SimBridgeConfig:
     """discrete: step on each `action`; velocity: integrate `cmd_vel` at rate_hz."""
     rate_hz: float = 10.0
     """Velocity mode: simulation steps per second; discrete mode: re-send rate of the current view."""
-    width: int = 64
-    """Camera width, pixels."""
-    height: int = 64
+    width: int = VLA_CAMERA.width
+    """Camera width, pixels (default: the embedded VLA policy's camera, `VLAConfig.camera`)."""
+    height: int = VLA_CAMERA.height
     """Camera height, pixels."""
-    hfov_deg: float = 90.0
+    hfov_deg: float = VLA_CAMERA.hfov_deg
     """Camera horizontal field of view, degrees."""
-    camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG
-    """Camera pitch, degrees (negative looks down; checked by SimConfig): the camera_pitch_deg in the VLA
-    policy's config.json."""
+    camera_height_m: float = VLA_CAMERA.height_m
+    """Camera height above the floor, metres."""
+    camera_pitch_deg: float = VLA_CAMERA.pitch_deg
+    """Camera pitch, degrees (negative looks down): the camera_pitch_deg in the VLA policy's config.json."""
     max_linear_mps: float = 1.0
     """Velocity mode: cmd_vel linear.x is clamped to +-this (a robot base's limit), m/s."""
     max_angular_rps: float = 2.0
@@ -78,7 +82,13 @@ class SimBridgeConfig:
     camera_frame: str = "camera_color_optical_frame"
     """frame_id of the images and camera info."""
 
+    @property
+    def camera(self) -> CameraConfig:
+        """The camera this bridge renders (checked by CameraConfig)."""
+        return CameraConfig(self.width, self.height, self.hfov_deg, self.camera_height_m, self.camera_pitch_deg)
+
     def __post_init__(self) -> None:
+        self.camera  # noqa: B018 - the camera's own checks
         if self.simulator not in ("embedded", "habitat") or self.mode not in ("discrete", "velocity"):
             raise SegpilotError("simulator must be embedded or habitat; mode must be discrete or velocity")
         if self.simulator == "habitat" and not self.habitat_scene.strip():
@@ -105,8 +115,7 @@ class SimBridgeNode(SegpilotNode):
 
         cfg = self.config(SimBridgeConfig)
         self.cfg = cfg
-        sim_config = SimConfig(width=cfg.width, height=cfg.height, hfov_deg=cfg.hfov_deg,
-                               camera_pitch_deg=cfg.camera_pitch_deg)  # fmt: skip
+        sim_config = SimConfig.with_camera(cfg.camera)
         categories = [c.strip() for c in cfg.goal_categories.split(",") if c.strip()] or None
         if cfg.simulator == "habitat":
             from segpilot.sim.registry import make_simulator

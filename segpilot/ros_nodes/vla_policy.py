@@ -130,16 +130,24 @@ class VLAPolicyNode(SegpilotNode):
             self._act()
 
     def _check_pitch(self, frame) -> None:
-        """Warn once when the camera looks at another pitch than the one the policy was trained with."""
+        """Warn once when the camera looks at another pitch, or has another field of view, than the camera the
+        policy was trained with (`VLAConfig.camera`)."""
+        import math
+
         from segpilot.geometry.conventions import optical_pitch_deg
 
         self.pitch_checked = True
-        pitch, trained = optical_pitch_deg(frame.T_world_cam), self.policy.config.camera_pitch_deg
-        if abs(pitch - trained) > PITCH_TOLERANCE_DEG:
+        trained = self.policy.config.camera
+        pitch = optical_pitch_deg(frame.T_world_cam)
+        if abs(pitch - trained.pitch_deg) > PITCH_TOLERANCE_DEG:
             self.get_logger().warning(
-                f"camera pitch {pitch:.1f} deg (from the camera pose) differs from the {trained:.1f} deg the policy "
-                f"was trained with (camera_pitch_deg in its config.json): expect worse actions"
+                f"camera pitch {pitch:.1f} deg (from the camera pose) differs from the {trained.pitch_deg:.1f} deg the "
+                f"policy was trained with (camera_pitch_deg in its config.json): expect worse actions"
             )
+        hfov = math.degrees(2 * math.atan(frame.camera.width / (2 * frame.camera.fx)))
+        if abs(hfov - trained.hfov_deg) > PITCH_TOLERANCE_DEG:
+            self.get_logger().warning(f"camera field of view {hfov:.1f} deg differs from the {trained.hfov_deg:.1f} "
+                                      "deg the policy was trained with: expect worse actions")  # fmt: skip
 
     def on_tick(self) -> None:
         if self.active and self.agent is not None and self.latest is not None:

@@ -17,7 +17,6 @@ import math
 import numpy as np
 
 from segpilot.errors import SegpilotError
-from segpilot.geometry.camera import PinholeCamera
 from segpilot.geometry.conventions import invert_pose
 from segpilot.geometry.frame import Frame
 from segpilot.nav.base import AgentPose, BaseCommand, Observation, SimConfig, next_pose
@@ -72,7 +71,7 @@ class EmbeddedSimulator:
         rgba[:-1, :3] = shaded
         self._tri_rgba32 = rgba.view(np.uint32)[:, 0]  # one 4-byte gather per pixel instead of three
         c = self.config
-        self.camera = PinholeCamera.from_hfov(c.hfov_deg, c.width, c.height)
+        self.camera = c.camera.intrinsics()
         # Open3D's pinhole rays put pixel u's centre at u + 0.5; segpilot puts it at u.
         K_o3d = self.camera.K.copy()
         K_o3d[:2, 2] += 0.5

@@ -25,7 +25,7 @@ def test_a_default_qos_driver_at_15_hz_is_paired():
     client = Client("qos_client")
     client.listen(String, "rgbd_memory/stats")
     env = {k: v for k, v in ENV.items() if k != "FASTDDS_DEFAULT_PROFILES_FILE"}  # a driver that is not ours
-    driver = subprocess.Popen([sys.executable, "-m", "segpilot.ros_nodes.camera_driver", "--qos", "default",
+    driver = subprocess.Popen([sys.executable, "-m", "segpilot.bench.camera_driver", "--qos", "default",
                                "--rate-hz", "15", "--count", str(SETS)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:

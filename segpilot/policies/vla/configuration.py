@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from segpilot.errors import SegpilotError
-from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG, SimConfig
+from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG, CameraConfig
 from segpilot.policies.vla.spaces import get_space
+
+VLA_HFOV_DEG = 90.0
+"""Horizontal field of view of the VLA's camera (Habitat's default), degrees."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,20 @@ class VLAConfig:
             raise SegpilotError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
         if self.chunk < 1 or self.lm_layers < 1 or self.aggregation_tokens < 1 or not 0 < self.lfp_floor <= 1:
             raise SegpilotError("chunk, lm_layers and aggregation_tokens must be >= 1 and lfp_floor in (0, 1]")
-        SimConfig(camera_pitch_deg=self.camera_pitch_deg)  # the camera every backend renders: checked there
+        self.camera  # noqa: B018 - the camera every backend renders: checked by CameraConfig
         n_patches = (self.image_size // self.patch_size) ** 2
         if not 0 <= self.memory_tokens <= n_patches or not 0 <= self.memory_importance <= 1:
             raise SegpilotError(
                 f"memory_tokens must lie in 0..{n_patches} (the patches of one frame) and "
                 f"memory_importance in [0, 1], got {self.memory_tokens} and {self.memory_importance}"
             )
+
+    @property
+    def camera(self) -> CameraConfig:
+        """The camera this policy was trained with and every backend must render for it: square `image_size`
+        images, a 90-degree pinhole field of view, the default mount height, `camera_pitch_deg`."""
+        return CameraConfig(width=self.image_size, height=self.image_size, hfov_deg=VLA_HFOV_DEG,
+                            pitch_deg=self.camera_pitch_deg)  # fmt: skip
 
     @property
     def n_visual(self) -> int:

@@ -7,7 +7,7 @@ defaults give) or `sensor` (best effort, depth 5). It is run as its own process 
 segpilot's Fast DDS profile, as a driver that is not ours would be; it prints one JSON line
 with the sets it sent.
 
-    python -m segpilot.ros_nodes.camera_driver --rate-hz 15 --count 150 --qos default
+    python -m segpilot.bench.camera_driver --rate-hz 15 --count 150 --qos default
 """
 
 from __future__ import annotations
