@@ -16,7 +16,7 @@ import time
 import torch
 
 from segpilot.policies.vla.data import instruction_vocab
-from segpilot.policies.vla.goal_belief import goal_input_size
+from segpilot.policies.vla.inputs import GoalInput
 from segpilot.policies.vla.lfp import lm_flops
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig
 
@@ -31,7 +31,7 @@ def time_chunks(policy: CogVLAPolicy, repeats: int) -> dict:
     words, valid = policy.encode_instruction([["go", "to", "the", "black", "sofa"]])
     m = policy.config.memory_tokens
     memory = torch.randn(1, m, policy.config.vision_hidden) if m else None
-    goal = torch.zeros(1, goal_input_size(policy.config)) if policy.config.goal_belief else None
+    goal = GoalInput.zeros(policy.config, 1) if policy.config.goal_belief else None
     seconds: dict[bool, list[float]] = {True: [], False: []}
     with torch.inference_mode():
         for routing in (True, False):  # warm-up

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -35,6 +37,10 @@ class NoisyExpert:
         if expert_action != "stop" and self.rng.random() < self.noise:
             return DISCRETE_NAV_ACTIONS[int(self.rng.integers(1, 4))]
         return expert_action
+
+
+PLAN_READER = SimpleNamespace(goal_belief=True, goal_plan=True)
+"""The goal specs of a policy that reads the plan (plan labels need one): how its stored goal rows split."""
 
 
 class LabelledEpisode:
@@ -88,8 +94,8 @@ class LabelledEpisode:
         if memory is not None:
             self.memory.append(memory.numpy().astype(np.float16))
         self.cameras.append(self.obs.frame.T_world_cam)
-        if goal_input is not None:
-            self.goal_inputs.append(np.asarray(goal_input, dtype=np.float32))
+        if goal_input is not None:  # stored as the goal embedding's input row (GoalInput.vector)
+            self.goal_inputs.append(goal_input.vector().numpy().astype(np.float32))
             action = self._plan_label(len(self.steps), action)
         self.previous.append(self.before)
         self.rgb.append(self.obs.frame.rgb)
@@ -101,17 +107,21 @@ class LabelledEpisode:
         """With `plan_labels`, the floor-map plan's action at step t where the plan exists and the belief's estimate
         lies on the goal (within PLAN_TRUST_M of its footprint); else `action` (the expert's)."""
         from segpilot.nav.planning import footprint_distance
-        from segpilot.policies.vla.goal_belief import FEATURES, PLAN_ACTIONS, PLAN_FEATURES, RANGE_M
+        from segpilot.policies.vla.goal_belief import PLAN_ACTIONS, RANGE_M
+        from segpilot.policies.vla.inputs import GoalInput
 
-        g = self.goal_inputs[t] if t < len(self.goal_inputs) else None
-        if not self.plan_labels or g is None or len(g) != FEATURES + PLAN_FEATURES or g[0] < 1 or g[FEATURES] < 1:
+        if not self.plan_labels or t >= len(self.goal_inputs):
+            return action
+        g = GoalInput.from_vector(PLAN_READER, self.goal_inputs[t])  # plan labels need a goal_plan policy
+        belief, plan = g.belief.numpy(), None if g.plan is None else g.plan.numpy()
+        if plan is None or belief[0] < 1 or plan[0] < 1:  # no estimate, or no path to it
             return action
         T = self.cameras[t]
         heading = T[:2, 2] / np.linalg.norm(T[:2, 2])
-        x, y = T[:2, 3] + RANGE_M * (g[1] * heading + g[2] * np.array([-heading[1], heading[0]]))
+        x, y = T[:2, 3] + RANGE_M * (belief[1] * heading + belief[2] * np.array([-heading[1], heading[0]]))
         if footprint_distance(AgentPose(x, y, 0.0), self.goal["bbox_min"], self.goal["bbox_max"]) > PLAN_TRUST_M:
             return action
-        return PLAN_ACTIONS[int(np.argmax(g[FEATURES + 1 : FEATURES + 5]))]
+        return PLAN_ACTIONS[int(np.argmax(plan[1:5]))]
 
     def relabel_with_plan(self) -> None:
         """Apply `_plan_label` to every step once the goal inputs are known (demonstrations replay them after the

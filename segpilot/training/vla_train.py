@@ -24,6 +24,7 @@ import torch
 from segpilot.errors import SegpilotError
 from segpilot.nav.base import DEFAULT_CAMERA_PITCH_DEG
 from segpilot.policies.schedule import TimedCosine
+from segpilot.policies.vla.inputs import GoalInput
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief, with_memory
 from segpilot.training.vla_dagger import dagger_collect
@@ -233,7 +234,7 @@ def _fit(policy, demos, cfg: TrainVLAConfig, lr: float, minutes: float, log: lis
         words, word_valid = ids[which[batch]], valid[which[batch]]
         words, named = _blank_instructions(rng, words, word_valid, cfg.instruction_dropout)
         memory = None if demos.memory is None else torch.as_tensor(demos.memory[batch], dtype=torch.float32)
-        belief = None if demos.goal is None else torch.as_tensor(demos.goal[batch])
+        belief = None if demos.goal is None else GoalInput.from_vector(policy.config, demos.goal[batch])
         logits, goal_logits = policy(rgb, depth, words, word_valid, routing=bool(step % 2 == 0), memory=memory,
                                      previous=torch.as_tensor(previous), return_goal=True, goal=belief)  # fmt: skip
         target = torch.as_tensor(demos.actions[batch])

@@ -37,25 +37,18 @@ import torch
 from torch import Tensor
 
 from segpilot.errors import SegpilotError
+from segpilot.policies.vla.inputs import BELIEF_FEATURES, PLAN_FEATURES, GoalInput, goal_input_size  # noqa: F401
 
 CELL_M = 0.25
 """Floor cell of the belief, metres (one forward step)."""
 MIN_EVIDENCE = 0.5
 """Accumulated score (sum of patch probabilities) below which the belief reports no estimate."""
-FEATURES = 8
-"""Length of the belief's feature vector (see `GoalBelief.features`)."""
+FEATURES = BELIEF_FEATURES
+"""Length of the belief's feature vector (see `GoalBelief.features`; declared in `inputs`)."""
 RANGE_M = 5.0
 """Distances are divided by this (the depth range the policy reads)."""
-PLAN_FEATURES = 6
-"""Length of the floor-map plan's features: [has a path, one-hot move_forward / turn_left / turn_right / stop,
-geodesic metres left / RANGE_M]."""
 PLAN_ACTIONS = ("move_forward", "turn_left", "turn_right", "stop")
 """The order of the plan features' one-hot action."""
-
-
-def goal_input_size(config) -> int:
-    """Length of the goal input of a policy with `config` (a VLAConfig): the belief, plus the plan if read."""
-    return FEATURES + (PLAN_FEATURES if config.goal_plan else 0)
 
 
 class GoalBelief:
@@ -134,11 +127,11 @@ class GoalBelief:
             out[0], out[1 + PLAN_ACTIONS.index(action)], out[5] = 1.0, 1.0, min(left, 2 * RANGE_M) / RANGE_M
         return out
 
-    def inputs(self, T_world_cam: np.ndarray) -> np.ndarray:  # noqa: N803
-        """The policy's goal input: `features`, followed by `plan_features` when the belief keeps a floor map."""
-        if self.floor is None:
-            return self.features(T_world_cam)
-        return np.concatenate([self.features(T_world_cam), self.plan_features(T_world_cam)])
+    def inputs(self, T_world_cam: np.ndarray) -> GoalInput:  # noqa: N803
+        """The policy's goal input for one sample: `features`, and `plan_features` when the belief keeps a floor
+        map."""
+        belief = torch.from_numpy(self.features(T_world_cam))
+        return GoalInput(belief, None if self.floor is None else torch.from_numpy(self.plan_features(T_world_cam)))
 
 
 def new_belief(config) -> GoalBelief:
@@ -161,24 +154,24 @@ def goal_scores(policy, frames: list, words: Tensor, word_valid: Tensor) -> tupl
     return policy.grounder(x, d, words.expand(len(frames), -1)), policy.grounder.config.grid
 
 
-def observe_goal(policy, beliefs: list[GoalBelief], frames: list, words: Tensor, word_valid: Tensor) -> Tensor:
-    """Update each episode's belief with its current frame (one batched encoding) -> goal inputs (B, size)."""
+def observe_goal(policy, beliefs: list[GoalBelief], frames: list, words: Tensor, word_valid: Tensor) -> GoalInput:
+    """Update each episode's belief with its current frame (one batched encoding) -> the batch's goal inputs."""
     scores, grid = goal_scores(policy, frames, words, word_valid)
-    return torch.from_numpy(np.stack([_add(b, f, s, grid) for b, f, s in zip(beliefs, frames, scores,
-                                                                            strict=True)]))  # fmt: skip
+    return GoalInput.stack([_add(b, f, s, grid) for b, f, s in zip(beliefs, frames, scores, strict=True)])
 
 
 def replay_goal(policy, belief: GoalBelief, frames: list, words: Tensor, word_valid: Tensor,
                 batch: int = 64) -> np.ndarray:  # fmt: skip
-    """One episode's frames in order -> the goal input at every step (T, size), the scoring batched."""
+    """One episode's frames in order -> the goal input at every step, stored as `GoalInput.vector` rows (T, size),
+    the scoring batched."""
     out = []
     for i in range(0, len(frames), batch):
         scores, grid = goal_scores(policy, frames[i : i + batch], words, word_valid)
-        out += [_add(belief, f, s, grid) for f, s in zip(frames[i : i + batch], scores, strict=True)]
+        out += [_add(belief, f, s, grid).vector().numpy() for f, s in zip(frames[i : i + batch], scores, strict=True)]
     return np.stack(out)
 
 
-def _add(belief: GoalBelief, frame, scores: Tensor, grid: int) -> np.ndarray:
+def _add(belief: GoalBelief, frame, scores: Tensor, grid: int) -> GoalInput:
     from segpilot.geometry.unproject import patch_xyz
 
     belief.update(scores.numpy(), patch_xyz(frame.depth, frame.camera, frame.T_world_cam, (grid, grid)))

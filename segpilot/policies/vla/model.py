@@ -17,9 +17,9 @@ from torch import Tensor, nn
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.configuration import VLAConfig  # noqa: F401 - re-exported
 from segpilot.policies.vla.efa import EFAEncoder, StreamRouter, instruction_condition
-from segpilot.policies.vla.goal_belief import goal_input_size
 from segpilot.policies.vla.grounding import GoalGrounder, GrounderConfig
 from segpilot.policies.vla.head import MLPResNetHead
+from segpilot.policies.vla.inputs import GoalInput, goal_input_size
 from segpilot.policies.vla.lfp import RoutedLayer, additive, catten_mask, keep_counts
 from segpilot.policies.vla.memory import MemoryEncoder
 from segpilot.policies.vla.spaces import get_space
@@ -90,13 +90,14 @@ class CogVLAPolicy(nn.Module):
 
     def forward(self, rgb: Tensor, depth: Tensor, words: Tensor, word_valid: Tensor, routing: bool = True,
                 memory: Tensor | None = None, previous: Tensor | None = None,
-                return_goal: bool = False, goal: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
+                return_goal: bool = False,
+                goal: GoalInput | None = None) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """rgb (B, 3, S, S) and depth (B, 1, S, S) normalised; memory (B, M, vision_hidden) pre-selected
         memory tokens with their position embedding (required exactly when memory_tokens > 0); previous
-        (B,) the action executed before (its last index = none); goal (B, goal_input_size) the goal belief's
-        features (required exactly when goal_belief is set) -> (B, chunk * action_dim, head_outputs);
-        with `return_goal` also the grounding probe's logits (B, P) of each RGB patch showing the
-        instructed object."""
+        (B,) the action executed before (its last index = none); goal the goal inputs (`inputs.GoalInput`:
+        the belief, and the plan for goal_plan policies; required exactly when goal_belief is set)
+        -> (B, chunk * action_dim, head_outputs); with `return_goal` also the grounding probe's logits
+        (B, P) of each RGB patch showing the instructed object."""
         s = self.config.image_size
         if rgb.shape[1:] != (3, s, s) or depth.shape[1:] != (1, s, s) or len(rgb) != len(depth):
             raise SegpilotError(f"images must be (B, 3, {s}, {s}) and (B, 1, {s}, {s}), got "
@@ -107,16 +108,18 @@ class CogVLAPolicy(nn.Module):
             raise SegpilotError(f"this policy reads {m} memory tokens: memory must be "
                                 f"{f'(B, {m}, {self.config.vision_hidden})' if m else 'None'}, got "
                                 f"{None if memory is None else tuple(memory.shape)}")  # fmt: skip
-        wanted = (len(rgb), goal_input_size(self.config)) if self.config.goal_belief else None
-        if (None if goal is None else tuple(goal.shape)) != wanted:
-            raise SegpilotError(f"this policy {'reads' if wanted else 'has no'} goal belief: goal must be "
-                                f"{f'(B, {wanted[1]})' if wanted else 'None'}, got "
-                                f"{None if goal is None else tuple(goal.shape)}")  # fmt: skip
+        if (goal is None) == self.config.goal_belief:
+            raise SegpilotError(f"this policy {'reads a' if self.config.goal_belief else 'has no'} goal belief: "
+                                f"goal must be {'a GoalInput' if self.config.goal_belief else 'None'}")  # fmt: skip
+        if goal is not None:
+            if not isinstance(goal, GoalInput):
+                raise SegpilotError(f"goal must be a GoalInput (named, shape-checked parts), got {type(goal).__name__}")
+            goal.check(self.config, len(rgb))
         if previous is None:
             previous = torch.full((len(rgb),), self.previous_action.num_embeddings - 1, dtype=torch.long)
         state = self.previous_action(previous)  # the proprioception token: previous action (+ goal belief)
         if goal is not None:
-            state = state + self.goal_embed(goal.float())
+            state = state + self.goal_embed(goal.vector().to(state.device))
         text = torch.cat([self.embed(words), state[:, None]], dim=1)
         instr = self.instruction_vector(words, word_valid)
         word_valid = torch.cat([word_valid.bool(), torch.ones(len(rgb), 1, dtype=torch.bool)], dim=1)

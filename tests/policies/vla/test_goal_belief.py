@@ -10,6 +10,7 @@ import torch
 
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.goal_belief import FEATURES, RANGE_M, GoalBelief, observe_goal, replay_goal
+from segpilot.policies.vla.inputs import GoalInput
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief
 from segpilot.training.vla_demos import collect, concat, instruction_vocab
@@ -83,12 +84,12 @@ def test_with_goal_belief_starts_as_the_policy_and_round_trips(tmp_path):
     rgb, depth = torch.randn(2, 3, 32, 32), torch.randn(2, 1, 32, 32)
     words, valid = policy.encode_instruction([["find", "the", "lamp"]] * 2)
     with torch.no_grad():
-        assert torch.allclose(base(rgb, depth, words, valid), policy(rgb, depth, words, valid,
-                                                                     goal=torch.randn(2, FEATURES)))  # fmt: skip
+        untrained = policy(rgb, depth, words, valid, goal=GoalInput(torch.randn(2, FEATURES)))
+        assert torch.allclose(base(rgb, depth, words, valid), untrained)
     assert all(not p.requires_grad for p in policy.memory_encoder.parameters())
     assert all(p.requires_grad for p in policy.goal_embed.parameters())
     torch.nn.init.normal_(policy.goal_embed[-1].weight)  # trained: the goal now changes the actions
-    goal = torch.randn(2, FEATURES)
+    goal = GoalInput(torch.randn(2, FEATURES))
     with torch.no_grad():
         assert not torch.allclose(base(rgb, depth, words, valid), policy(rgb, depth, words, valid, goal=goal))
     save_policy(policy, tmp_path)
@@ -102,11 +103,17 @@ def test_policy_refuses_a_missing_misshapen_or_unexpected_goal():
     base, policy = _belief_policy()
     rgb, depth = torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 32, 32)
     words, valid = policy.encode_instruction([["find", "the", "lamp"]])
-    for bad in (None, torch.zeros(1, FEATURES - 1)):
-        with pytest.raises(SegpilotError, match="reads goal belief"):
-            policy(rgb, depth, words, valid, goal=bad)
+    with pytest.raises(SegpilotError, match="reads a goal belief: goal must be a GoalInput"):
+        policy(rgb, depth, words, valid, goal=None)
+    with pytest.raises(SegpilotError, match=r"goal input goal_belief: this policy expects shape \(1, 8\), got shape "
+                                            r"\(1, 7\)"):  # fmt: skip
+        policy(rgb, depth, words, valid, goal=GoalInput(torch.zeros(1, FEATURES - 1)))
+    with pytest.raises(SegpilotError, match="goal input goal_plan: this policy expects none, got shape"):
+        policy(rgb, depth, words, valid, goal=GoalInput(torch.zeros(1, FEATURES), torch.zeros(1, 6)))
+    with pytest.raises(SegpilotError, match="goal must be a GoalInput"):
+        policy(rgb, depth, words, valid, goal=torch.zeros(1, FEATURES))  # a bare vector: positional, refused
     with pytest.raises(SegpilotError, match="has no goal belief"):
-        base(rgb, depth, words, valid, goal=torch.zeros(1, FEATURES))
+        base(rgb, depth, words, valid, goal=GoalInput(torch.zeros(1, FEATURES)))
     with pytest.raises(SegpilotError, match="goal_belief need init_from"):
         TrainVLAConfig(goal_belief=True)
 
@@ -117,10 +124,10 @@ def test_replay_equals_observing_step_by_step_and_the_agent_feeds_it():
     frames, stepwise, seen = spin(policy, 6, "goal", lambda f, w, v: observe_goal(policy, [live], [f], w, v)[0])
     words, valid = policy.encode_instruction([["find", "the", "lamp"]])
     replayed = replay_goal(policy, GoalBelief(), frames, words, valid, batch=4)
-    assert np.allclose(replayed, torch.stack(stepwise).numpy(), atol=1e-5)
+    assert np.allclose(replayed, torch.stack([g.vector() for g in stepwise]).numpy(), atol=1e-5)
     assert replayed[-1, -1] > replayed[0, -1]  # the total evidence grows as the agent looks around
     # one chunk planned at step 0 and one at step 4, each with the belief over every frame so far
-    assert len(seen) == 2 and np.allclose(seen[1][0].numpy(), stepwise[4].numpy(), atol=1e-5)
+    assert len(seen) == 2 and np.allclose(seen[1][0].vector().numpy(), stepwise[4].vector().numpy(), atol=1e-5)
 
 
 def test_demonstrations_record_the_goal_input_of_every_step():

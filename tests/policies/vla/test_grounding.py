@@ -12,6 +12,7 @@ import torch
 from segpilot.errors import SegpilotError
 from segpilot.policies.vla.goal_belief import FEATURES, PLAN_FEATURES, goal_scores, new_belief, observe_goal
 from segpilot.policies.vla.grounding import GoalGrounder, GrounderConfig, load_grounder, save_grounder
+from segpilot.policies.vla.inputs import GoalInput
 from segpilot.policies.vla.io import load_policy, save_policy
 from segpilot.policies.vla.model import CogVLAPolicy, VLAConfig, with_goal_belief
 from segpilot.training.grounder_train import TrainGrounderConfig, collect_grounding, train_grounder
@@ -77,11 +78,11 @@ def test_a_policy_with_the_grounder_and_the_plan_starts_as_it_was_and_round_trip
     assert not any(p.requires_grad for p in policy.grounder.parameters())
     x, d = to_inputs(np.random.default_rng(1).integers(0, 255, (1, 32, 32, 3)), np.ones((1, 32, 32)))
     words, valid = policy.encode_instruction([["find", "the", "bed"]])
-    goal = torch.randn(1, FEATURES + PLAN_FEATURES)
+    goal = GoalInput(torch.randn(1, FEATURES), torch.randn(1, PLAN_FEATURES))
     with torch.inference_mode():
         assert torch.allclose(policy(x, d, words, valid, goal=goal), base(x, d, words, valid), atol=1e-6)
-        with pytest.raises(SegpilotError, match=r"\(B, 14\)"):
-            policy(x, d, words, valid, goal=goal[:, :FEATURES])
+        with pytest.raises(SegpilotError, match=r"goal input goal_plan: this policy expects shape \(1, 6\), got none"):
+            policy(x, d, words, valid, goal=GoalInput(goal.belief))
         scores, grid = goal_scores(policy, [_frame()], words, valid)
     assert grid == 8 and scores.shape == (1, 64)
     save_policy(policy, tmp_path)
@@ -110,16 +111,17 @@ def test_the_plan_features_follow_the_floor_map_towards_the_estimate_and_demos_r
     belief = new_belief(policy.config)
     assert belief.floor is not None
     blank = belief.inputs(_camera(0, 0, 0))
-    assert blank.shape == (FEATURES + PLAN_FEATURES,) and not blank[FEATURES:].any()  # no estimate: no plan
+    assert blank.belief.shape == (FEATURES,) and blank.plan.shape == (PLAN_FEATURES,)
+    assert not blank.plan.any()  # no estimate: no plan
     belief.update(np.array([5.0]), np.array([[3.0, 0.0, 0.5]]))  # the goal, 3 m straight ahead
-    ahead = belief.inputs(_camera(0, 0, 0))[FEATURES:]
+    ahead = belief.inputs(_camera(0, 0, 0)).plan
     assert ahead[0] == 1 and ahead[1] == 1 and ahead[5] == pytest.approx((3.0 - 0.75) / 5, abs=0.05)
-    behind = belief.inputs(_camera(0, 0, np.pi))[FEATURES:]  # facing away: turn
+    behind = belief.inputs(_camera(0, 0, np.pi)).plan  # facing away: turn
     assert behind[0] == 1 and (behind[2] == 1 or behind[3] == 1)
     words, valid = policy.encode_instruction([["find", "the", "bed"]])
     with torch.inference_mode():
         live = observe_goal(policy, [new_belief(policy.config)], [_frame()], words, valid)
-    assert live.shape == (1, FEATURES + PLAN_FEATURES)
+    assert live.belief.shape == (1, FEATURES) and live.plan.shape == (1, PLAN_FEATURES)
     demos, _ = collect(1, 20000, 32, 4, per_room=1, policy=policy)
     assert demos.goal.shape == (len(demos.actions), FEATURES + PLAN_FEATURES)
     assert demos.goal[:, FEATURES].max() == 1  # the plan was on at some step
