@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 
-def test_parameters_are_declared_with_descriptions_and_validated(rclpy_context, monkeypatch):
+def test_parameters_are_declared_with_descriptions_and_validated(rclpy_context):
     from rclpy.parameter import Parameter
 
-    from segpilot.ros_nodes import base
     from segpilot.ros_nodes.sim_bridge import SimBridgeConfig, SimBridgeNode
 
-    original = base.LifecycleNode.__init__
-    monkeypatch.setattr(base.LifecycleNode, "__init__", lambda self, name: original(self, name, context=rclpy_context))
-    node = SimBridgeNode()
+    node = SimBridgeNode(context=rclpy_context)  # rclpy keyword arguments pass through: no monkeypatching
     try:
         assert node.get_parameter("rate_hz").value == SimBridgeConfig().rate_hz
         desc = node.describe_parameter("room_seed")
@@ -27,19 +24,19 @@ def test_parameters_are_declared_with_descriptions_and_validated(rclpy_context, 
         node.destroy_node()
 
 
-def test_a_failed_configure_is_logged_not_fatal(rclpy_context, monkeypatch, tmp_path):
+def test_a_failed_configure_is_logged_not_fatal(rclpy_context, tmp_path):
     from rclpy.parameter import Parameter
 
-    from segpilot.ros_nodes import base
     from segpilot.ros_nodes.vla_policy import VLAPolicyNode
 
-    original = base.LifecycleNode.__init__
-    monkeypatch.setattr(base.LifecycleNode, "__init__", lambda self, name: original(self, name, context=rclpy_context))
-    node = VLAPolicyNode()
+    node = VLAPolicyNode(context=rclpy_context)
     try:
         node.set_parameters([Parameter("policy", value=str(tmp_path / "missing"))])
         node.trigger_configure()
         assert node._state_machine.current_state[1] == "unconfigured"  # still alive, can retry
+        node.set_parameters([Parameter("policy", value="")])  # the embedded default: the retry succeeds
+        node.trigger_configure()
+        assert node._state_machine.current_state[1] == "inactive"
     finally:
         node.destroy_node()
 
