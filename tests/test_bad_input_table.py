@@ -132,6 +132,7 @@ def rows(d):
         (["study", "budget", "--qa", f, "--scenes", e, "--model", e, "--out", str(d / "sb"), "--limit", "0"],
          "positive"),
         (["methods", "--bogus"], "unrecognized arguments"),
+        (["ros-index", "--prefix", str(d / "afile")], "cannot write the ament index"),
         (["bench", "prune", "--shapes", "2x16x4", "--budget", "0.5", "--repeats", "1", "--json", "/dev/full"],
          "No space left on device"),
         (["eval", "openeqa", "--qa", str(d / "oeqa_escape.json"), "--frames", e, "--out", str(d / "r6")], "'..'"),
