@@ -100,4 +100,4 @@ def test_velocity_mode_holds_its_command_rate_while_the_policy_thinks():
     assert vla.returncode == 0 and sim.returncode == 0, log[-2000:]
     # Loose bounds (a shared 2-core machine stalls whole processes for up to ~1 s under I/O wait): the figures
     # are in the printed line (issue 19 measured cmd_vel at 1.4 Hz before the command timer).
-    assert rate >= 3.0 and decisions >= 10, log[-2000:]
+    assert rate >= 2.0 and decisions >= 10, log[-2000:]
