@@ -15,6 +15,9 @@ indices are identical to the torch kernel and to the plain loop (tests check all
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 
 try:  # numba is a hard dependency in requirements.txt; the torch kernel is the fallback.
@@ -28,6 +31,51 @@ except ImportError:  # pragma: no cover - exercised only on installs without num
     njit = None
 
 SIM_SCALE = np.float32(1.0 / 4194304.0)  # 2^-22: one int16 unit squared
+
+
+class SerialOrParallel:
+    """Whether one big FPS problem (global mode) splits each greedy step's scan over the threads, chosen by
+    measured speed.
+
+    The parallel scan meets a barrier at every step (hundreds per call). On an idle machine it halves the time
+    (global 12 x 729 x 1152 at 9%: 214 ms with one thread, 109 ms with two); on a busy one a thread is often
+    descheduled at that barrier and the call collapses (2.4 s with two threads vs 0.55 s with one, under four
+    busy processes on two cores; 0.64 s vs 6 ms for the demo's 588 tokens). So problems under `min_tokens`
+    always run serially, and for larger ones both are timed per unit of work (tokens x steps) as they run: the
+    cheaper is used, the other is tried again after `explore` calls, an interval that doubles (up to
+    `max_explore`) while it keeps losing, so a busy machine rarely pays for the try. The indices are the same
+    either way (the chunks' argmax keeps the first index, like the serial scan)."""
+
+    def __init__(self, explore: int = 8, max_explore: int = 256, min_tokens: int = 1024):
+        self.explore, self.max_explore, self.min_tokens = explore, max_explore, min_tokens
+        self.cost: dict[bool, float | None] = {False: None, True: None}
+        self.interval, self.since = explore, 0
+        self.last_best: bool | None = None
+        self._lock = threading.Lock()
+
+    def parallel(self, threads: int, tokens: int) -> bool:
+        if threads < 2 or tokens < self.min_tokens:  # small scans: the barriers cost more than the work
+            return False
+        with self._lock:
+            serial, par = self.cost[False], self.cost[True]
+            if par is None or serial is None:
+                return par is None  # try parallel first (the idle machine's best), then serial once
+            best = par <= serial
+            if best != self.last_best:
+                self.last_best, self.interval, self.since = best, self.explore, 0
+            self.since += 1
+            if self.since >= self.interval:  # try the other one again; wait twice as long next time
+                self.since, self.interval = 0, min(2 * self.interval, self.max_explore)
+                return not best
+            return best
+
+    def record(self, parallel: bool, seconds_per_work: float) -> None:
+        with self._lock:
+            old = self.cost[parallel]
+            self.cost[parallel] = seconds_per_work if old is None else 0.5 * (old + seconds_per_work)
+
+
+CHOOSER = SerialOrParallel()
 
 
 def available() -> bool:
@@ -131,6 +179,12 @@ if njit is not None:
             mind = np.where(cand[b], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
             _fps_one(q[b], pos[b], valid[b], bias[b], mind, k[b], start[b], inv_dmax[b], w_geo, w_feat, out[b])
 
+    @njit(cache=True)
+    def _fps_batch_serial(q, pos, valid, bias, cand, k, start, inv_dmax, w_geo, w_feat, out):
+        for b in range(q.shape[0]):
+            mind = np.where(cand[b], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+            _fps_one(q[b], pos[b], valid[b], bias[b], mind, k[b], start[b], inv_dmax[b], w_geo, w_feat, out[b])
+
 
 def greedy_fps_cpu(
     q: np.ndarray,
@@ -143,44 +197,38 @@ def greedy_fps_cpu(
     inv_dmax: np.ndarray,
     w_geo: float,
     w_feat: float,
+    parallel: bool | None = None,
 ) -> np.ndarray:
     """Batched exact FPS; the numpy twin of `fps.greedy_fps` (same arguments, same result).
 
     q: (B, T, D) int16 snapped features x 2048; pos: (B, T, 3) float32 with zeros where
     `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
-    int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k.
+    int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: split the work
+    over numba's threads (True), not (False), or let `CHOOSER` decide (None); the indices are the same.
     """
     k_max = int(k.max()) if k.size else 0
     out = np.full((q.shape[0], k_max), -1, dtype=np.int64)
     if k_max == 0:
         return out
     args = (np.float32(w_geo), np.float32(w_feat))
-    if q.shape[0] == 1:  # one big problem: split every step's scan over the cores instead
+    if q.shape[0] == 1:  # one big problem: split every step's scan over the cores, when that pays
         mind = np.where(candidates[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
-        _fps_one_parallel(
-            q[0],
-            pos[0],
-            valid[0],
-            bias[0],
-            mind,
-            int(k[0]),
-            int(start[0]),
-            np.float32(inv_dmax[0]),
-            *args,
-            out[0],
-            4 * numba.get_num_threads(),
-        )
+        one = (q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), np.float32(inv_dmax[0]), *args, out[0])
+        work = float(q.shape[1]) * k_max
+        if parallel is None:
+            parallel = CHOOSER.parallel(numba.get_num_threads(), q.shape[1])
+        t0 = time.perf_counter()
+        if parallel:
+            _fps_one_parallel(*one, 4 * numba.get_num_threads())
+        else:
+            _fps_one(*one)
+        CHOOSER.record(parallel, (time.perf_counter() - t0) / work)
         return out
-    _fps_batch(
-        q,
-        pos,
-        valid,
-        bias,
-        candidates,
-        k.astype(np.int64),
-        start.astype(np.int64),
-        inv_dmax.astype(np.float32),
-        *args,
-        out,
-    )
+    batch = (q, pos, valid, bias, candidates, k.astype(np.int64), start.astype(np.int64), inv_dmax.astype(np.float32),
+             *args, out)  # fmt: skip
+    # Several problems (per-view mode): one barrier per call, so only small batches stay serial (the demo's
+    # 12 x 49 tokens took up to 28 ms over two threads on a busy machine, 10 ms in one).
+    if parallel is None:
+        parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= CHOOSER.min_tokens
+    (_fps_batch if parallel else _fps_batch_serial)(*batch)
     return out

@@ -73,3 +73,43 @@ def test_compiled_and_torch_kernels_agree_with_bias():
     cand = torch.ones(2, 40, dtype=torch.bool)
     args = (xyz, cand, torch.tensor([12, 7]), torch.tensor([0, 5]), torch.tensor([1.0, 0.5]), 0.2, 0.8, bias)
     assert torch.equal(batched_fps(q, *args, backend="cpu"), batched_fps(q, *args, backend="torch"))
+
+
+@pytest.mark.skipif(not cpu_available(), reason="numba missing")
+def test_serial_and_parallel_compiled_scans_keep_the_same_indices():
+    """Both sides of the serial / parallel choice (made by measured speed on busy machines) select the same tokens,
+    for one big problem (global) and for a batch (per-view), on a problem large enough to go parallel."""
+    import numpy as np
+
+    from segpilot.perception.pruning.fps import quantize_unit_features
+    from segpilot.perception.pruning.fps_cpu import greedy_fps_cpu
+
+    tokens = room_tokens(n_views=4, grid_hw=(17, 17), dim=32, seed=5)  # 1156 tokens
+    q = quantize_unit_features(tokens.features).numpy()
+    valid = torch.isfinite(tokens.xyz).all(-1).numpy()
+    pos = np.where(valid[:, None], tokens.xyz.numpy(), 0).astype(np.float32)
+    n = len(tokens)
+    for shape in ((1, n), (4, n // 4)):  # one global problem, four per-view ones
+        b, t = shape
+        args = (q.reshape(b, t, -1), pos.reshape(b, t, 3), valid.reshape(b, t), np.zeros((b, t), np.float32),
+                valid.reshape(b, t).copy(), np.full(b, 40), np.zeros(b, np.int64), np.full(b, 0.3, np.float32),
+                0.5, 0.5)  # fmt: skip
+        serial, parallel = greedy_fps_cpu(*args, parallel=False), greedy_fps_cpu(*args, parallel=True)
+        assert (serial >= 0).all() and np.array_equal(serial, parallel)
+
+
+def test_the_chooser_uses_the_faster_side_and_tries_the_other_ever_more_rarely():
+    from segpilot.perception.pruning.fps_cpu import SerialOrParallel
+
+    c = SerialOrParallel(explore=2, max_explore=8, min_tokens=100)
+    assert not c.parallel(2, 50) and not c.parallel(1, 10_000)  # small problems and one thread: serial
+    assert c.parallel(2, 10_000)  # nothing measured: parallel first ...
+    c.record(True, 5.0)  # ... slow (a busy machine)
+    assert not c.parallel(2, 10_000)  # then serial once
+    c.record(False, 1.0)
+    picks = [c.parallel(2, 10_000) for _ in range(30)]
+    tries = [i for i, p in enumerate(picks) if p]
+    assert tries == [1, 5, 13, 21, 29]  # parallel tried again after 2, 4, 8, 8, 8 calls (doubling up to max_explore)
+    for _ in range(4):  # the machine is idle again: parallel measured faster (a running mean), and used
+        c.record(True, 0.01)
+    assert sum(c.parallel(2, 10_000) for _ in range(10)) >= 8
