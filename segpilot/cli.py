@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--budget", type=float, default=0.09, help="fraction of tokens kept (default 0.09)")
     bp.add_argument("--repeats", type=int, default=5, help="timed runs per method (median reported)")
     bp.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    bp.add_argument("--background-load", type=int, default=0, metavar="N",
+                    help="also time SeGPruner with 1 and all threads, idle and under N busy processes it starts and "
+                    "stops (e.g. 2x the cores)")  # fmt: skip
     bp.add_argument(
         "--scene", default=None, help="also bench real tokens of this ScanNet-layout scene ('demo' = the bundled one)"
     )

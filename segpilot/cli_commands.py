@@ -232,24 +232,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "sim":
         return _bench_sim(args)
     if args.bench == "ros":
-        from segpilot.bench.ros import bench_ros
+        from segpilot.bench.ros import bench_ros, print_report
 
         if args.frames < 1 or args.rate_hz <= 0 or args.questions < 1:
             raise SegpilotError("bench ros needs --frames >= 1, --rate-hz > 0 and --questions >= 1")
         r = bench_ros(args.frames, args.rate_hz, args.questions)
-        print(
-            f"rgbd_memory: {r['frames_processed']} / {r['frames_sent']} RGB-D sets at 640x480 processed while "
-            f"sent at {r['send_rate_hz']:.1f} Hz -> {r['throughput_hz']:.1f} Hz ({r['keyframes']} keyframes)"
-        )
-        print(
-            f"scene_qa: question -> answer over DDS, median {1000 * r['question_to_answer_s_median']:.0f} ms "
-            f"({len(r['question_to_answer_s_all'])} questions; the first {1000 * r['first_answer_s']:.0f} ms); "
-            f"last answer: {r['last_answer'].get('answer')!r}"
-        )
-        print(
-            f"scene_qa: a question right after a new keyframe, median {1000 * r['after_new_keyframe_s_median']:.0f} ms"
-            f" (encode {', '.join(f'{1000 * e:.0f}' for e in r['encode_after_new_keyframe_s'])} ms: the new view only)"
-        )
+        print_report(r)
         if args.json:
             from segpilot.eval.runner import write_json_atomic
 
@@ -302,8 +290,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                 "views at most 256")  # fmt: skip
         if round(args.budget * views * tokens) < 2:
             raise SegpilotError(f"shape {s!r} at --budget {args.budget} keeps fewer than 2 tokens; use a larger one")
+    if not 0 <= args.background_load <= 64:
+        raise SegpilotError(f"--background-load must lie in 0..64 processes, got {args.background_load}")
     scene = demo_scene_path() if args.scene == "demo" else args.scene
-    return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene)
+    return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene, args.background_load)
 
 
 def _bench_sim(args: argparse.Namespace) -> int:

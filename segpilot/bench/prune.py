@@ -161,13 +161,20 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, scene: str | None = None) -> int:
+def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, scene: str | None = None,
+         background_load: int = 0) -> int:  # fmt: skip
     rows = run_bench(shapes, budget, repeats, scene=scene)
     print(
         f"segpilot bench prune: budget {budget:.0%}, median of {repeats} runs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
     print(format_table(rows))
+    result: dict = {"schema_version": 1, "budget": budget, "rows": rows}
+    if background_load:
+        from segpilot.bench import load
+
+        result["background_load"] = load.run(shapes, budget, repeats, background_load)
+        print(load.format_rows(result["background_load"]))
     if json_out:
-        Path(json_out).write_text(json.dumps({"schema_version": 1, "budget": budget, "rows": rows}, indent=2))
+        Path(json_out).write_text(json.dumps(result, indent=2))
     return 0

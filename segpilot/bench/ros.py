@@ -100,3 +100,20 @@ def bench_ros(frames: int = 300, rate_hz: float = 60.0, questions: int = 5, dwel
             "after_new_keyframe_s_median": statistics.median(after_move),
             "encode_after_new_keyframe_s": encode_after_move,
             "last_answer": reply}  # fmt: skip
+
+
+def print_report(r: dict) -> None:
+    """The figures of `bench_ros` as `segpilot bench ros` prints them."""
+    print(
+        f"rgbd_memory: {r['frames_processed']} / {r['frames_sent']} RGB-D sets at 640x480 processed while "
+        f"sent at {r['send_rate_hz']:.1f} Hz -> {r['throughput_hz']:.1f} Hz ({r['keyframes']} keyframes)"
+    )
+    print(
+        f"scene_qa: question -> answer over DDS, median {1000 * r['question_to_answer_s_median']:.0f} ms "
+        f"({len(r['question_to_answer_s_all'])} questions; the first {1000 * r['first_answer_s']:.0f} ms); "
+        f"last answer: {r['last_answer'].get('answer')!r}"
+    )
+    print(
+        f"scene_qa: a question right after a new keyframe, median {1000 * r['after_new_keyframe_s_median']:.0f} ms"
+        f" (encode {', '.join(f'{1000 * e:.0f}' for e in r['encode_after_new_keyframe_s'])} ms: the new view only)"
+    )
