@@ -8,7 +8,6 @@ the loaded one-thread time (issue 20's target: within 2x), and the idle default-
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import time
@@ -16,20 +15,11 @@ import time
 MODES = ("per_view", "global", "hierarchical")
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times)
-
-
 def _time_modes(tokens: dict, budget: float, repeats: int, threads: int) -> dict:
     import numba
     import torch
 
+    from segpilot.bench.prune import _median_ms
     from segpilot.perception.pruning.registry import make_pruner
 
     numba.set_num_threads(threads)
