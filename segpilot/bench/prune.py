@@ -170,6 +170,10 @@ def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, s
     )
     print(format_table(rows))
     result: dict = {"schema_version": 1, "budget": budget, "rows": rows}
+    from segpilot.bench import cold
+
+    result["first_call"] = [cold.first_call(s.views, s.grid[0], s.dim, budget) for s in map(Shape.parse, shapes)]
+    print(cold.format_rows(result["first_call"]))
     if background_load:
         from segpilot.bench import load
 

@@ -83,6 +83,50 @@ def available() -> bool:
     return njit is not None
 
 
+_WARM = threading.Event()
+_WARMING: list[threading.Thread] = []
+_WARM_LOCK = threading.Lock()
+
+
+def warm_up_async() -> None:
+    """Load the compiled kernels on a background thread (once per process).
+
+    A fresh process's first call of a cached numba kernel spends ~0.5-0.6 s importing numba's typing and lowering
+    registries, the rest of the call takes milliseconds. Started when a SeGPruner is made (before a command loads
+    its model or renders its views), the load overlaps that work; until it is done, small problems run on the
+    torch kernel (same indices, ~25 ms for the demo's 588 tokens) and large ones wait for it (`ready`)."""
+    if njit is None:
+        return
+    with _WARM_LOCK:
+        if _WARMING:
+            return
+        thread = threading.Thread(target=_warm, name="segpilot-fps-warm-up", daemon=True)
+        _WARMING.append(thread)
+        thread.start()
+
+
+def ready(wait: bool = False) -> bool:
+    """Whether the compiled kernels are loaded; with `wait`, start loading if needed and wait for it."""
+    if wait and not _WARM.is_set():
+        warm_up_async()
+        _WARM.wait()
+    return _WARM.is_set()
+
+
+def _warm() -> None:
+    try:
+        rng = np.random.default_rng(0)
+        for b in (1, 2):  # the one-problem and the batch kernels, serial and parallel
+            q = rng.integers(-2048, 2048, (b, 8, 4)).astype(np.int16)
+            pos = rng.random((b, 8, 3)).astype(np.float32)
+            ones = np.ones((b, 8), bool)
+            for parallel in (False, True):
+                greedy_fps_cpu(q, pos, ones, np.zeros((b, 8), np.float32), ones, np.full(b, 3), np.zeros(b, np.int64),
+                               np.ones(b, np.float32), 0.5, 0.5, parallel=parallel)  # fmt: skip
+    finally:
+        _WARM.set()  # a failure shows on the real call, with its own error
+
+
 if njit is not None:
 
     @njit(fastmath=True, inline="always", cache=True)

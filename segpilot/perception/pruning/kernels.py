@@ -15,6 +15,8 @@ from segpilot.perception.pruning import fps_cpu
 from segpilot.perception.pruning.fps import SNAP_SCALE, greedy_fps
 
 BACKENDS = ("auto", "torch", "cpu")
+WAIT_FOR_COMPILED_TOKENS = 4096
+"""auto backend in a fresh process: problems with more tokens than this wait for the compiled kernels to load."""
 
 
 def batched_fps(
@@ -35,6 +37,10 @@ def batched_fps(
     those of `fps.greedy_fps`.
     """
     use_cpu = backend == "cpu" or (backend == "auto" and q.device.type == "cpu" and fps_cpu.available())
+    if use_cpu and backend == "auto" and not fps_cpu.ready():
+        # A fresh process: small problems take the torch kernel while the compiled ones load in the background
+        # (same indices); large ones are worth the wait.
+        use_cpu = fps_cpu.ready(wait=q.shape[0] * q.shape[1] > WAIT_FOR_COMPILED_TOKENS)
     if not use_cpu:
         feats = q.float() / SNAP_SCALE
         return greedy_fps(feats, xyz, candidates, k, start, inv_dmax, w_geo, w_feat, bias)

@@ -95,6 +95,10 @@ class SeGPruner(BudgetedPruner):
     def __init__(self, seed: int = 0, **params) -> None:
         self.config = SeGPrunerConfig(**params)
         self.seed = seed  # unused: the method is deterministic; kept for a uniform signature
+        if self.config.backend != "torch":
+            from segpilot.perception.pruning import fps_cpu
+
+            fps_cpu.warm_up_async()  # the compiled kernels load while the caller loads its model and views
 
     def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
         n, device = len(tokens), tokens.features.device

@@ -113,3 +113,24 @@ def test_the_chooser_uses_the_faster_side_and_tries_the_other_ever_more_rarely()
     for _ in range(4):  # the machine is idle again: parallel measured faster (a running mean), and used
         c.record(True, 0.01)
     assert sum(c.parallel(2, 10_000) for _ in range(10)) >= 8
+
+
+def test_a_fresh_process_prunes_the_same_tokens_before_and_after_the_compiled_kernels_load():
+    """In a new process small problems run on the torch kernel while the compiled kernels load in the background
+    (issue 20: the first prune paid ~0.5 s of numba loading); the tokens kept are the same either way."""
+    import subprocess
+    import sys
+
+    script = (
+        "from segpilot.perception.pruning import fps_cpu\n"
+        "from segpilot.perception.pruning.registry import make_pruner\n"
+        "from segpilot.perception.synthetic import room_tokens\n"
+        "t = room_tokens(6, (7, 7), 32, seed=2)\n"
+        "p = make_pruner('segpruner')\n"
+        "before = p.select(t, 0.2).tolist(); loaded = fps_cpu.ready()\n"
+        "fps_cpu.ready(wait=True)\n"
+        "print(before == p.select(t, 0.2).tolist(), loaded, fps_cpu.ready())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    same, *_ = out.stdout.split()
+    assert same == "True" and out.stdout.split()[-1] == "True", out.stdout + out.stderr
