@@ -19,7 +19,7 @@ def _time_modes(tokens: dict, budget: float, repeats: int, threads: int) -> dict
     import numba
     import torch
 
-    from segpilot.bench.prune import _median_ms
+    from segpilot.bench.timing import median_ms
     from segpilot.perception.pruning.registry import make_pruner
 
     numba.set_num_threads(threads)
@@ -28,7 +28,7 @@ def _time_modes(tokens: dict, budget: float, repeats: int, threads: int) -> dict
     for shape, t in tokens.items():
         for mode in MODES:
             pruner = make_pruner("segpruner", mode=mode)
-            out[(shape, mode)] = _median_ms(lambda p=pruner, t=t: p.select(t, budget), repeats)
+            out[(shape, mode)] = median_ms(lambda p=pruner, t=t: p.select(t, budget), repeats)
     return out
 
 
@@ -41,7 +41,7 @@ def run(shapes: list[str], budget: float, repeats: int, load: int) -> list[dict]
     import numba
     import torch
 
-    from segpilot.bench.prune import Shape
+    from segpilot.bench.timing import Shape
     from segpilot.perception.synthetic import room_tokens
 
     default = max(numba.get_num_threads(), torch.get_num_threads())

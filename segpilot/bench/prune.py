@@ -14,14 +14,13 @@ SeGPruner (`pruning/reference.py`, one run: it is slow) and reports, in the same
 from __future__ import annotations
 
 import json
-import statistics
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import torch
 
+from segpilot.bench.timing import Shape, median_ms  # noqa: F401 - Shape re-exported
 from segpilot.perception.pruning.fps import fused_distance, geo_distance, snap_unit_features
 from segpilot.perception.pruning.reference import segpruner_loop
 from segpilot.perception.pruning.registry import available_pruners, make_pruner
@@ -29,38 +28,6 @@ from segpilot.perception.synthetic import room_tokens
 from segpilot.perception.tokens import VisualTokens
 
 DEFAULT_SHAPES = ("12x729x1152", "8x196x256")
-
-
-@dataclass(frozen=True)
-class Shape:
-    views: int
-    tokens_per_view: int
-    dim: int
-
-    @staticmethod
-    def parse(text: str) -> Shape:
-        v, t, d = (int(x) for x in text.lower().split("x"))
-        return Shape(v, t, d)
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        side = int(round(self.tokens_per_view**0.5))
-        if side * side != self.tokens_per_view:
-            raise ValueError(f"tokens per view must be a square grid, got {self.tokens_per_view}")
-        return side, side
-
-    def __str__(self) -> str:
-        return f"{self.views}x{self.tokens_per_view}x{self.dim}"
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up (compilation, caches)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * statistics.median(times)
 
 
 def cover_radius(tokens: VisualTokens, kept: torch.Tensor, lam: float = 0.5) -> float:
@@ -116,7 +83,7 @@ def run_bench(
         for name, params in methods:
             pruner = make_pruner(name, **params)
             kept = pruner.select(tokens, k)
-            ms = _median_ms(partial(pruner.select, tokens, k), repeats)
+            ms = median_ms(partial(pruner.select, tokens, k), repeats)
             label = name if not params else f"{name}[{params['mode']}]"
             row = {
                 "shape": label_shape,
