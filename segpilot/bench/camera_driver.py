@@ -16,8 +16,6 @@ import argparse
 import json
 import time
 
-import numpy as np
-
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,15 +31,10 @@ def main(argv=None) -> None:
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
 
-    from segpilot.eval.datasets.scannet import ScanNetScene
-    from segpilot.geometry.frame import Frame
+    from segpilot.bench.ros import vga_scan_frames
     from segpilot.ros_nodes.harness import frame_messages
-    from segpilot.sim.cached_scan import generated_scan
 
-    scene = ScanNetScene(generated_scan())
-    small = scene.frames(scene.valid_frame_ids())
-    big = [Frame(np.repeat(np.repeat(f.rgb, 2, 0), 2, 1), np.repeat(np.repeat(f.depth, 2, 0), 2, 1),
-                 f.camera.scaled(2 * f.camera.width, 2 * f.camera.height), f.T_world_cam) for f in small]  # fmt: skip
+    big = vga_scan_frames()
     qos = QoSProfile(depth=10) if args.qos == "default" else qos_profile_sensor_data
     rclpy.init()
     node = rclpy.create_node("camera_driver")

@@ -19,21 +19,27 @@ import time
 import numpy as np
 
 
+def vga_scan_frames() -> list:
+    """The default generated room's scan frames upsampled 2x to 640x480 (what a robot's camera sends)."""
+    from segpilot.eval.datasets.scannet import ScanNetScene
+    from segpilot.geometry.frame import Frame
+    from segpilot.sim.cached_scan import generated_scan
+
+    scene = ScanNetScene(generated_scan())
+    return [Frame(np.repeat(np.repeat(f.rgb, 2, 0), 2, 1), np.repeat(np.repeat(f.depth, 2, 0), 2, 1),
+                  f.camera.scaled(2 * f.camera.width, 2 * f.camera.height), f.T_world_cam)
+            for f in scene.frames(scene.valid_frame_ids())]  # fmt: skip
+
+
 def bench_ros(frames: int = 300, rate_hz: float = 60.0, questions: int = 5, dwell: int = 10) -> dict:
     from geometry_msgs.msg import PoseStamped
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import String
 
-    from segpilot.eval.datasets.scannet import ScanNetScene
-    from segpilot.geometry.frame import Frame
     from segpilot.ros_nodes.base import SENSOR_QOS
     from segpilot.ros_nodes.harness import CONFIG, Client, frame_messages, start_node, stop
-    from segpilot.sim.cached_scan import generated_scan
 
-    scene = ScanNetScene(generated_scan())
-    small = scene.frames(scene.valid_frame_ids())
-    big = [Frame(np.repeat(np.repeat(f.rgb, 2, 0), 2, 1), np.repeat(np.repeat(f.depth, 2, 0), 2, 1),
-                 f.camera.scaled(2 * f.camera.width, 2 * f.camera.height), f.T_world_cam) for f in small]  # fmt: skip
+    big = vga_scan_frames()
     memory = start_node("rgbd_memory", "--params-file", str(CONFIG / "rgbd_memory.yaml"))
     qa = start_node("scene_qa", "--params-file", str(CONFIG / "prune.yaml"), "--params-file",
                     str(CONFIG / "scene_qa.yaml"))  # fmt: skip
