@@ -21,8 +21,17 @@ from pathlib import Path
 from segpilot.errors import SegpilotError
 
 PACKAGE = "segpilot"
-NODES = ("rgbd_memory", "scene_qa", "vla_policy", "sim_bridge")
-"""The node executables (console scripts `<node> = segpilot.ros_nodes.<node>:main`)."""
+
+
+def node_entry_points() -> dict[str, str]:
+    """The node executables setup.py declares, as installed: {name: "segpilot.ros_nodes.<node>:main"}."""
+    from importlib.metadata import entry_points
+
+    scripts = entry_points(group="console_scripts")
+    nodes = {e.name: e.value for e in scripts if e.value.startswith(f"{PACKAGE}.ros_nodes.")}
+    if not nodes:
+        raise SegpilotError("no segpilot node executables are installed (pip install -e . first)")
+    return nodes
 
 
 def package_sources() -> Path:
@@ -60,11 +69,11 @@ def install_index(prefix: str | Path | None = None, python: str | None = None) -
             link.symlink_to(target)
         lib = prefix / "lib" / PACKAGE
         lib.mkdir(parents=True, exist_ok=True)
-        for node in NODES:
+        for node, target in node_entry_points().items():
+            module, func = target.split(":")
             exe = lib / node
             exe.write_text(f"#!{python}\n# ros2 run / ros2 launch entry point written by `segpilot ros-index`\n"
-                           f"import sys\n\nfrom segpilot.ros_nodes.{node} import main\n\n"
-                           "sys.exit(main())\n")  # fmt: skip
+                           f"import sys\n\nfrom {module} import {func}\n\nsys.exit({func}())\n")  # fmt: skip
             exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     except OSError as exc:
         raise SegpilotError(f"cannot write the ament index into {prefix}: {exc.strerror or exc}") from None
