@@ -92,6 +92,16 @@ class LabelledViews:
     place: Tensor
 
 
+def view_object_ids(scan_dir: Path, frame_id: int, grid: int, small: np.ndarray) -> np.ndarray:
+    """(grid*grid,) object id under each patch of a make-qa frame, from its `instance-filt/` label image (ids the
+    scene does not know count as nothing); `small` is the scene's `small_object_mask`."""
+    path = scan_dir / "instance-filt" / f"{frame_id}.png"
+    if not path.exists():
+        raise SegpilotError(f"{path} missing: regenerate the data with `segpilot sim make-qa` (it writes labels)")
+    ids = np.asarray(Image.open(path)).astype(np.int64)
+    return patch_object_ids(np.where(ids < len(small) - 1, ids, 0), grid, small)
+
+
 def load_labelled_views(scan_dir: Path, scene: Scene, frame_ids: list[int], image_size: int, grid: int, mean,
                         std) -> LabelledViews:  # fmt: skip
     """Frames `frame_ids` of a make-qa scan with their patch labels from `instance-filt/`."""
@@ -99,15 +109,7 @@ def load_labelled_views(scan_dir: Path, scene: Scene, frame_ids: list[int], imag
     frames = scan.frames(frame_ids)
     cat, col, place = object_tables(scene)
     small = small_object_mask(scene)
-    labels = []
-    for fid in frame_ids:
-        path = scan_dir / "instance-filt" / f"{fid}.png"
-        if not path.exists():
-            raise SegpilotError(f"{path} missing: regenerate the data with `segpilot sim make-qa` (it writes labels)")
-        ids = np.asarray(Image.open(path)).astype(np.int64)
-        ids = np.where(ids < len(cat), ids, 0)
-        labels.append(patch_object_ids(ids, grid, small))
-    pid = np.stack(labels)
+    pid = np.stack([view_object_ids(scan_dir, fid, grid, small) for fid in frame_ids])
     return LabelledViews(
         to_pixel_values([f.rgb for f in frames], image_size, mean, std),
         torch.from_numpy(cat[pid]), torch.from_numpy(col[pid]), torch.from_numpy(place[pid]),

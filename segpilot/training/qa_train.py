@@ -196,10 +196,8 @@ def _prepare_rooms(
     adapter: LlavaAdapter, data: Path, by_scene: dict[str, list[ScanQAItem]], views: dict[str, list[int]],
     progress: bool,
 ) -> list[_Room]:
-    from PIL import Image
-
     from segpilot.sim.scenes import Scene
-    from segpilot.training.qa_tower import patch_object_ids, small_object_mask
+    from segpilot.training.qa_tower import small_object_mask, view_object_ids
 
     params = PruneConfig().pruner_params()
     pruners = {r: make_pruner("segpruner", **{**params, "importance_ratio": r}) for r in IMPORTANCE_RATIOS}
@@ -210,10 +208,8 @@ def _prepare_rooms(
         scene = Scene.load(data / "scenes" / f"{scene_id}.json")
         small = small_object_mask(scene)
         grid = adapter.vision.grid_hw[0]
-        objects = torch.from_numpy(np.concatenate([
-            patch_object_ids(np.asarray(Image.open(data / "scans" / scene_id / "instance-filt" / f"{i}.png")
-                                        ).astype(np.int64).clip(0, len(small) - 2), grid, small)
-            for i in views[scene_id]]))  # fmt: skip
+        objects = torch.from_numpy(np.concatenate([view_object_ids(data / "scans" / scene_id, i, grid, small)
+                                                   for i in views[scene_id]]))  # fmt: skip
         with torch.inference_mode():
             tokens = adapter.encode(frames)
         tokens = VisualTokens(tokens.features.clone(), tokens.saliency.clone(), tokens.xyz.clone(), tokens.view,
