@@ -97,8 +97,8 @@ class SimBridgeConfig:
             raise SegpilotError(f"gpu_device_id must be -1 (CPU) or a CUDA device index, got {self.gpu_device_id}")
         if not (self.max_linear_mps > 0 and self.max_angular_rps > 0 and self.cmd_vel_timeout_s > 0):
             raise SegpilotError("max_linear_mps, max_angular_rps and cmd_vel_timeout_s must be > 0")
-        if self.rate_hz <= 0 or min(self.width, self.height) < 1 or self.max_steps < 0 or not 0 < self.hfov_deg < 180:
-            raise SegpilotError("rate_hz must be > 0, width / height >= 1, max_steps >= 0 and hfov_deg in (0, 180)")
+        if self.rate_hz <= 0 or self.max_steps < 0:  # the image size and field of view: checked by CameraConfig
+            raise SegpilotError("rate_hz must be > 0 and max_steps >= 0")
 
 
 class SimBridgeNode(SegpilotNode):

@@ -13,6 +13,12 @@ VLA_HFOV_DEG = 90.0
 """Horizontal field of view of the VLA's camera (Habitat's default), degrees."""
 
 
+def vla_camera(image_size: int, camera_pitch_deg: float = DEFAULT_CAMERA_PITCH_DEG) -> CameraConfig:
+    """The camera of a VLA policy: square `image_size` images, a 90-degree pinhole field of view, the default mount
+    height, pitched by `camera_pitch_deg`."""
+    return CameraConfig(width=image_size, height=image_size, hfov_deg=VLA_HFOV_DEG, pitch_deg=camera_pitch_deg)
+
+
 @dataclass(frozen=True)
 class VLAConfig:
     """Sizes, action space and routing of a VLA policy (saved as config.json beside the weights)."""
@@ -88,10 +94,8 @@ class VLAConfig:
 
     @property
     def camera(self) -> CameraConfig:
-        """The camera this policy was trained with and every backend must render for it: square `image_size`
-        images, a 90-degree pinhole field of view, the default mount height, `camera_pitch_deg`."""
-        return CameraConfig(width=self.image_size, height=self.image_size, hfov_deg=VLA_HFOV_DEG,
-                            pitch_deg=self.camera_pitch_deg)  # fmt: skip
+        """The camera this policy was trained with and every backend must render for it (`vla_camera`)."""
+        return vla_camera(self.image_size, self.camera_pitch_deg)
 
     @property
     def n_visual(self) -> int:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segpilot.nav.base import CameraConfig, SimConfig
+from segpilot.nav.base import SimConfig
 from segpilot.nav.vocab import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL
-from segpilot.policies.vla.configuration import VLA_HFOV_DEG
+from segpilot.policies.vla.configuration import vla_camera
 from segpilot.policies.vla.processor import MAX_DEPTH_M, to_inputs  # noqa: F401 - re-exported
 from segpilot.policies.vla.spaces import DISCRETE_NAV_ACTIONS
 
@@ -57,8 +57,7 @@ def words_of(instruction: str) -> list[str]:
 
 def vla_sim_config(image_size: int, camera_pitch_deg: float = SimConfig.camera_pitch_deg) -> SimConfig:
     """The simulator rendering the camera a policy with this image size and pitch sees (`VLAConfig.camera`)."""
-    camera = CameraConfig(width=image_size, height=image_size, hfov_deg=VLA_HFOV_DEG, pitch_deg=camera_pitch_deg)
-    return SimConfig.with_camera(camera)
+    return SimConfig.with_camera(vla_camera(image_size, camera_pitch_deg))
 
 
 @dataclass
