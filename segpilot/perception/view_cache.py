@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 
@@ -54,12 +55,8 @@ class ViewTokenCache:
     def clear(self) -> None:
         self._entries.clear()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 def view_tokens(tokens: VisualTokens, view: int) -> VisualTokens:
     """The tokens of one view of `tokens`, as view 0 of a one-view set."""
     one = tokens.subset(torch.nonzero(tokens.view == view).flatten())
-    return VisualTokens(one.features, one.saliency, one.xyz, torch.zeros_like(one.view), one.patch, one.grid_hw,
-                        one.projector)  # fmt: skip
+    return replace(one, view=torch.zeros_like(one.view))

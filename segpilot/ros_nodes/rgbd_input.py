@@ -136,8 +136,7 @@ class RGBDInput:
         choice = self.camera.image_reliability
         if choice != "auto":
             return ReliabilityPolicy.RELIABLE if choice == "reliable" else ReliabilityPolicy.BEST_EFFORT
-        topic = self.subs[i].topic_name if self.subs[i] is not None else self.topics[i][0]
-        offered = [p.qos_profile.reliability for p in self.node.get_publishers_info_by_topic(topic)]
+        offered = [p.qos_profile.reliability for p in self.node.get_publishers_info_by_topic(self.topics[i][0])]
         if not offered:
             return None
         return ReliabilityPolicy.RELIABLE if all(r == ReliabilityPolicy.RELIABLE for r in offered) \

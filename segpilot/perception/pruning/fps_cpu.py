@@ -84,7 +84,7 @@ def available() -> bool:
 
 
 _WARM = threading.Event()
-_WARMING: list[threading.Thread] = []
+_WARM_STARTED = threading.Event()
 _WARM_LOCK = threading.Lock()
 
 
@@ -98,11 +98,10 @@ def warm_up_async() -> None:
     if njit is None:
         return
     with _WARM_LOCK:
-        if _WARMING:
+        if _WARM_STARTED.is_set():
             return
-        thread = threading.Thread(target=_warm, name="segpilot-fps-warm-up", daemon=True)
-        _WARMING.append(thread)
-        thread.start()
+        _WARM_STARTED.set()
+    threading.Thread(target=_warm, name="segpilot-fps-warm-up", daemon=True).start()
 
 
 def ready(wait: bool = False) -> bool:

@@ -75,7 +75,7 @@ class QAPipeline:
         self.config = config
         # view_cache > 0: frames in memory (ROS keyframes) are encoded once each, not once per new keyframe set
         self.view_cache = ViewTokenCache(adapter.encode, view_cache) if view_cache else None
-        self.prune = PrunePipeline(config, tokenize=adapter.encode if self.view_cache is None else self.view_cache)
+        self.prune = PrunePipeline(config, tokenize=self.view_cache or adapter.encode)
         self.max_new_tokens = max_new_tokens
         self._cache: dict[str, PruneResult] = {}
         self._fresh = True
