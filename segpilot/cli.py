@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--background-load", type=int, default=0, metavar="N",
                     help="also time SeGPruner with 1 and all threads, idle and under N busy processes it starts and "
                     "stops (e.g. 2x the cores)")  # fmt: skip
+    bp.add_argument("--reference-rooms", type=int, default=3, metavar="N",
+                    help="compare SeGPruner and DivPrune with the public code's float selection on N random rooms "
+                    "(0 = skip)")  # fmt: skip
     bp.add_argument(
         "--scene", default=None, help="also bench real tokens of this ScanNet-layout scene ('demo' = the bundled one)"
     )

@@ -292,8 +292,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise SegpilotError(f"shape {s!r} at --budget {args.budget} keeps fewer than 2 tokens; use a larger one")
     if not 0 <= args.background_load <= 64:
         raise SegpilotError(f"--background-load must lie in 0..64 processes, got {args.background_load}")
+    if not 0 <= args.reference_rooms <= 100:
+        raise SegpilotError(f"--reference-rooms must lie in 0..100, got {args.reference_rooms}")
     scene = demo_scene_path() if args.scene == "demo" else args.scene
-    return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene, args.background_load)
+    return bench_prune.main(shapes, args.budget, args.repeats, args.json, scene, args.background_load,
+                            args.reference_rooms)  # fmt: skip
 
 
 def _bench_sim(args: argparse.Namespace) -> int:

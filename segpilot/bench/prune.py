@@ -39,7 +39,7 @@ def cover_radius(tokens: VisualTokens, kept: torch.Tensor, lam: float = 0.5) -> 
         torch.linalg.vector_norm(pos[valid].amax(0) - pos[valid].amin(0)) if bool(valid.any()) else torch.tensor(1.0)
     )
     inv = (1.0 / extent.clamp_min(1e-6)).float()
-    sim = f @ f[kept].T
+    sim = (f @ f[kept].T).float()
     geo = geo_distance(pos[:, None], valid[:, None], pos[kept][None], valid[kept][None])
     d = fused_distance(sim, geo, lam, 1.0 - lam, inv, torch.zeros(()))
     return float(d.amin(dim=1).max())
@@ -129,7 +129,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, scene: str | None = None,
-         background_load: int = 0) -> int:  # fmt: skip
+         background_load: int = 0, reference_rooms: int = 3) -> int:  # fmt: skip
     rows = run_bench(shapes, budget, repeats, scene=scene)
     print(
         f"segpilot bench prune: budget {budget:.0%}, median of {repeats} runs, torch {torch.__version__}, "
@@ -141,6 +141,11 @@ def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, s
 
     result["first_call"] = [cold.first_call(s.views, s.grid[0], s.dim, budget) for s in map(Shape.parse, shapes)]
     print(cold.format_rows(result["first_call"]))
+    if reference_rooms:
+        from segpilot.bench import reference
+
+        result["reference"] = reference.run(shapes, budget, reference_rooms)
+        print(reference.format_rows(result["reference"]))
     if background_load:
         from segpilot.bench import load
 

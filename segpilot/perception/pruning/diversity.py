@@ -51,7 +51,7 @@ class _GreedyBase(BudgetedPruner):
     def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
         n, device = len(tokens), tokens.features.device
         q = quantize_unit_features(tokens.features)
-        unit = q.float() / SNAP_SCALE
+        unit = q.double() / SNAP_SCALE  # exact float64 cosines (fps.py): the same start on every device
         start = self._start(tokens, unit)
         w_geo, w_feat = self._weights()
         bias = self._bias(tokens, unit)
@@ -174,7 +174,7 @@ class MMRPruner(_GreedyBase):
 
     def _relevance(self, unit: Tensor) -> Tensor:
         mean = unit.mean(0)
-        return unit @ (mean / mean.norm().clamp_min(1e-12))
+        return (unit @ (mean / mean.norm().clamp_min(1e-12))).float()
 
     def _bias(self, tokens: VisualTokens, unit: Tensor) -> Tensor:
         return self.theta * self._relevance(unit)

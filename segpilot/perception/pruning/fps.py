@@ -20,13 +20,20 @@ is 40 MB per step. Here the running minimum is kept *lazily*:
 - Every R steps the pending centres are applied to all tokens with one matrix-matrix
   product (compute-bound instead of memory-bound).
 
-Exactness: features are L2-normalised and snapped to a 2^-11 grid (`snap_unit_features`),
-finer than the bf16 precision vision towers usually run at. Each product of two snapped
-components is a multiple of 2^-22 and every partial sum stays below 2 in magnitude
-(Cauchy-Schwarz), so every dot product is exact in float32 in any summation order, on any
-BLAS, CPU or GPU. The distances are then built by the same elementwise helpers in every
-implementation, so this kernel and the plain loop in `reference.py` return the same
-indices bit for bit.
+Exactness: features are L2-normalised and snapped to a 2^-15 grid (`quantize_unit_features`:
+int16 grid units). Each product of two snapped components is a multiple of 2^-30 and every
+partial sum stays below 2 in magnitude (Cauchy-Schwarz), so every dot product is exact in
+int32 units (the compiled kernels) and in float64 (the torch paths) in any summation order,
+on any BLAS, CPU or GPU; the exact value is then rounded once to float32. The distances are
+built by the same elementwise float32 helpers in every implementation, so this kernel, the
+compiled one and the plain loop in `reference.py` return the same indices bit for bit.
+
+Why 2^-15 and not coarser: the grid is the only difference from the public SeGPruner code,
+which works on the float features. A 2^-11 grid (exact even in float32) moved cosines by
+~3e-4 and kept different tokens (96.5% identical per view, 70% in global mode, where one
+early difference changes every later pick); at 2^-15 the cosines move by ~1e-5, about the
+float32 reference's own rounding noise, and the selections match it (`segpilot bench prune`
+prints the share, a test keeps it >= 99.5%).
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-SNAP_SCALE = 2048.0  # 2^11: see the module docstring for why dot products are then exact.
+SNAP_SCALE = 32768.0  # 2^15: see the module docstring for why dot products are then exact.
+Q_MAX = 32767
+"""Largest grid unit (int16): a one-hot feature's 1.0 is stored as 32767 / 32768."""
 
 
 SERIAL_GRAIN = 32768
@@ -44,12 +53,13 @@ SERIAL_MAX = 1 << 20
 
 
 def quantize_unit_features(features: Tensor, scratch: Workspace | None = None) -> Tensor:
-    """Rows L2-normalised in float32 and rounded to the 2^-11 grid, as int16 grid units.
+    """Rows L2-normalised and rounded to the 2^-15 grid, as int16 grid units (clamped to +-`Q_MAX`).
 
     The one definition every path uses, so all kernels see the same numbers. Zero rows stay
-    zero (their cosine to anything is 0). With a `scratch` workspace the result lives in its
-    buffers (valid until the workspace is used again): fresh 40 MB allocations cost more
-    page faults than the arithmetic itself.
+    zero (their cosine to anything is 0). The norm is summed in float64 and rounded to float32,
+    so the grid units do not depend on the summation order of a device's reduction. With a
+    `scratch` workspace the result lives in its buffers (valid until the workspace is used
+    again): fresh 40 MB allocations cost more page faults than the arithmetic itself.
     """
     f = features.float()
     if f.device.type == "cpu" and f.ndim == 2 and SERIAL_GRAIN < f.numel() <= SERIAL_MAX and len(f) > 1:
@@ -59,11 +69,12 @@ def quantize_unit_features(features: Tensor, scratch: Workspace | None = None) -
         # numbers are the same as the whole-tensor ops.
         rows = max(1, (SERIAL_GRAIN // 2) // f.shape[1])  # well under the grain (at the grain torch splits)
         return torch.cat([quantize_unit_features(f[i : i + rows]) for i in range(0, len(f), rows)])
-    scale = SNAP_SCALE / torch.linalg.vector_norm(f, dim=-1, keepdim=True).clamp_min(1e-12)
+    norm = torch.linalg.vector_norm(f, dim=-1, keepdim=True, dtype=torch.float64).float()
+    scale = SNAP_SCALE / norm.clamp_min(1e-12)
     if scratch is None:
-        return torch.round(f * scale).to(torch.int16)
+        return torch.round(f * scale).clamp_(-Q_MAX, Q_MAX).to(torch.int16)
     tmp = scratch.get("quantize_f32", f.shape, torch.float32, f.device)
-    torch.mul(f, scale, out=tmp).round_()
+    torch.mul(f, scale, out=tmp).round_().clamp_(-Q_MAX, Q_MAX)
     out = scratch.get("quantize_i16", f.shape, torch.int16, f.device)
     return out.copy_(tmp)
 
@@ -83,8 +94,13 @@ class Workspace:
 
 
 def snap_unit_features(features: Tensor) -> Tensor:
-    """`quantize_unit_features` as float32 values (multiples of 2^-11, exact dot products)."""
-    return quantize_unit_features(features).float() / SNAP_SCALE
+    """`quantize_unit_features` as float64 values (multiples of 2^-15): their dot products are exact in float64."""
+    return quantize_unit_features(features).double() / SNAP_SCALE
+
+
+def grid_similarity(a: Tensor, b: Tensor) -> Tensor:
+    """Cosines `a @ b` of snapped features (float64, see `snap_unit_features`), exact, rounded once to float32."""
+    return (a @ b).float()
 
 
 def geo_distance(p_a: Tensor, valid_a: Tensor, p_b: Tensor, valid_b: Tensor) -> Tensor:
@@ -114,7 +130,7 @@ class _Batch:
         self, feats: Tensor, xyz: Tensor, weights: tuple[float, float], inv_dmax: Tensor, bias: Tensor, width: int
     ):
         n_batch, n_tok, dim = feats.shape
-        self.feats = feats  # (B, T, D) snapped float32
+        self.feats = feats  # (B, T, D) snapped float64
         self.flat = feats.reshape(n_batch * n_tok, dim)
         self.valid = torch.isfinite(xyz).all(-1)  # (B, T)
         self.pos = torch.where(self.valid[..., None], xyz, torch.zeros((), device=xyz.device))
@@ -124,7 +140,7 @@ class _Batch:
         self.offset = torch.arange(n_batch, device=feats.device)[:, None] * n_tok  # (B, 1)
         # Pending centres, gathered once when chosen (index_select beats advanced indexing).
         self.p_feat = feats.new_empty((n_batch, width, dim))
-        self.p_pos = feats.new_empty((n_batch, width, 3))
+        self.p_pos = self.pos.new_empty((n_batch, width, 3))
         self.p_valid = torch.empty((n_batch, width), dtype=torch.bool, device=feats.device)
         self.n_pending = 0
 
@@ -153,7 +169,7 @@ class _Batch:
 
     def _min_distance(self, f_tok: Tensor, p_tok: Tensor, v_tok: Tensor, b_tok: Tensor) -> Tensor:
         p = self.n_pending
-        sim = torch.bmm(f_tok, self.p_feat[:, :p].transpose(1, 2))  # (B, m, p)
+        sim = torch.bmm(f_tok, self.p_feat[:, :p].transpose(1, 2)).float()  # (B, m, p), exact then rounded once
         geo = geo_distance(p_tok, v_tok, self.p_pos[:, None, :p], self.p_valid[:, None, :p])
         return fused_distance(sim, geo, self.w_geo, self.w_feat, self.inv_dmax, b_tok).amin(dim=2)
 
@@ -175,7 +191,7 @@ def greedy_fps(
     """Exact batched farthest-point sampling under the fused distance.
 
     Args:
-        feats: (B, T, D) features already passed through `snap_unit_features`.
+        feats: (B, T, D) float64 features already passed through `snap_unit_features`.
         xyz: (B, T, 3) positions, NaN where a token has none (geometric term 0 for it).
         candidates: (B, T) bool, the tokens that may be chosen.
         k: (B,) long, how many to choose per problem (at most its candidate count).

@@ -4,11 +4,13 @@ Why a compiled path at all: per view, SeGPruner runs ~66 dependent greedy steps 
 tokens; in eager torch each step is ~30 tiny ops whose dispatch cost dominates (see
 `fps.py`). One compiled loop per view, views spread over the cores, removes that.
 
-Why int16: snapped features (`fps.snap_unit_features`) are multiples of 2^-11 in [-1, 1],
-i.e. integers in [-2048, 2048] after scaling. Stored as int16 they take half the bytes of
+Why int16: snapped features (`fps.quantize_unit_features`) are multiples of 2^-15 in [-1, 1],
+i.e. integers in [-32767, 32767] after scaling. Stored as int16 they take half the bytes of
 float32 (a view's 729 x 1152 features, 1.7 MB, stays in cache) and their dot products
-accumulate exactly in int32 (|sum| <= 2^22 * 1.03^2 < 2^31). Converted back to float32 the
-similarity is the same exact value the float32 paths compute, and the distance arithmetic
+accumulate exactly in int32 (every partial sum is at most the product of the two rows' norms,
+(2^15 + sqrt(D) / 2)^2 < 2^31 for any D below 7e8). Converted to float32 (one rounding of the
+exact integer) and scaled by 2^-30, the similarity is the value the float64 torch paths round
+to, and the distance arithmetic
 below mirrors `fps.fused_distance` / `fps.geo_distance` op for op in float32, so the
 indices are identical to the torch kernel and to the plain loop (tests check all three).
 """
@@ -30,7 +32,7 @@ try:  # numba is a hard dependency in requirements.txt; the torch kernel is the 
 except ImportError:  # pragma: no cover - exercised only on installs without numba
     njit = None
 
-SIM_SCALE = np.float32(1.0 / 4194304.0)  # 2^-22: one int16 unit squared
+SIM_SCALE = np.float32(2.0**-30)  # one grid unit (2^-15) squared: exact power of two
 
 
 class SerialOrParallel:
@@ -116,7 +118,7 @@ def _warm() -> None:
     try:
         rng = np.random.default_rng(0)
         for b in (1, 2):  # the one-problem and the batch kernels, serial and parallel
-            q = rng.integers(-2048, 2048, (b, 8, 4)).astype(np.int16)
+            q = rng.integers(-16384, 16384, (b, 8, 4)).astype(np.int16)
             pos = rng.random((b, 8, 3)).astype(np.float32)
             ones = np.ones((b, 8), bool)
             for parallel in (False, True):
@@ -180,7 +182,7 @@ if njit is not None:
     def _norms(q):
         norm = np.empty(q.shape[0], np.float64)
         for j in range(q.shape[0]):
-            norm[j] = np.sqrt(np.float64(_dot_int16(q[j], q[j]))) / 2048.0
+            norm[j] = np.sqrt(np.float64(_dot_int16(q[j], q[j]))) / 32768.0
         return norm
 
     @njit(cache=True)
@@ -244,7 +246,7 @@ def greedy_fps_cpu(
 ) -> np.ndarray:
     """Batched exact FPS; the numpy twin of `fps.greedy_fps` (same arguments, same result).
 
-    q: (B, T, D) int16 snapped features x 2048; pos: (B, T, 3) float32 with zeros where
+    q: (B, T, D) int16 snapped features x 2^15; pos: (B, T, 3) float32 with zeros where
     `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
     int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: split the work
     over numba's threads (True), not (False), or let `CHOOSER` decide (None); the indices are the same.

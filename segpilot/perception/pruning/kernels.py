@@ -42,7 +42,7 @@ def batched_fps(
         # (same indices); large ones are worth the wait.
         use_cpu = fps_cpu.ready(wait=q.shape[0] * q.shape[1] > WAIT_FOR_COMPILED_TOKENS)
     if not use_cpu:
-        feats = q.float() / SNAP_SCALE
+        feats = q.double() / SNAP_SCALE  # exact dot products (see fps.py)
         return greedy_fps(feats, xyz, candidates, k, start, inv_dmax, w_geo, w_feat, bias)
     valid = torch.isfinite(xyz).all(-1)
     pos = torch.where(valid[..., None], xyz, torch.zeros(()))

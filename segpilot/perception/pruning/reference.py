@@ -24,7 +24,8 @@ def greedy_fps_loop(
     w_feat: float,
     bias: Tensor | None = None,
 ) -> list[int]:
-    """FPS over one problem: feats (T, D) snapped, xyz (T, 3) NaN = none, candidates (T,) bool."""
+    """FPS over one problem: feats (T, D) snapped float64 (exact cosines, rounded once to float32) or float32
+    unit features (the public code's float arithmetic), xyz (T, 3) NaN = none, candidates (T,) bool."""
     if bias is None:
         bias = torch.zeros(feats.shape[0])
     valid = torch.isfinite(xyz).all(-1)
@@ -34,7 +35,7 @@ def greedy_fps_loop(
     centre = int(start)
     for _ in range(k):
         chosen.append(centre)
-        sim = feats @ feats[centre]
+        sim = (feats @ feats[centre]).float()
         geo = geo_distance(pos, valid, pos[centre], valid[centre])
         mind = torch.minimum(mind, fused_distance(sim, geo, w_geo, w_feat, inv_dmax, bias))
         mind[centre] = float("-inf")
@@ -42,8 +43,12 @@ def greedy_fps_loop(
     return chosen
 
 
-def segpruner_loop(tokens, k: int, importance_ratio: float, lam: float, mode: str) -> list[int]:
+def segpruner_loop(tokens, k: int, importance_ratio: float, lam: float, mode: str, snap: bool = True) -> list[int]:
     """Plain SeGPruner for the exact modes: `per_view` (reference code) or `global`.
+
+    `snap=True`: on the features segpilot's kernels see (the 2^-15 grid, exact cosines), so the fast modes must
+    return exactly these indices. `snap=False`: the public SeGPruner code's arithmetic, straight from its
+    definition - float32 L2-normalised features and float32 cosines - the selection segpilot is measured against.
 
     Budget split per view: K // V each, the first K % V views one more, water-filled when a
     view has fewer tokens than its share (same rule as `base.split_budget`).
@@ -51,7 +56,10 @@ def segpruner_loop(tokens, k: int, importance_ratio: float, lam: float, mode: st
     from segpilot.perception.pruning.base import split_budget
     from segpilot.perception.pruning.fps import snap_unit_features
 
-    feats = snap_unit_features(tokens.features)
+    if snap:
+        feats = snap_unit_features(tokens.features)
+    else:
+        feats = torch.nn.functional.normalize(tokens.features.float(), dim=-1)
     saliency = tokens.saliency.tolist()
     has_pos = torch.isfinite(tokens.xyz).all(-1).tolist()
     if mode == "global":

@@ -23,8 +23,9 @@ pair involving them is 0, so they compete on feature diversity alone - neither f
 position (the first centre itself whenever it has one, as in the reference); with no
 positions at all the method reduces to feature-space FPS.
 
-Features are L2-normalised and snapped to a 2^-11 grid before sampling (`fps.py` explains
-why: exact, order-independent dot products, hence identical results on every backend).
+Features are L2-normalised and snapped to a 2^-15 grid before sampling (`fps.py` explains
+why: exact, order-independent dot products, hence identical results on every backend, and
+fine enough that the selection is the public code's float one except at near-ties).
 """
 
 from __future__ import annotations

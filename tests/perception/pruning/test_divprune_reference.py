@@ -30,7 +30,7 @@ def test_divprune_is_the_official_algorithm():
         tokens = make_tokens(n_views=6, grid=12, dim=64, seed=seed)
         k = round(0.09 * len(tokens))
         ours = make_pruner("divprune").select(tokens, k).tolist()
-        # segpilot's kernels work on features snapped to a 2^-11 grid (identical on every backend):
+        # segpilot's kernels work on features snapped to a 2^-15 grid (identical on every backend):
         snapped = quantize_unit_features(tokens.features).double() / SNAP_SCALE
         assert ours == sorted(official_divprune(snapped, k))
         # the first centre is the official one on the raw float features too

@@ -7,7 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segpilot.perception.pruning.fps import greedy_fps, snap_unit_features
+from segpilot.perception.pruning.fps import greedy_fps, quantize_unit_features, snap_unit_features
 from segpilot.perception.pruning.fps_cpu import available as cpu_available
 from segpilot.perception.pruning.kernels import batched_fps
 from segpilot.perception.pruning.reference import greedy_fps_loop, segpruner_loop
@@ -67,7 +67,7 @@ def test_lazy_kernel_flushes_and_verifies_like_the_loop():
 @pytest.mark.skipif(not cpu_available(), reason="numba missing")
 def test_compiled_and_torch_kernels_agree_with_bias():
     gen = torch.Generator().manual_seed(1)
-    q = torch.round(snap_unit_features(torch.randn(2, 40, 16, generator=gen)) * 2048).to(torch.int16)
+    q = quantize_unit_features(torch.randn(2, 40, 16, generator=gen))
     xyz = torch.rand(2, 40, 3, generator=gen)
     bias = torch.rand(2, 40, generator=gen) * 0.3
     cand = torch.ones(2, 40, dtype=torch.bool)
