@@ -69,7 +69,8 @@ class HFVisionEncoder:
             )
         self.feature_layer = feature_layer
         # hidden_states[i] is the output of layer i - 1, so its attention is layer i - 1's.
-        self._attn_layer = (feature_layer if feature_layer > 0 else n_layers + 1 + feature_layer) - 1
+        self._n_used = feature_layer if feature_layer > 0 else n_layers + 1 + feature_layer
+        self._attn_layer = self._n_used - 1
         default_mean, default_std = _DEFAULT_NORM[family]
         self.mean = tuple(mean or default_mean)
         self.std = tuple(std or default_std)
@@ -83,10 +84,28 @@ class HFVisionEncoder:
         layer.self_attn.register_forward_hook(lambda _m, _i, out: self._captured.append(out[1]) if self._capturing
                                               else None)  # fmt: skip
 
-    def _layers(self) -> torch.nn.ModuleList:
+    def _tower(self) -> torch.nn.Module:
         # transformers 5 flattened the tower (model.encoder); 4.x nested it (model.vision_model).
-        tower = getattr(self.model, "vision_model", self.model)
-        return tower.encoder.layers
+        return getattr(self.model, "vision_model", self.model)
+
+    def _layers(self) -> torch.nn.ModuleList:
+        return self._tower().encoder.layers
+
+    def _hidden_at_feature_layer(self, pixel_values: Tensor) -> Tensor:
+        """hidden_states[feature_layer] of the tower, running only the layers up to it.
+
+        LLaVA-1.5 reads hidden_states[-2]: the last layer's output feeds nothing (1/L of the encoding FLOPs), so
+        the embeddings and the used layers are called directly instead of the model's forward (a forward over a
+        shortened layer list would leave transformers' output recorders hooked to the shorter list). The result
+        equals the full forward's hidden state (tested)."""
+        tower = self._tower()
+        hidden = tower.embeddings(pixel_values)
+        if self.family == "clip":
+            hidden = tower.pre_layrnorm(hidden)
+        for layer in self._layers()[: self._n_used]:
+            out = layer(hidden, None)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return hidden
 
     @staticmethod
     def from_pretrained(path: str | Path, feature_layer: int = -2, batch_size: int = 4, device: str = "cpu"):
@@ -130,10 +149,9 @@ class HFVisionEncoder:
             self._captured.clear()
             self._capturing = True
             try:
-                out = self.model(pixel_values=x.to(self.device), output_hidden_states=True)
+                hidden = self._hidden_at_feature_layer(x.to(self.device))
             finally:
                 self._capturing = False
-            hidden = out.hidden_states[self.feature_layer]
             attn = self._captured[-1]  # (B, heads, S, S)
             if self.family == "clip":
                 feats.append(hidden[:, 1:].float())

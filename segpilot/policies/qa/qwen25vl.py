@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -29,7 +30,7 @@ from segpilot.geometry.frame import Frame
 from segpilot.geometry.unproject import patch_xyz
 from segpilot.perception.encoders.base import to_pixel_values
 from segpilot.perception.tokens import VisualTokens
-from segpilot.policies.qa.base import Answer, greedy_generate
+from segpilot.policies.qa.base import Answer, crop_cache, greedy_generate
 from segpilot.policies.qa.families import register_adapter
 from segpilot.policies.qa.llava import IMAGE_PLACEHOLDER, LlavaAdapter
 from segpilot.policies.qa.position3d import sinusoidal_xyz
@@ -80,6 +81,8 @@ class Qwen25VLAdapter(LlavaAdapter):
             lambda _m, args, kwargs: self._captured.append((args[0], kwargs["position_embeddings"])), with_kwargs=True
         )
         self._attn = attn
+        self._prefix = None  # (key, KV cache, prefix length, tokens) of the last kept set answered about
+        self._lock = threading.Lock()
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """(H, W) in pixels, multiples of 28 with the longer side near image_size, aspect ratio kept."""
@@ -165,11 +168,39 @@ class Qwen25VLAdapter(LlavaAdapter):
         embeds, positions = self.prompt(tokens, kept, question)
         return self.model(inputs_embeds=embeds, position_ids=positions).logits
 
+    def prefix_length(self, tokens: VisualTokens, kept: Tensor) -> int:
+        """Prompt positions up to and including the last view's vision_end: the part no question changes (text
+        after an image continues from the image's extent, so even the question's RoPE positions do not move it)."""
+        before = self.template.split(IMAGE_PLACEHOLDER)[0]
+        n_before = len(self.tokenizer(before, add_special_tokens=False).input_ids)
+        return n_before + 2 * (int(tokens.view.max()) + 1) + len(kept)
+
+    def _prefix_cache(self, tokens: VisualTokens, kept: Tensor, embeds: Tensor, positions: Tensor):
+        """KV cache of the prompt's question-independent prefix (system text and every view with its kept
+        tokens), computed once per kept set and reused by each question about it (see `LlavaAdapter`)."""
+        key = (id(tokens), len(tokens), hash(torch.sort(kept.to(torch.long)).values.cpu().numpy().tobytes()))
+        if self._prefix is None or self._prefix[0] != key:
+            n = self.prefix_length(tokens, kept)
+            out = self.model(inputs_embeds=embeds[:, :n], position_ids=positions[..., :n], use_cache=True,
+                             logits_to_keep=1)  # fmt: skip
+            self._prefix = (key, out.past_key_values, n, tokens)  # `tokens` held so its id is not reused
+        return self._prefix[1], self._prefix[2]
+
     def answer(self, tokens: VisualTokens, kept: Tensor, question: str, max_new_tokens: int = 16) -> Answer:
+        with self._lock:  # one shared prefix cache: answers about it run one at a time
+            return self._answer(tokens, kept, question, max_new_tokens)
+
+    def _answer(self, tokens: VisualTokens, kept: Tensor, question: str, max_new_tokens: int) -> Answer:
         t0 = time.perf_counter()
         embeds, positions = self.prompt(tokens, kept, question)
+        with torch.inference_mode():
+            cache, n = self._prefix_cache(tokens, kept, embeds, positions)
         t1 = time.perf_counter()
         eos = self.tokenizer.eos_token_id
-        ids, timings = greedy_generate(self.model, embeds, max_new_tokens, eos, position_ids=positions)
+        try:
+            ids, timings = greedy_generate(self.model, embeds[:, n:], max_new_tokens, eos,
+                                           position_ids=positions[..., n:], past_key_values=cache)  # fmt: skip
+        finally:
+            crop_cache(cache, n)  # back to the shared prefix for the next question
         text = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
-        return Answer(text, sorted(int(i) for i in kept), len(tokens), {"project": t1 - t0, **timings})
+        return Answer(text, sorted(int(i) for i in kept), len(tokens), {"prefix": t1 - t0, **timings})

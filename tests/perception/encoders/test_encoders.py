@@ -89,3 +89,19 @@ def test_a_tower_forward_outside_encode_keeps_no_attention_maps():
     assert enc._captured == []
     enc.encode([np.zeros((20, 20, 3), np.uint8)] * 3)
     assert len(enc._captured) == 1 and not enc._captured[0].requires_grad
+
+
+@pytest.mark.parametrize("config_cls", [CLIPVisionConfig, SiglipVisionConfig])
+def test_layers_after_the_feature_layer_do_not_run(config_cls):
+    """hidden_states[-2] (LLaVA's default) needs 2 of 3 layers: encode skips the last one (issue 20) and gives the
+    tower its whole layer list back, so training and saving still see every layer."""
+    enc = HFVisionEncoder.from_config(config_cls(**TINY), feature_layer=-2)
+    layers = enc._layers()
+    calls = []
+    layers[-1].register_forward_hook(lambda *_: calls.append(1))
+    enc.encode(IMAGES[:1])
+    assert calls == [] and enc._layers() is layers and len(layers) == 3
+    x = to_pixel_values(IMAGES[:1], 56, enc.mean, enc.std)
+    with torch.no_grad():
+        out = enc.model(pixel_values=x, output_hidden_states=True)
+    assert calls == [1] and len(out.hidden_states) == 4  # a plain forward of the model still runs every layer

@@ -76,3 +76,21 @@ def test_round_trip_through_a_local_folder(model, tmp_path):
     assert type(adapter) is OneVisionAdapter
     tokens = adapter.encode(_frames(1))
     assert adapter.answer(tokens, torch.arange(16), "what color is the chair ?", max_new_tokens=2).n_tokens == 16
+
+
+def test_the_shared_prefix_cache_answers_like_the_whole_prompt(model):
+    """OneVision shares LLaVA's scene prefix cache (views with their newlines); every greedy answer equals decoding
+    the whole prompt (issue 20: a test per VLM family)."""
+    from segpilot.policies.qa.base import greedy_generate
+
+    adapter = OneVisionAdapter(model, tiny_tokenizer(), template=TEMPLATE)
+    tokens = adapter.encode(_frames(3))
+    for kept in (torch.arange(48), make_pruner("segpruner").select(tokens, 0.25)):
+        first = None
+        for q in ("what color is the chair ?", "where is the table ?", "what is on the table ?"):
+            ans = adapter.answer(tokens, kept, q, max_new_tokens=4)
+            first = first or adapter._prefix
+            assert adapter._prefix is first
+            whole, _ = greedy_generate(model, adapter.prompt_embeddings(tokens, kept, q), 4,
+                                       adapter.tokenizer.eos_token_id)  # fmt: skip
+            assert ans.text == adapter.tokenizer.decode(whole, skip_special_tokens=True).strip()

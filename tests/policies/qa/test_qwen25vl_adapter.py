@@ -123,3 +123,23 @@ def test_round_trip_through_a_local_folder(model, tmp_path):
     assert type(adapter) is Qwen25VLAdapter
     tokens = adapter.encode(_frames(1))
     assert adapter.answer(tokens, torch.arange(12), QUESTION, max_new_tokens=2).n_tokens == 12
+
+
+def test_the_shared_prefix_cache_answers_like_the_whole_prompt(model):
+    """Questions about the same kept tokens reuse one KV cache of the views (issue 20); every greedy answer equals
+    decoding the whole prompt with its multimodal RoPE positions, and another kept set gets its own prefix."""
+    from segpilot.policies.qa.base import greedy_generate
+
+    adapter = Qwen25VLAdapter(model, tiny_tokenizer(), template=TEMPLATE, image_size=112, use_3d_position=True)
+    tokens = adapter.encode(_frames(2))
+    questions = [QUESTION, "where is the table ?", "what is on the table ?"]
+    for kept in (torch.arange(24), make_pruner("segpruner").select(tokens, 0.25)):
+        first = None
+        for q in questions:
+            ans = adapter.answer(tokens, kept, q, max_new_tokens=4)
+            first = first or adapter._prefix
+            assert adapter._prefix is first and first[2] == adapter.prefix_length(tokens, kept)
+            embeds, positions = adapter.prompt(tokens, kept, q)
+            whole, _ = greedy_generate(model, embeds, 4, adapter.tokenizer.eos_token_id, position_ids=positions)
+            assert ans.text == adapter.tokenizer.decode(whole, skip_special_tokens=True).strip()
+            assert ans.timings["prefill"] > 0
