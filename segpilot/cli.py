@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--background-load", type=int, default=0, metavar="N",
                     help="also time SeGPruner with 1 and all threads, idle and under N busy processes it starts and "
                     "stops (e.g. 2x the cores)")  # fmt: skip
+    bp.add_argument("--view-scaling", default="4,8,12,24,48,96", metavar="V,V,...",
+                    help="time exact global SeGPruner on one thread at these view counts (729 tokens per view) and "
+                    "fit the growth exponent ('' = skip)")  # fmt: skip
     bp.add_argument("--reference-rooms", type=int, default=3, metavar="N",
                     help="compare SeGPruner and DivPrune with the public code's float selection on N random rooms "
                     "(0 = skip)")  # fmt: skip

@@ -61,6 +61,7 @@ def test_params_file_and_flag_override(tmp_path):
         (["prune", "--segpruner.mode", "sideways"], "invalid choice: 'sideways' (choose from 'per_view', 'global'"),
         (["prune", "--encoder", "nope"], "unknown encoder"),
         (["bench", "prune", "--shapes", "12x7"], "VIEWSxTOKENSxDIM"),
+        (["bench", "prune", "--view-scaling", "4,x"], "--view-scaling must list view counts"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle):

@@ -129,7 +129,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, scene: str | None = None,
-         background_load: int = 0, reference_rooms: int = 3) -> int:  # fmt: skip
+         background_load: int = 0, reference_rooms: int = 3, view_scaling: list[int] | None = None) -> int:  # fmt: skip
     rows = run_bench(shapes, budget, repeats, scene=scene)
     print(
         f"segpilot bench prune: budget {budget:.0%}, median of {repeats} runs, torch {torch.__version__}, "
@@ -146,6 +146,11 @@ def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, s
 
         result["reference"] = reference.run(shapes, budget, reference_rooms)
         print(reference.format_rows(result["reference"]))
+    if view_scaling:
+        from segpilot.bench import scaling
+
+        result["view_scaling"] = scaling.run(view_scaling, budget=budget)
+        print(scaling.format_result(result["view_scaling"]))
     if background_load:
         from segpilot.bench import load
 

@@ -28,3 +28,22 @@ def test_committed_results_are_consistent():
     assert len(exact_rows) >= 4 and all(r["exact_vs_loop"] for r in exact_rows)
     assert all(r["agreement_with_global"] == 1.0 for r in exact_rows if r["method"] == "segpruner[global]")
     assert {r["budget"] for r in data["rows"] if r["shape"] == "12x729x1152"} == {787}
+
+
+def test_view_scaling_times_each_view_count_and_fits_the_exponent():
+    from segpilot.bench.scaling import fit_exponent, format_result, run
+
+    r = run([2, 4], tokens_per_view=16, dim=8)
+    assert [row["views"] for row in r["rows"]] == [2, 4] and [row["tokens"] for row in r["rows"]] == [32, 64]
+    assert all(row["ms"] > 0 for row in r["rows"]) and "fitted exponent" in format_result(r)
+    quadratic = [{"views": v, "ms": 3.0 * v**2} for v in (4, 8, 16, 32)]
+    assert abs(fit_exponent(quadratic) - 2.0) < 1e-9
+
+
+def test_reference_rows_compare_with_the_float_definition():
+    from segpilot.bench.reference import format_rows, run
+
+    rows = run(["3x49x16"], budget=0.1, rooms=2)
+    assert {r["method"] for r in rows} == {"segpruner[per_view]", "segpruner[global]", "divprune"}
+    assert all(0.0 <= r["identical_share"] <= 1.0 and r["rooms"] == 2 for r in rows)
+    assert "identical" in format_rows(rows)
