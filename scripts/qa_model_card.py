@@ -41,6 +41,8 @@ NOT_KEPT = [
     "hook kept every training step's attention and graph; fixed, with a test)",
     "B: tower 10 min without class weights: held-out per-patch small-object category 21.3%, place 39.8%, colour "
     "90.9%; stopped when stage 2 began, to add class-balanced weights",
+    "C: a continuation of qa-run3 started at the end of a session and stopped with it while loading its tower "
+    "views (no checkpoint); started again as qa-run4",
 ]
 
 
@@ -54,6 +56,8 @@ def runs(log: dict) -> list[dict]:
             command += f" --init-from {cfg['init_from']}"
         command += f" --tower-minutes {cfg['tower_minutes']:g} --max-minutes {cfg['max_minutes']:g}"
         command += f" --grounding-weight {cfg.get('grounding_weight', 0):g}"
+        if cfg.get("seed", 0):
+            command += f" --seed {cfg['seed']}"
         chain.append({"command": command, "minutes": log["minutes"], "stage2_steps": log["steps_done"],
                       "partial": log.get("partial", False),
                       "tower_held_out_patch_accuracy": log.get("tower", {}).get("held_out_patch_accuracy")})
@@ -67,6 +71,8 @@ def main() -> None:
         ap.add_argument(f"--{name}", required=True)
     for name in ("study", "visibility", "ask"):  # added to the card when given and present
         ap.add_argument(f"--{name}", default=None)
+    ap.add_argument("--extra-train", action="append", default=[],
+                    help="another make-qa folder whose every split went into the training data (repeatable)")
     args = ap.parse_args()
     model, data = Path(args.model), Path(args.data)
     summary = json.loads((data / "summary.json").read_text())
@@ -84,6 +90,10 @@ def main() -> None:
     visibility = optional(args.visibility)
     ask = optional(args.ask)
     full = evaluation["all tokens"]["groups"]["all"]["EM@1"]
+    extra = [json.loads((Path(e) / "summary.json").read_text()) for e in args.extra_train]
+    train_rooms = summary["rooms"]["train"] + sum(sum(x["rooms"].values()) for x in extra)
+    train_questions = summary["questions"]["train"] + sum(sum(x["questions"].values()) for x in extra)
+    made_by = " + ".join(f"`segpilot sim make-qa --scenes {x['scenes']} --seed {x['seed']}`" for x in [summary, *extra])
     card = {
         "schema_version": 2,
         "architecture": "LlavaForConditionalGeneration (CLIP vision tower + MLP projector + Llama LM), "
@@ -92,6 +102,11 @@ def main() -> None:
         "data": {k: summary[k] for k in ("seed", "scenes", "rooms", "questions", "questions_before_balancing",
                                          "type_mix", "needs_more_than_one_view", "question_only_baselines",
                                          "colour_recovery")},  # fmt: skip
+        "training_data": {"rooms": train_rooms, "questions": train_questions,
+                          "sources": [{"make_qa": f"--scenes {x['scenes']} --seed {x['seed']}",
+                                       "splits_used": ["train"] if x is summary else ["train", "val", "test"],
+                                       "rooms": x["rooms"], "questions": x["questions"]}
+                                      for x in [summary, *extra]]},  # fmt: skip
         "training": {"minutes": log.get("total_minutes", log["minutes"]),
                      "tower": {k: v for k, v in log.get("tower", {}).items() if k != "log"},
                      "stage2_steps": log["steps_done"], "stage2_minutes": log.get("stage2_minutes"),
@@ -110,8 +125,8 @@ def main() -> None:
         "",
         f"{card['architecture']}; {card['parameters'] / 1e6:.1f} M parameters; trained by `segpilot train qa` in "
         f"{log.get('total_minutes', log['minutes']):.0f} min ({len(card['training']['runs'])} runs) on a 2-core CPU "
-        f"on `segpilot sim make-qa --scenes {summary['scenes']} --seed "
-        f"{summary['seed']}` ({summary['rooms']['train']} training rooms). Synthetic rooms only: it answers questions "
+        f"on {made_by} ({train_rooms} training rooms, {train_questions:,} questions; the first one's val and test "
+        "rooms held out). Synthetic rooms only: it answers questions "
         "about segpilot's generated rooms, not real scans. Full figures: card.json.",
         "",
         f"| held-out test split ({summary['rooms']['test']} rooms) | n | EM@1 | "
