@@ -98,10 +98,6 @@ def snap_unit_features(features: Tensor) -> Tensor:
     return quantize_unit_features(features).double() / SNAP_SCALE
 
 
-def grid_similarity(a: Tensor, b: Tensor) -> Tensor:
-    """Cosines `a @ b` of snapped features (float64, see `snap_unit_features`), exact, rounded once to float32."""
-    return (a @ b).float()
-
 
 def geo_distance(p_a: Tensor, valid_a: Tensor, p_b: Tensor, valid_b: Tensor) -> Tensor:
     """Euclidean distance, broadcast; 0 where either side has no 3D position.
