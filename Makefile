@@ -14,7 +14,13 @@ $(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt constraints
 	$(VENV)/bin/segpilot ros-index
 	touch $(STAMP)
 
-install: $(STAMP)
+# The serial FPS kernels compiled ahead of time (a fresh process prunes without waiting for numba's JIT load);
+# rebuilt when the kernels change, skipped where numba.pycc is missing.
+AOT    := segpilot/perception/pruning/_fps_aot.json
+$(AOT): $(STAMP) segpilot/perception/pruning/fps_cpu.py segpilot/perception/pruning/aot.py
+	$(PY) -m segpilot.perception.pruning.aot
+
+install: $(STAMP) $(AOT)
 
 demo: install
 	$(VENV)/bin/segpilot ask "What color is the box on the table?" --out runs/demo

@@ -37,10 +37,16 @@ def batched_fps(
     those of `fps.greedy_fps`.
     """
     use_cpu = backend == "cpu" or (backend == "auto" and q.device.type == "cpu" and fps_cpu.available())
+    ahead_of_time = False
     if use_cpu and backend == "auto" and not fps_cpu.ready():
-        # A fresh process: small problems take the torch kernel while the compiled ones load in the background
-        # (same indices); large ones are worth the wait.
-        use_cpu = fps_cpu.ready(wait=q.shape[0] * q.shape[1] > WAIT_FOR_COMPILED_TOKENS)
+        # A fresh process: the JIT kernels load in the background. Meanwhile the serial kernels compiled at install
+        # run (same functions, same indices); without them small problems take the torch kernel (same indices)
+        # and large ones wait for the JIT kernels.
+        fps_cpu.warm_up_async()
+        if fps_cpu.aot_module() is not None:
+            ahead_of_time = True
+        else:
+            use_cpu = fps_cpu.ready(wait=q.shape[0] * q.shape[1] > WAIT_FOR_COMPILED_TOKENS)
     if not use_cpu:
         feats = q.double() / SNAP_SCALE  # exact dot products (see fps.py)
         return greedy_fps(feats, xyz, candidates, k, start, inv_dmax, w_geo, w_feat, bias)
@@ -59,5 +65,6 @@ def batched_fps(
         inv_dmax.float().numpy(),
         w_geo,
         w_feat,
+        ahead_of_time=ahead_of_time,
     )
     return torch.from_numpy(out)

@@ -1,0 +1,86 @@
+"""Ahead-of-time compiled copies of the serial FPS kernels, built at install time (`make install` runs
+`python -m segpilot.perception.pruning.aot`).
+
+Why: a new process's first call of a cached numba kernel spends ~0.5 s loading numba's registries (issue 20:
+`segpilot ask` once reported "prune 6054 ms" on a fresh install). The same kernels compiled ahead of time by
+`numba.pycc` load as a plain extension module in milliseconds, so a fresh process prunes with them until the
+JIT kernels (parallel variants included) have loaded in the background. They are compiled from the very
+functions in `fps_cpu` (same source, same float32 arithmetic), and a test checks they return the same indices.
+
+The module is only used when it was built from the current `fps_cpu.py`: its SHA-256 is stored beside it at
+build time and compared at load, so an edited kernel never runs stale machine code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+MODULE = "_fps_aot"
+HERE = Path(__file__).resolve().parent
+SIGNATURES = {
+    # fps_cpu._fps_batch_serial(q, pos, valid, bias, cand, k, start, inv_dmax, w_geo, w_feat, out)
+    "fps_batch_serial": "void(int16[:,:,::1], float32[:,:,::1], boolean[:,::1], float32[:,::1], boolean[:,::1], "
+    "int64[::1], int64[::1], float32[::1], float32, float32, int64[:,::1])",
+    # fps_cpu._fps_one(q, pos, valid, bias, mind, k, start, inv_dmax, w_geo, w_feat, out)
+    "fps_one": "void(int16[:,::1], float32[:,::1], boolean[::1], float32[::1], float32[::1], int64, int64, float32, "
+    "float32, float32, int64[::1])",
+}
+
+
+def source_hash() -> str:
+    """SHA-256 of the kernels' source (`fps_cpu.py`) the compiled module must match."""
+    return hashlib.sha256((HERE / "fps_cpu.py").read_bytes()).hexdigest()
+
+
+def build(out_dir: Path = HERE) -> Path | None:
+    """Compile the serial kernels into `out_dir`; returns the module path, or None where numba.pycc is missing."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pycc is deprecated in favour of a successor not released yet
+            from numba.pycc import CC
+    except ImportError:
+        return None
+    from segpilot.perception.pruning import fps_cpu
+
+    if not fps_cpu.available():
+        return None
+    cc = CC(MODULE)
+    cc.output_dir = str(out_dir)
+    cc.verbose = False
+    cc.target_cpu = "host"  # the machine it is installed on, like the JIT kernels
+    cc.export("fps_batch_serial", SIGNATURES["fps_batch_serial"])(fps_cpu._fps_batch_serial.py_func)
+    cc.export("fps_one", SIGNATURES["fps_one"])(fps_cpu._fps_one.py_func)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cc.compile()
+    (Path(out_dir) / f"{MODULE}.json").write_text(json.dumps({"fps_cpu_sha256": source_hash()}) + "\n")
+    return next(Path(out_dir).glob(f"{MODULE}*.so"), None)
+
+
+def load(directory: Path = HERE) -> ModuleType | None:
+    """The compiled module when present and built from the current kernels, else None."""
+    stamp = directory / f"{MODULE}.json"
+    so = next(directory.glob(f"{MODULE}*.so"), None)
+    if so is None or not stamp.exists():
+        return None
+    try:
+        if json.loads(stamp.read_text()).get("fps_cpu_sha256") != source_hash():
+            return None
+        spec = importlib.util.spec_from_file_location(MODULE, so)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except (OSError, ImportError, ValueError):
+        return None
+    return module
+
+
+if __name__ == "__main__":
+    path = build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
+    print(f"segpilot: ahead-of-time FPS kernels {'built: ' + str(path) if path else 'not built (no numba.pycc)'}")

@@ -1,0 +1,60 @@
+"""The serial FPS kernels compiled ahead of time (`aot.py`, built by `make install`) return the JIT kernels'
+indices, load without numba's JIT, and are refused when built from other kernel source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from segpilot.perception.pruning import aot, fps_cpu
+from segpilot.perception.pruning.fps import quantize_unit_features
+from segpilot.perception.synthetic import room_tokens
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not fps_cpu.available(), reason="numba missing")]
+
+
+@pytest.fixture(scope="module")
+def module(tmp_path_factory):
+    out = tmp_path_factory.mktemp("aot")
+    if aot.build(out) is None:
+        pytest.fail("numba.pycc could not build the ahead-of-time kernels")
+    loaded = aot.load(out)
+    assert loaded is not None
+    return loaded
+
+
+def _problem(views: int, side: int, dim: int, seed: int):
+    t = room_tokens(views, (side, side), dim, seed=seed)
+    n = side * side
+    q = quantize_unit_features(t.features).numpy().reshape(views, n, dim)
+    valid = torch.isfinite(t.xyz).all(-1).numpy().reshape(views, n)
+    pos = np.where(valid[..., None], t.xyz.numpy().reshape(views, n, 3), 0).astype(np.float32)
+    bias = np.random.default_rng(seed).random((views, n)).astype(np.float32) * 0.1
+    cand = np.random.default_rng(seed + 1).random((views, n)) > 0.2
+    start = np.array([int(np.flatnonzero(c)[0]) for c in cand], np.int64)
+    k = np.minimum(cand.sum(1), 7).astype(np.int64)
+    return q, pos, valid, bias, cand, k, start, np.full(views, 0.25, np.float32)
+
+
+@pytest.mark.parametrize("views,side,dim,seed", [(1, 9, 16, 0), (1, 17, 64, 1), (6, 7, 32, 2), (3, 12, 8, 3)])
+def test_ahead_of_time_kernels_return_the_jit_indices(module, monkeypatch, views, side, dim, seed):
+    args = _problem(views, side, dim, seed)
+    jit = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
+    monkeypatch.setattr(fps_cpu, "aot_module", lambda: module)
+    ahead = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, ahead_of_time=True)
+    assert (jit[:, 0] >= 0).all() and np.array_equal(jit, ahead)
+
+
+def test_a_module_built_from_other_kernel_source_is_refused(module, tmp_path):
+    out = tmp_path / "stale"
+    out.mkdir()
+    so = Path(module.__file__)
+    (out / so.name).write_bytes(so.read_bytes())
+    (out / f"{aot.MODULE}.json").write_text(json.dumps({"fps_cpu_sha256": "0" * 64}))
+    assert aot.load(out) is None
+    (out / f"{aot.MODULE}.json").write_text(json.dumps({"fps_cpu_sha256": aot.source_hash()}))
+    assert aot.load(out) is not None
