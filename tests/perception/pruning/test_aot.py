@@ -1,5 +1,5 @@
 """The serial FPS kernels compiled ahead of time (`aot.py`, built by `make install`) return the JIT kernels'
-indices, load without numba's JIT, and are refused when built from other kernel source."""
+indices, load without numba's JIT, and are refused when built from other kernel source or on another CPU."""
 
 from __future__ import annotations
 
@@ -49,12 +49,15 @@ def test_ahead_of_time_kernels_return_the_jit_indices(module, monkeypatch, views
     assert (jit[:, 0] >= 0).all() and np.array_equal(jit, ahead)
 
 
-def test_a_module_built_from_other_kernel_source_is_refused(module, tmp_path):
+def test_a_module_built_from_other_kernel_source_or_on_another_cpu_is_refused(module, tmp_path):
     out = tmp_path / "stale"
     out.mkdir()
     so = Path(module.__file__)
     (out / so.name).write_bytes(so.read_bytes())
-    (out / f"{aot.MODULE}.json").write_text(json.dumps({"fps_cpu_sha256": "0" * 64}))
-    assert aot.load(out) is None
-    (out / f"{aot.MODULE}.json").write_text(json.dumps({"fps_cpu_sha256": aot.source_hash()}))
+    stamp = out / f"{aot.MODULE}.json"
+    stamp.write_text(json.dumps({"fps_cpu_sha256": "0" * 64, "cpu": aot.cpu_id()}))
+    assert aot.load(out) is None  # other kernel source
+    stamp.write_text(json.dumps({"fps_cpu_sha256": aot.source_hash(), "cpu": "another machine"}))
+    assert aot.load(out) is None  # built on another CPU
+    stamp.write_text(json.dumps({"fps_cpu_sha256": aot.source_hash(), "cpu": aot.cpu_id()}))
     assert aot.load(out) is not None
