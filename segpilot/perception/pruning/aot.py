@@ -80,6 +80,16 @@ def build(out_dir: Path = HERE) -> Path | None:
     return next(Path(out_dir).glob(f"{MODULE}*.so"), None)
 
 
+_LOADED: list = []  # [module or None] once looked up
+
+
+def module() -> ModuleType | None:
+    """This install's compiled module (`load()`, looked up once per process), or None."""
+    if not _LOADED:
+        _LOADED.append(load())
+    return _LOADED[0]
+
+
 def load(directory: Path = HERE) -> ModuleType | None:
     """The compiled module when present and built from the current kernels on this CPU, else None."""
     stamp = directory / f"{MODULE}.json"

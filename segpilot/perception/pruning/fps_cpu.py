@@ -85,47 +85,26 @@ def available() -> bool:
     return njit is not None
 
 
-_AOT: list = []  # [module or None] once looked up
-
-
-def aot_module():
-    """The serial kernels compiled ahead of time at install (`aot.py`), or None where they were not built or were
-    built from another version of this file. They load in milliseconds: a fresh process prunes with them while the
-    JIT kernels load."""
-    if not _AOT:
-        from segpilot.perception.pruning import aot
-
-        _AOT.append(aot.load() if available() else None)
-    return _AOT[0]
-
-
 _WARM = threading.Event()
 _WARM_STARTED = threading.Event()
 _WARM_LOCK = threading.Lock()
 
 
-AOT_WARM_DELAY_S = 2.0
-"""With the ahead-of-time kernels installed, the JIT load starts this late: a prune right after start-up then runs
-without a thread that holds the GIL for half a second beside it (first prune 575 -> ~100 ms on a busy machine)."""
-
-
-def warm_up_async(delay: float | None = None) -> None:
+def warm_up_async(delay: float = 0.0) -> None:
     """Load the compiled kernels on a background thread (once per process).
 
     A fresh process's first call of a cached numba kernel spends ~0.5-0.6 s importing numba's typing and lowering
     registries, the rest of the call takes milliseconds. Started when a SeGPruner is made (before a command loads
     its model or renders its views), the load overlaps that work; until it is done, the serial kernels compiled
-    ahead of time run (`aot_module`), or without them small problems run on the torch kernel (same indices, ~25 ms
-    for the demo's 588 tokens) and large ones wait for it (`ready`). `delay` (seconds; default
-    `AOT_WARM_DELAY_S` when the ahead-of-time kernels exist, else 0) postpones the load."""
+    ahead of time run (`aot.py`), or without them small problems run on the torch kernel (same indices, ~25 ms
+    for the demo's 588 tokens) and large ones wait for it (`ready`). `delay` (seconds) postpones the load
+    (`kernels.warm_up` sets it when the ahead-of-time kernels exist)."""
     if njit is None:
         return
     with _WARM_LOCK:
         if _WARM_STARTED.is_set():
             return
         _WARM_STARTED.set()
-    if delay is None:
-        delay = AOT_WARM_DELAY_S if aot_module() is not None else 0.0
     thread = threading.Timer(delay, _warm) if delay > 0 else threading.Thread(target=_warm)
     thread.name, thread.daemon = "segpilot-fps-warm-up", True
     thread.start()
@@ -268,7 +247,7 @@ def greedy_fps_cpu(
     w_geo: float,
     w_feat: float,
     parallel: bool | None = None,
-    ahead_of_time: bool = False,
+    ahead_of_time=None,
 ) -> np.ndarray:
     """Batched exact FPS; the numpy twin of `fps.greedy_fps` (same arguments, same result).
 
@@ -276,8 +255,8 @@ def greedy_fps_cpu(
     `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
     int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: split the work
     over numba's threads (True), not (False), or let `CHOOSER` decide (None); the indices are the same.
-    `ahead_of_time`: run the serial kernels compiled at install (`aot_module()`, which must exist) instead of the
-    JIT ones - same functions, same indices, no load time.
+    `ahead_of_time`: the module of serial kernels compiled at install (`aot.module()`) to run instead of the JIT
+    ones - same functions, same indices, no load time; None = the JIT kernels.
     """
     k_max = int(k.max()) if k.size else 0
     out = np.full((q.shape[0], k_max), -1, dtype=np.int64)
@@ -287,8 +266,8 @@ def greedy_fps_cpu(
     if q.shape[0] == 1:  # one big problem: split every step's scan over the cores, when that pays
         mind = np.where(candidates[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
         one = (q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), np.float32(inv_dmax[0]), *args, out[0])
-        if ahead_of_time:
-            aot_module().fps_one(*one)
+        if ahead_of_time is not None:
+            ahead_of_time.fps_one(*one)
             return out
         work = float(q.shape[1]) * k_max
         if parallel is None:
@@ -304,8 +283,8 @@ def greedy_fps_cpu(
              *args, out)  # fmt: skip
     # Several problems (per-view mode): one barrier per call, so only small batches stay serial (the demo's
     # 12 x 49 tokens took up to 28 ms over two threads on a busy machine, 10 ms in one).
-    if ahead_of_time:
-        aot_module().fps_batch_serial(*batch)
+    if ahead_of_time is not None:
+        ahead_of_time.fps_batch_serial(*batch)
         return out
     if parallel is None:
         parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= CHOOSER.min_tokens

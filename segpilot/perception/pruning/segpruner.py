@@ -97,9 +97,9 @@ class SeGPruner(BudgetedPruner):
         self.config = SeGPrunerConfig(**params)
         self.seed = seed  # unused: the method is deterministic; kept for a uniform signature
         if self.config.backend != "torch":
-            from segpilot.perception.pruning import fps_cpu
+            from segpilot.perception.pruning.kernels import warm_up
 
-            fps_cpu.warm_up_async()  # the compiled kernels load while the caller loads its model and views
+            warm_up()  # the compiled kernels load while the caller loads its model and views
 
     def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
         n, device = len(tokens), tokens.features.device

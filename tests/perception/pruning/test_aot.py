@@ -41,11 +41,10 @@ def _problem(views: int, side: int, dim: int, seed: int):
 
 
 @pytest.mark.parametrize("views,side,dim,seed", [(1, 9, 16, 0), (1, 17, 64, 1), (6, 7, 32, 2), (3, 12, 8, 3)])
-def test_ahead_of_time_kernels_return_the_jit_indices(module, monkeypatch, views, side, dim, seed):
+def test_ahead_of_time_kernels_return_the_jit_indices(module, views, side, dim, seed):
     args = _problem(views, side, dim, seed)
     jit = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
-    monkeypatch.setattr(fps_cpu, "aot_module", lambda: module)
-    ahead = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, ahead_of_time=True)
+    ahead = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, ahead_of_time=module)
     assert (jit[:, 0] >= 0).all() and np.array_equal(jit, ahead)
 
 
