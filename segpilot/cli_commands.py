@@ -294,8 +294,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise SegpilotError(f"--background-load must lie in 0..64 processes, got {args.background_load}")
     if not 0 <= args.reference_rooms <= 100:
         raise SegpilotError(f"--reference-rooms must lie in 0..100, got {args.reference_rooms}")
-    scaling = [int(v) for v in args.view_scaling.split(",") if v.strip().isdigit() and 0 < int(v) <= 256]
-    if len(scaling) != len([v for v in args.view_scaling.split(",") if v.strip()]):
+    parts = [v.strip() for v in args.view_scaling.split(",") if v.strip()]
+    scaling = [int(v) for v in parts if v.isdigit() and 0 < int(v) <= 256]
+    if len(scaling) != len(parts):
         raise SegpilotError(f"--view-scaling must list view counts in 1..256, e.g. 4,8,12,24,48,96; got "
                             f"{args.view_scaling!r}")  # fmt: skip
     scene = demo_scene_path() if args.scene == "demo" else args.scene

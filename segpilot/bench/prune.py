@@ -14,13 +14,12 @@ SeGPruner (`pruning/reference.py`, one run: it is slow) and reports, in the same
 from __future__ import annotations
 
 import json
-import time
 from functools import partial
 from pathlib import Path
 
 import torch
 
-from segpilot.bench.timing import Shape, median_ms  # noqa: F401 - Shape re-exported
+from segpilot.bench.timing import Shape, median_ms, timed_ms  # noqa: F401 - Shape re-exported
 from segpilot.perception.pruning.fps import fused_distance, geo_distance, snap_unit_features
 from segpilot.perception.pruning.reference import segpruner_loop
 from segpilot.perception.pruning.registry import available_pruners, make_pruner
@@ -74,8 +73,8 @@ def run_bench(
     for label_shape, tokens in inputs:
         k = round(budget * len(tokens))
         loops = {
-            "per_view": _timed_once(partial(segpruner_loop, tokens, k, 0.0, 0.5, "per_view")),
-            "global": _timed_once(partial(segpruner_loop, tokens, k, 0.0, 0.5, "global")),
+            "per_view": timed_ms(partial(segpruner_loop, tokens, k, 0.0, 0.5, "per_view")),
+            "global": timed_ms(partial(segpruner_loop, tokens, k, 0.0, 0.5, "global")),
         }
         global_kept = set(loops["global"][1])
         methods = [(m, {}) for m in available_pruners() if m != "segpruner"]
@@ -103,12 +102,6 @@ def run_bench(
                     row["exact_vs_loop"] = kept.tolist() == loop_kept
             rows.append(row)
     return rows
-
-
-def _timed_once(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return 1000.0 * (time.perf_counter() - t0), out
 
 
 def format_table(rows: list[dict]) -> str:

@@ -11,21 +11,22 @@ then max-min) against `divprune`.
 
 from __future__ import annotations
 
-import time
+import statistics
 
 import torch
 
-from segpilot.bench.timing import Shape
+from segpilot.bench.timing import Shape, timed_ms
 from segpilot.perception.pruning.reference import segpruner_loop
 from segpilot.perception.pruning.registry import make_pruner
 from segpilot.perception.synthetic import room_tokens
 
 
 def official_divprune(features: torch.Tensor, k: int) -> list[int]:
-    """DivPrune (Alvar et al., CVPR 2025) from its definition, float32 features."""
-    unit = torch.nn.functional.normalize(features.float(), dim=-1)
+    """DivPrune (Alvar et al., CVPR 2025) from its definition, in the features' dtype (the public code: float32):
+    cosine distances; first the token whose nearest other token is farthest, then max-min. Sorted indices."""
+    unit = torch.nn.functional.normalize(features, dim=-1)
     picks: list[int] = []
-    nearest = torch.full((len(unit),), float("inf"))
+    nearest = torch.full((len(unit),), float("inf"), dtype=unit.dtype)
     for i in range(k):
         if i == 0:
             dist = 1.0 - unit @ unit.T
@@ -39,12 +40,6 @@ def official_divprune(features: torch.Tensor, k: int) -> list[int]:
     return sorted(picks)
 
 
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return 1000.0 * (time.perf_counter() - t0), out
-
-
 def run(shapes: list[str], budget: float, rooms: int) -> list[dict]:
     """One row per shape and method: identity with the float reference over `rooms` random rooms, and times."""
     rows = []
@@ -55,22 +50,22 @@ def run(shapes: list[str], budget: float, rooms: int) -> list[dict]:
                                     make_pruner("segpruner", mode="per_view")),
             "segpruner[global]": (lambda t, k: segpruner_loop(t, k, 0.0, 0.5, "global", snap=False),
                                   make_pruner("segpruner", mode="global")),
-            "divprune": (lambda t, k: official_divprune(t.features, k), make_pruner("divprune")),
+            "divprune": (lambda t, k: official_divprune(t.features.float(), k), make_pruner("divprune")),
         }  # fmt: skip
         for name, (reference, pruner) in methods.items():
             same, total, exact, ref_ms, our_ms = 0, 0, 0, [], []
             for seed in range(rooms):
                 tokens = room_tokens(shape.views, shape.grid, shape.dim, seed=1000 + seed)
                 k = round(budget * len(tokens))
-                t_ref, ref = _timed(lambda: set(reference(tokens, k)))  # noqa: B023 - called at once
+                t_ref, ref = timed_ms(lambda: set(reference(tokens, k)))  # noqa: B023 - called at once
                 pruner.select(tokens, k)  # warm
-                t_our, ours = _timed(lambda: set(pruner.select(tokens, k).tolist()))  # noqa: B023
+                t_our, ours = timed_ms(lambda: set(pruner.select(tokens, k).tolist()))  # noqa: B023
                 same, total, exact = same + len(ref & ours), total + k, exact + (ref == ours)
                 ref_ms.append(t_ref)
                 our_ms.append(t_our)
             rows.append({"shape": str(shape), "method": name, "rooms": rooms, "identical_share": same / total,
-                         "rooms_identical": exact, "reference_ms": sorted(ref_ms)[len(ref_ms) // 2],
-                         "segpilot_ms": sorted(our_ms)[len(our_ms) // 2]})  # fmt: skip
+                         "rooms_identical": exact, "reference_ms": statistics.median(ref_ms),
+                         "segpilot_ms": statistics.median(our_ms)})  # fmt: skip
     return rows
 
 

@@ -37,3 +37,10 @@ def median_ms(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return 1000.0 * statistics.median(times)
+
+
+def timed_ms(fn):
+    """(milliseconds, result) of one call of `fn` (for what is too slow to repeat)."""
+    t0 = time.perf_counter()
+    out = fn()
+    return 1000.0 * (time.perf_counter() - t0), out

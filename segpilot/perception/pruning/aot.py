@@ -98,14 +98,14 @@ def load(directory: Path = HERE) -> ModuleType | None:
         return None
     try:
         built = json.loads(stamp.read_text())
-        if built.get("fps_cpu_sha256") != source_hash() or built.get("cpu") is None or built.get("cpu") != cpu_id():
+        if built.get("fps_cpu_sha256") != source_hash() or built.get("cpu") is None or built["cpu"] != cpu_id():
             return None
         spec = importlib.util.spec_from_file_location(MODULE, so)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
     except (OSError, ImportError, ValueError):
         return None
-    return module
+    return loaded
 
 
 if __name__ == "__main__":

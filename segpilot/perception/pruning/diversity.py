@@ -101,10 +101,10 @@ def nearest_neighbour_farthest(unit: Tensor, block: int = 1024) -> int:
         rows = torch.arange(lo, min(lo + block, n), device=unit.device)
         sim[rows - lo, rows] = -float("inf")  # not its own neighbour
         nearest[lo : lo + block] = sim.max(dim=1).values
-    norm = float(torch.linalg.vector_norm(unit.double(), dim=1).max())
+    exact = unit.double()
+    norm = float(torch.linalg.vector_norm(exact, dim=1).max())
     error = unit.shape[1] * 2.0**-24 * 1.01 * norm * norm + 1e-7  # float32 dot-product error bound
     candidates = torch.nonzero(nearest <= nearest.min() + 2 * error).flatten()  # ascending indices
-    exact = unit.double()
     best, arg = float("inf"), 0
     for c in candidates.tolist():
         row = exact @ exact[c]

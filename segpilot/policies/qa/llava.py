@@ -137,12 +137,18 @@ class LlavaAdapter:
     def logits(self, tokens: VisualTokens, kept: Tensor, question: str) -> Tensor:
         return self.model(inputs_embeds=self.prompt_embeddings(tokens, kept, question)).logits
 
+    @staticmethod
+    def _prefix_key(tokens: VisualTokens, kept: Tensor) -> tuple:
+        """What identifies a cached prefix: the token set (held in the entry, so its id is not reused) and the
+        sorted kept indices."""
+        return id(tokens), len(tokens), hash(torch.sort(kept.to(torch.long)).values.cpu().numpy().tobytes())
+
     def _prefix_cache(self, tokens: VisualTokens, kept: Tensor):
         """KV cache of the prompt up to and including the visual tokens, reused by every question about the same
         kept tokens (a scene's questions in `eval`, `ask --questions`, the ROS node): the visual tokens, most of
         the prompt, run through the LM once per scene instead of once per question."""
         kept = torch.sort(kept.to(torch.long)).values
-        key = (id(tokens), len(tokens), hash(kept.cpu().numpy().tobytes()))
+        key = self._prefix_key(tokens, kept)
         if self._prefix is None or self._prefix[0] != key:
             before = self.template.split(IMAGE_PLACEHOLDER)[0]
             ids = self.tokenizer(before, add_special_tokens=True, return_tensors="pt").input_ids.to(self.device)

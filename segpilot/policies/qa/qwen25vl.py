@@ -178,17 +178,13 @@ class Qwen25VLAdapter(LlavaAdapter):
     def _prefix_cache(self, tokens: VisualTokens, kept: Tensor, embeds: Tensor, positions: Tensor):
         """KV cache of the prompt's question-independent prefix (system text and every view with its kept
         tokens), computed once per kept set and reused by each question about it (see `LlavaAdapter`)."""
-        key = (id(tokens), len(tokens), hash(torch.sort(kept.to(torch.long)).values.cpu().numpy().tobytes()))
+        key = self._prefix_key(tokens, kept)
         if self._prefix is None or self._prefix[0] != key:
             n = self.prefix_length(tokens, kept)
             out = self.model(inputs_embeds=embeds[:, :n], position_ids=positions[..., :n], use_cache=True,
                              logits_to_keep=1)  # fmt: skip
             self._prefix = (key, out.past_key_values, n, tokens)  # `tokens` held so its id is not reused
         return self._prefix[1], self._prefix[2]
-
-    def answer(self, tokens: VisualTokens, kept: Tensor, question: str, max_new_tokens: int = 16) -> Answer:
-        with self._lock:  # one shared prefix cache: answers about it run one at a time
-            return self._answer(tokens, kept, question, max_new_tokens)
 
     def _answer(self, tokens: VisualTokens, kept: Tensor, question: str, max_new_tokens: int) -> Answer:
         t0 = time.perf_counter()

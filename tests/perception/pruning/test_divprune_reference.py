@@ -1,28 +1,17 @@
 """DivPrune against a plain re-implementation of the official algorithm (Alvar et al., CVPR 2025, its public
 `DivPrune` function as described: cosine distance matrix; first pick the token whose nearest other token is
-farthest, i.e. the largest second-smallest distance per column; then argmax of the min distance to the picks)."""
+farthest, i.e. the largest second-smallest distance per column; then argmax of the min distance to the picks),
+the one `segpilot bench prune` also measures against."""
 
 from __future__ import annotations
 
 import torch
 
+from segpilot.bench.reference import official_divprune
 from segpilot.perception.pruning.diversity import nearest_neighbour_farthest
 from segpilot.perception.pruning.fps import SNAP_SCALE, quantize_unit_features
 from segpilot.perception.pruning.registry import make_pruner
 from tests.conftest import make_tokens
-
-
-def official_divprune(features: torch.Tensor, k: int) -> list[int]:
-    f = features / features.norm(dim=1, keepdim=True)
-    distance = 1.0 - f @ f.T
-    picks: list[int] = []
-    for i in range(k):
-        if i == 0:
-            scores = torch.topk(distance, 2, dim=0, largest=False).values[1]
-        else:
-            scores = distance[torch.tensor(picks)].min(dim=0).values
-        picks.append(int(torch.argmax(scores)))
-    return picks
 
 
 def test_divprune_is_the_official_algorithm():
