@@ -41,7 +41,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            f"segpilot = {PACKAGE}.cli:main",
+            f"segpilot = {PACKAGE}.cli:run",
             f"rgbd_memory = {PACKAGE}.ros_nodes.rgbd_memory:main",
             f"scene_qa = {PACKAGE}.ros_nodes.scene_qa:main",
             f"vla_policy = {PACKAGE}.ros_nodes.vla_policy:main",

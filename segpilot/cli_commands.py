@@ -51,7 +51,10 @@ def _print_answer(text: str, kept: int, total: int, timings: dict[str, float]) -
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from segpilot.bench.timing import process_seconds
     from segpilot.eval import qa_runs as commands
+
+    started = getattr(args, "started_s", None)  # the console script's start-up: python, torch, segpilot, flags
 
     if args.max_new_tokens < 1:
         raise SegpilotError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
@@ -87,7 +90,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         args.question, args.model, scene, _qa_config(args), args.max_new_tokens, args.use_3d_position, args.out,
         scan=_scan_config(args),
     )  # fmt: skip
-    _print_answer(result["prediction"], result["tokens_kept"], result["tokens_total"], result["timings_s"])
+    timings = {**({"startup": started} if started is not None else {}), **result["startup_s"], **result["timings_s"]}
+    total = process_seconds() if started is not None else None
+    _print_answer(result["prediction"], result["tokens_kept"], result["tokens_total"],
+                  {**timings, **({"total": total} if total is not None else {})})  # fmt: skip
     if args.out:
         print(f"wrote {args.out}/kept.json, the view overlays and tokens.ply")
     return 0
@@ -113,12 +119,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(json.dumps(shown, indent=1))
     print(f"wrote {args.out}/predictions.jsonl and {args.out}/metrics.json")
     return 0
-
-
-def _print_per_question(p: dict) -> None:
-    print(f"  {p['questions']} questions about one scene ({p['views']} views, {p['tokens_kept']} tokens kept): "
-          f"{1000 * p['uncached_s_per_question']:.1f} ms per question prefilling the whole prompt, "
-          f"{1000 * p['cached_s_per_question']:.1f} ms from the scene's cached prefix ({p['ratio']:.1f}x)")  # fmt: skip
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -248,29 +248,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "qa":
         from segpilot.bench import qa as bench_qa
 
-        if not 1 <= args.views <= 256 or args.repeats < 1 or args.max_new_tokens < 1 or not 0 < args.budget <= 1:
-            raise SegpilotError("bench qa needs 1 <= --views <= 256, --repeats and --max-new-tokens >= 1 and "
-                                "0 < --budget <= 1")  # fmt: skip
-        r = bench_qa.run(args.views, args.budget, args.max_new_tokens, args.repeats)
-        print(f"segpilot bench qa: random-init LLaVA-style model, {r['model_parameters'] / 1e6:.0f} M parameters, "
-              f"{r['views']} views, {r['max_new_tokens']} new tokens, median of {args.repeats}")  # fmt: skip
-        for label in ("full", "pruned"):
-            x = r[label]
-            print(f"{label:<8}{x['tokens']:>6} tokens  TTFT {1000 * x['ttft_s']:8.0f} ms  end-to-end "
-                  f"{1000 * x['end_to_end_s']:8.0f} ms")  # fmt: skip
-        print(f"TTFT ratio {r['ttft_ratio']:.1f}x, end-to-end ratio {r['end_to_end_ratio']:.1f}x, "
-              f"latency -{r['latency_reduction_pct']:.0f}% (SeGPruner reports -86%)")  # fmt: skip
-        _print_per_question(r["per_question"])
-        d = bench_qa.run_default(budget=args.budget, repeats=args.repeats)
-        print(
-            f"embedded default QA model, {d['model_parameters'] / 1e6:.1f} M parameters, {d['views']} views of the "
-            f"default generated room: TTFT {1000 * d['full']['ttft_s']:.0f} -> {1000 * d['pruned']['ttft_s']:.0f} ms "
-            f"({d['ttft_ratio']:.1f}x), end-to-end {1000 * d['full']['end_to_end_s']:.0f} -> "
-            f"{1000 * d['pruned']['end_to_end_s']:.0f} ms ({d['tokens_total']} -> {d['pruned']['tokens']} tokens)"
-        )
-        _print_per_question(d["per_question"])
+        if not 1 <= args.views <= 256 or args.repeats < 1 or args.max_new_tokens < 1 or not 0 < args.budget <= 1 \
+                or not 0 <= args.cold_ask_runs <= 100:  # fmt: skip
+            raise SegpilotError("bench qa needs 1 <= --views <= 256, --repeats and --max-new-tokens >= 1, "
+                                "0 < --budget <= 1 and 0 <= --cold-ask-runs <= 100")  # fmt: skip
+        results = bench_qa.run_all(args.views, args.budget, args.max_new_tokens, args.repeats, args.cold_ask_runs,
+                                   report=print)  # fmt: skip
         if args.json:
-            args.json.write_text(json.dumps({"random_init": r, "default_model": d}, indent=1) + "\n")
+            args.json.write_text(json.dumps(results, indent=1) + "\n")
             print(f"wrote {args.json}")
         return 0
     if args.repeats < 1:
@@ -394,4 +379,3 @@ def cmd_methods(args: argparse.Namespace) -> int:
     print("pruning methods: " + ", ".join(available_pruners()))
     print("encoders: " + ", ".join(available_encoders()) + ", or a local CLIP/SigLIP checkpoint folder")
     return 0
-

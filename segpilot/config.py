@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import inspect
 import textwrap
 import typing
@@ -25,8 +26,10 @@ import yaml
 from segpilot.errors import SegpilotError
 
 
+@functools.cache
 def field_docs(cls: type) -> dict[str, str]:
-    """Docstrings of a dataclass's fields (the string literal after each annotated field)."""
+    """Docstrings of a dataclass's fields (the string literal after each annotated field); parsed from the source
+    once per class (callers must not mutate the dict)."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):

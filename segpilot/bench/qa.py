@@ -94,8 +94,13 @@ def _measure(adapter, frames, question: str, budget: float, max_new_tokens: int,
     }  # fmt: skip
 
 
-QUESTIONS = ("what color is the chair next to the table in this room ?", "how many cups are there ?",
-             "where is the lamp ?", "what is on the table ?", "are there more books or boxes in the room ?")
+QUESTIONS = (
+    "what color is the chair next to the table in this room ?",
+    "how many cups are there ?",
+    "where is the lamp ?",
+    "what is on the table ?",
+    "are there more books or boxes in the room ?",
+)
 
 
 QUESTIONS_PER_SCENE = 20
@@ -163,3 +168,40 @@ def run_default(views: int = 12, budget: float = 0.09, repeats: int = 3) -> dict
     result = _measure(adapter, frames, "What color is the box on the table?", budget, 16, repeats, eos)
     result["per_question"] = per_question(adapter, frames, budget, 16, repeats, eos)
     return result
+
+
+def _per_question_line(p: dict) -> str:
+    return (
+        f"  {p['questions']} questions about one scene ({p['views']} views, {p['tokens_kept']} tokens kept): "
+        f"{1000 * p['uncached_s_per_question']:.1f} ms per question prefilling the whole prompt, "
+        f"{1000 * p['cached_s_per_question']:.1f} ms from the scene's cached prefix ({p['ratio']:.1f}x)"
+    )
+
+
+def run_all(views: int, budget: float, max_new_tokens: int, repeats: int, cold_ask_runs: int, report) -> dict:
+    """Everything `segpilot bench qa` measures, each part `report`ed (printed) as soon as it is done."""
+    from segpilot.bench import cold
+
+    r = run(views, budget, max_new_tokens, repeats)
+    report(f"segpilot bench qa: random-init LLaVA-style model, {r['model_parameters'] / 1e6:.0f} M parameters, "
+           f"{r['views']} views, {r['max_new_tokens']} new tokens, median of {repeats}")  # fmt: skip
+    for label in ("full", "pruned"):
+        x = r[label]
+        report(f"{label:<8}{x['tokens']:>6} tokens  TTFT {1000 * x['ttft_s']:8.0f} ms  end-to-end "
+               f"{1000 * x['end_to_end_s']:8.0f} ms")  # fmt: skip
+    report(f"TTFT ratio {r['ttft_ratio']:.1f}x, end-to-end ratio {r['end_to_end_ratio']:.1f}x, "
+           f"latency -{r['latency_reduction_pct']:.0f}% (SeGPruner reports -86%)")  # fmt: skip
+    report(_per_question_line(r["per_question"]))
+    d = run_default(budget=budget, repeats=repeats)
+    report(
+        f"embedded default QA model, {d['model_parameters'] / 1e6:.1f} M parameters, {d['views']} views of the "
+        f"default generated room: TTFT {1000 * d['full']['ttft_s']:.0f} -> {1000 * d['pruned']['ttft_s']:.0f} ms "
+        f"({d['ttft_ratio']:.1f}x), end-to-end {1000 * d['full']['end_to_end_s']:.0f} -> "
+        f"{1000 * d['pruned']['end_to_end_s']:.0f} ms ({d['tokens_total']} -> {d['pruned']['tokens']} tokens)"
+    )
+    report(_per_question_line(d["per_question"]))
+    out = {"random_init": r, "default_model": d}
+    if cold_ask_runs > 0:
+        out["first_ask"] = cold.first_ask(cold_ask_runs)
+        report(cold.format_ask(out["first_ask"]))
+    return out

@@ -1,10 +1,12 @@
-"""What the benchmarks share: the VIEWSxTOKENSxDIM shape of a token set and a median timer."""
+"""What the benchmarks share: the VIEWSxTOKENSxDIM shape of a token set, a median timer and the age of the process."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,15 @@ def timed_ms(fn):
     t0 = time.perf_counter()
     out = fn()
     return 1000.0 * (time.perf_counter() - t0), out
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux /proc, 10 ms resolution; None elsewhere): what a user of a command
+    waits for, the interpreter's start-up and every import included."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime (fields 3.. follow the name)
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -24,14 +25,19 @@ def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_to
     """Answer one question about one scan (any format `sources` reads); with `out`, also write overlays,
     tokens.ply and kept.json."""
     scan = (scan or ScanConfig()).open(scene)
+    t0 = time.perf_counter()
+    import transformers.modeling_utils  # noqa: F401 - every adapter family's base: most of a fresh process's wait
+
+    t1 = time.perf_counter()
     adapter = load_adapter(model, use_3d_position=use_3d, device=config.device)
+    startup = {"import_transformers": t1 - t0, "model_load": time.perf_counter() - t1}
     pipeline = QAPipeline(adapter, config, max_new_tokens)
     answer = pipeline.answer_scene(scan, question)
     if out is not None:
         from segpilot.viz.prune_outputs import write_prune_outputs
 
         write_prune_outputs(out, scan, pipeline.prepare(scan), pipeline)
-    return {"question": question, **answer.to_record()}
+    return {"question": question, **answer.to_record(), "startup_s": startup}
 
 
 def load_questions(path: Path) -> list[dict]:

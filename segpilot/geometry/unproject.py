@@ -9,15 +9,19 @@ from segpilot.geometry.camera import PinholeCamera
 from segpilot.geometry.conventions import check_rigid, invert_pose
 
 
-def unproject_depth(depth: np.ndarray, camera: PinholeCamera) -> np.ndarray:
-    """(H, W, 3) points in the OpenCV camera frame (metres); NaN where depth is invalid."""
+def unproject_depth(depth: np.ndarray, camera: PinholeCamera, stride: int = 1) -> np.ndarray:
+    """(H, W, 3) points in the OpenCV camera frame (metres); NaN where depth is invalid.
+
+    `stride` > 1: only every stride-th pixel of every stride-th row, i.e. exactly the full result's
+    `[::stride, ::stride]` without computing the rest (view selection voxelises a subsample)."""
     depth = np.asarray(depth, dtype=np.float32)
     if depth.shape != (camera.height, camera.width):
         raise SegpilotError(f"depth is {depth.shape} but the camera is {camera.height}x{camera.width} (H x W)")
+    depth = depth[::stride, ::stride]
     valid = np.isfinite(depth) & (depth > 0)
     z = np.where(valid, depth, np.nan).astype(np.float64)
-    u = np.arange(camera.width, dtype=np.float64)[None, :]
-    v = np.arange(camera.height, dtype=np.float64)[:, None]
+    u = np.arange(0, camera.width, stride, dtype=np.float64)[None, :]
+    v = np.arange(0, camera.height, stride, dtype=np.float64)[:, None]
     x = (u - camera.cx) / camera.fx * z
     y = (v - camera.cy) / camera.fy * z
     return np.stack([x, y, z], axis=-1)
@@ -29,9 +33,10 @@ def transform_points(T_a_b: np.ndarray, xyz_b: np.ndarray) -> np.ndarray:  # noq
     return xyz_b @ T[:3, :3].T + T[:3, 3]
 
 
-def depth_to_world(depth: np.ndarray, camera: PinholeCamera, T_world_cam: np.ndarray) -> np.ndarray:  # noqa: N803
-    """(H, W, 3) world points (metres); NaN where depth is invalid."""
-    return transform_points(T_world_cam, unproject_depth(depth, camera))
+def depth_to_world(depth: np.ndarray, camera: PinholeCamera, T_world_cam: np.ndarray,  # noqa: N803
+                   stride: int = 1) -> np.ndarray:  # fmt: skip
+    """(H, W, 3) world points (metres); NaN where depth is invalid (`stride`: see `unproject_depth`)."""
+    return transform_points(T_world_cam, unproject_depth(depth, camera, stride))
 
 
 def project_points(

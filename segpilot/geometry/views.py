@@ -43,9 +43,7 @@ def select_max_coverage(
         raise SegpilotError(f"coverage stop_ratio must lie in (0, 1], got {stop_ratio}")
     keys = []
     for f in frames:
-        s = slice(None, None, pixel_stride)
-        sub_cam = f.camera  # unproject at full size, then subsample: simpler than rescaling K
-        pts = depth_to_world(f.depth, sub_cam, f.T_world_cam)[s, s]
+        pts = depth_to_world(f.depth, f.camera, f.T_world_cam, stride=pixel_stride)
         keys.append(voxel_keys(pts.reshape(-1, 3), voxel_size))
     if not keys:
         return []

@@ -73,3 +73,16 @@ def test_frame_checks():
         Frame(rgb, np.zeros((96, 128), np.float32), CAM, np.diag([1.0, 1.0, 3.0, 1.0]))
     with pytest.raises(SegpilotError, match="depth is"):
         unproject_depth(np.zeros((10, 10)), CAM)
+
+
+@pytest.mark.parametrize("stride", [2, 3, 4])
+def test_strided_unprojection_is_the_full_one_subsampled(stride):
+    # view selection voxelises every stride-th pixel: the strided path must give exactly those points
+    rng = np.random.default_rng(stride)
+    depth = (rng.random((61, 83)) * 5).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.1] = 0.0
+    depth[0, 0] = np.nan
+    cam = PinholeCamera(70.0, 71.0, 41.3, 30.2, 83, 61)
+    T = pose_from_position_quat_xyzw([1.0, -2.0, 0.5], [0.1, 0.2, 0.3, 0.9273618495495703])
+    full = depth_to_world(depth, cam, T)[::stride, ::stride]
+    np.testing.assert_array_equal(depth_to_world(depth, cam, T, stride=stride), full)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,12 @@ def test_ask_on_a_given_scene(tiny_model_dir):
                 "--max-new-tokens", "2", "--scene", str(demo_scene_path()))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "tokens kept 4 / 48" in proc.stdout and "prefill" in proc.stdout
+    # a fresh process reports where its time went, start-up and imports included (issue 20's stages)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("timings: "))
+    ms = {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+) ms", line)}
+    stages = ("startup", "import_transformers", "model_load", "select_views", "encode", "prune", "prefill", "decode")
+    assert set(stages) <= set(ms) and list(ms)[-1] == "total"
+    assert ms["total"] >= sum(ms[k] for k in stages) - 20.0  # 10 ms clock ticks of the process age
 
 
 def test_ask_without_a_scene_renders_a_generated_room_once_and_writes_outputs(tiny_model_dir, tmp_path):
