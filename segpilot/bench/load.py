@@ -15,20 +15,36 @@ import time
 MODES = ("per_view", "global", "hierarchical")
 
 
-def _time_modes(tokens: dict, budget: float, repeats: int, threads: int) -> dict:
+def _time_modes(tokens: dict, budget: float, repeats: int, threads: tuple[int, ...], rounds: int = 3) -> dict:
+    """{threads: {(shape, mode): median ms}}, the thread counts taking turns in `rounds` blocks: on a busy machine
+    the load changes from one second to the next, and timing one count after the other compared different loads.
+    Each block sets the thread count and makes one untimed call first (a changed count rebuilds thread pools,
+    which a process that keeps its count never pays)."""
+    import statistics
+    import time
+
     import numba
     import torch
 
-    from segpilot.bench.timing import median_ms
     from segpilot.perception.pruning.registry import make_pruner
 
-    numba.set_num_threads(threads)
-    torch.set_num_threads(threads)
-    out = {}
+    per_block = max(1, -(-repeats // rounds))
+    out: dict = {th: {} for th in threads}
     for shape, t in tokens.items():
         for mode in MODES:
             pruner = make_pruner("segpruner", mode=mode)
-            out[(shape, mode)] = median_ms(lambda p=pruner, t=t: p.select(t, budget), repeats)
+            times: dict = {th: [] for th in threads}
+            for _ in range(rounds):
+                for th in threads:
+                    numba.set_num_threads(th)
+                    torch.set_num_threads(th)
+                    pruner.select(t, budget)
+                    for _ in range(per_block):
+                        t0 = time.perf_counter()
+                        pruner.select(t, budget)
+                        times[th].append(time.perf_counter() - t0)
+            for th in threads:
+                out[th][(shape, mode)] = 1000.0 * statistics.median(times[th])
     return out
 
 
@@ -49,11 +65,12 @@ def run(shapes: list[str], budget: float, repeats: int, load: int) -> list[dict]
     for text in shapes:
         s = Shape.parse(text)
         tokens[str(s)] = room_tokens(s.views, s.grid, s.dim, seed=0)
-    idle = {th: _time_modes(tokens, budget, repeats, th) for th in (1, default)}
+    counts = (1, default) if default > 1 else (1,)
+    idle = _time_modes(tokens, budget, repeats, counts)
     procs = busy_processes(load)
     try:
         time.sleep(0.5)
-        loaded = {th: _time_modes(tokens, budget, repeats, th) for th in (1, default)}
+        loaded = _time_modes(tokens, budget, repeats, counts)
     finally:
         for p in procs:
             p.kill()

@@ -134,3 +134,19 @@ def test_a_fresh_process_prunes_the_same_tokens_before_and_after_the_compiled_ke
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
     same, *_ = out.stdout.split()
     assert same == "True" and out.stdout.split()[-1] == "True", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("shape", [(588, 256), (40, 1152), (2352, 256)])
+def test_small_inputs_quantize_on_the_calling_thread_to_the_same_grid_units(shape):
+    # inputs up to SERIAL_MAX elements are quantized in numpy (torch's thread pool waited for descheduled workers
+    # on a busy machine); the units must be those of the torch arithmetic every larger input uses
+    from segpilot.perception.pruning.fps import Q_MAX, SERIAL_GRAIN, SERIAL_MAX, SNAP_SCALE
+
+    assert SERIAL_GRAIN < shape[0] * shape[1] <= SERIAL_MAX
+    gen = torch.Generator().manual_seed(shape[0])
+    f = torch.randn(*shape, generator=gen) * torch.rand(shape[0], 1, generator=gen) * 3
+    f[0] = 0.0
+    f[1, 0] = 1e6  # one dominant component: clamped to Q_MAX
+    norm = torch.linalg.vector_norm(f, dim=-1, keepdim=True, dtype=torch.float64).float()
+    expected = torch.round(f * (SNAP_SCALE / norm.clamp_min(1e-12))).clamp_(-Q_MAX, Q_MAX).to(torch.int16)
+    assert torch.equal(quantize_unit_features(f), expected)
