@@ -30,6 +30,8 @@ SIGNATURES = {
     # fps_cpu._fps_one(q, pos, valid, bias, mind, k, start, inv_dmax, w_geo, w_feat, out)
     "fps_one": "void(int16[:,::1], float32[:,::1], boolean[::1], float32[::1], float32[::1], int64, int64, float32, "
     "float32, float32, int64[::1])",
+    # fps_cpu._quantize(features, out)
+    "quantize": "void(float32[:,::1], int16[:,::1])",
 }
 
 
@@ -72,6 +74,7 @@ def build(out_dir: Path = HERE) -> Path | None:
     cc.target_cpu = "host"  # this CPU's instructions (the generic x86-64 target was 5x slower); see `cpu_id`
     cc.export("fps_batch_serial", SIGNATURES["fps_batch_serial"])(fps_cpu._fps_batch_serial.py_func)
     cc.export("fps_one", SIGNATURES["fps_one"])(fps_cpu._fps_one.py_func)
+    cc.export("quantize", SIGNATURES["quantize"])(fps_cpu._quantize.py_func)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cc.compile()

@@ -125,6 +125,7 @@ def _warm() -> None:
             q = rng.integers(-16384, 16384, (b, 8, 4)).astype(np.int16)
             pos = rng.random((b, 8, 3)).astype(np.float32)
             ones = np.ones((b, 8), bool)
+            quantize_cpu(rng.standard_normal((4, 8)).astype(np.float32), np.empty((4, 8), np.int16), parallel=b == 2)
             for parallel in (False, True):
                 greedy_fps_cpu(q, pos, ones, np.zeros((b, 8), np.float32), ones, np.full(b, 3), np.zeros(b, np.int64),
                                np.ones(b, np.float32), 0.5, 0.5, parallel=parallel)  # fmt: skip
@@ -181,6 +182,32 @@ if njit is not None:
                 best = m
                 arg = j
         return best, arg
+
+    @njit(inline="always", cache=True)
+    def _quantize_row(f, out, i):
+        """Row i of `fps.quantize_unit_features` in one pass (its arithmetic, op for op: float64 sum of squares,
+        norm rounded to float32, float32 scale and product, round half to even, clamp)."""
+        s = 0.0
+        for j in range(f.shape[1]):
+            x = np.float64(f[i, j])
+            s += x * x
+        norm = np.float32(np.sqrt(s))
+        scale = np.float32(32768.0) / max(norm, np.float32(1e-12))
+        for j in range(f.shape[1]):
+            v = np.rint(f[i, j] * scale)
+            out[i, j] = np.int16(min(max(v, np.float32(-32767.0)), np.float32(32767.0)))
+
+    @njit(cache=True)
+    def _quantize(f, out):
+        """(N, D) float32 features -> (N, D) int16 grid units; ~5x faster than the five torch passes over a
+        12 x 729 x 1152 set (10 vs 56 ms on one thread), the same units."""
+        for i in range(f.shape[0]):
+            _quantize_row(f, out, i)
+
+    @njit(parallel=True, cache=True)
+    def _quantize_parallel(f, out):
+        for i in prange(f.shape[0]):
+            _quantize_row(f, out, i)
 
     @njit(cache=True)
     def _norms(q):
@@ -289,4 +316,14 @@ def greedy_fps_cpu(
     if parallel is None:
         parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= CHOOSER.min_tokens
     (_fps_batch if parallel else _fps_batch_serial)(*batch)
+    return out
+
+
+def quantize_cpu(features: np.ndarray, out: np.ndarray, parallel: bool = False, ahead_of_time=None) -> np.ndarray:
+    """`fps.quantize_unit_features` of C-contiguous (N, D) float32 `features` into `out` ((N, D) int16), compiled:
+    the JIT kernel (rows over numba's threads with `parallel`) or the module compiled at install."""
+    if ahead_of_time is not None:
+        ahead_of_time.quantize(features, out)
+    else:
+        (_quantize_parallel if parallel else _quantize)(features, out)
     return out

@@ -41,7 +41,7 @@ from torch import Tensor
 from segpilot.errors import SegpilotError
 from segpilot.perception.pruning.base import BudgetedPruner, split_budget, view_layout
 from segpilot.perception.pruning.fps import Workspace, quantize_unit_features
-from segpilot.perception.pruning.kernels import BACKENDS, batched_fps
+from segpilot.perception.pruning.kernels import BACKENDS, batched_fps, quantize
 from segpilot.perception.pruning.registry import register_pruner
 from segpilot.perception.tokens import VisualTokens
 
@@ -103,7 +103,8 @@ class SeGPruner(BudgetedPruner):
 
     def _choose(self, tokens: VisualTokens, k: int) -> Tensor:
         n, device = len(tokens), tokens.features.device
-        feats = quantize_unit_features(tokens.features, _workspace())  # (N, D) int16 grid units
+        quant = quantize_unit_features if self.config.backend == "torch" else quantize
+        feats = quant(tokens.features, _workspace())  # (N, D) int16 grid units
         mode = self.config.mode
         if mode == "hierarchical":
             kept = self._hierarchical(tokens, feats, k)

@@ -60,3 +60,13 @@ def test_a_module_built_from_other_kernel_source_or_on_another_cpu_is_refused(mo
     assert aot.load(out) is None  # built on another CPU
     stamp.write_text(json.dumps({"fps_cpu_sha256": aot.source_hash(), "cpu": aot.cpu_id()}))
     assert aot.load(out) is not None
+
+
+def test_ahead_of_time_quantize_gives_the_torch_grid_units(module):
+    gen = torch.Generator().manual_seed(5)
+    f = torch.randn(300, 96, generator=gen) * torch.rand(300, 1, generator=gen) * 4
+    f[0] = 0.0
+    f[1, 2] = 1e6
+    out = np.empty(f.shape, np.int16)
+    fps_cpu.quantize_cpu(f.numpy(), out, ahead_of_time=module)
+    assert np.array_equal(out, quantize_unit_features(f).numpy())

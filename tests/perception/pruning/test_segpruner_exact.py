@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -140,13 +141,38 @@ def test_a_fresh_process_prunes_the_same_tokens_before_and_after_the_compiled_ke
 def test_small_inputs_quantize_on_the_calling_thread_to_the_same_grid_units(shape):
     # inputs up to SERIAL_MAX elements are quantized in numpy (torch's thread pool waited for descheduled workers
     # on a busy machine); the units must be those of the torch arithmetic every larger input uses
-    from segpilot.perception.pruning.fps import Q_MAX, SERIAL_GRAIN, SERIAL_MAX, SNAP_SCALE
+    from segpilot.perception.pruning.fps import SERIAL_GRAIN, SERIAL_MAX
 
     assert SERIAL_GRAIN < shape[0] * shape[1] <= SERIAL_MAX
     gen = torch.Generator().manual_seed(shape[0])
     f = torch.randn(*shape, generator=gen) * torch.rand(shape[0], 1, generator=gen) * 3
     f[0] = 0.0
     f[1, 0] = 1e6  # one dominant component: clamped to Q_MAX
+    assert torch.equal(quantize_unit_features(f), _torch_grid_units(f))
+
+
+def _torch_grid_units(f: torch.Tensor) -> torch.Tensor:
+    """`quantize_unit_features`' arithmetic in whole-tensor torch ops (its path for large inputs off the CPU)."""
+    from segpilot.perception.pruning.fps import Q_MAX, SNAP_SCALE
+
     norm = torch.linalg.vector_norm(f, dim=-1, keepdim=True, dtype=torch.float64).float()
-    expected = torch.round(f * (SNAP_SCALE / norm.clamp_min(1e-12))).clamp_(-Q_MAX, Q_MAX).to(torch.int16)
-    assert torch.equal(quantize_unit_features(f), expected)
+    return torch.round(f * (SNAP_SCALE / norm.clamp_min(1e-12))).clamp_(-Q_MAX, Q_MAX).to(torch.int16)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_large_inputs_quantize_in_one_compiled_pass_to_the_same_grid_units(parallel):
+    # above SERIAL_MAX the CPU path quantizes with the compiled kernel (one pass instead of torch's five)
+    from segpilot.perception.pruning import fps_cpu, kernels
+    from segpilot.perception.pruning.fps import SERIAL_MAX, Workspace
+
+    if not fps_cpu.available():
+        pytest.skip("numba missing")
+    fps_cpu.ready(wait=True)
+    gen = torch.Generator().manual_seed(7)
+    f = torch.randn(SERIAL_MAX // 256 + 3, 256, generator=gen) * torch.rand(SERIAL_MAX // 256 + 3, 1, generator=gen)
+    f[0] = 0.0
+    f[1, 0] = 1e6
+    out = np.empty(f.shape, np.int16)
+    fps_cpu.quantize_cpu(f.numpy(), out, parallel=parallel)
+    assert np.array_equal(out, _torch_grid_units(f).numpy())
+    assert torch.equal(kernels.quantize(f, Workspace()), torch.from_numpy(out))
