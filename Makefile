@@ -17,7 +17,8 @@ $(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt constraints
 # The serial FPS kernels compiled ahead of time (a fresh process prunes without waiting for numba's JIT load);
 # rebuilt when the kernels change, skipped where numba.pycc is missing.
 AOT    := segpilot/perception/pruning/_fps_aot.json
-$(AOT): $(STAMP) segpilot/perception/pruning/fps_cpu.py segpilot/perception/pruning/aot.py
+$(AOT): $(STAMP) segpilot/perception/pruning/fps_cpu.py segpilot/perception/pruning/fps_cells.py \
+        segpilot/perception/pruning/aot.py
 	$(PY) -m segpilot.perception.pruning.aot
 
 install: $(STAMP) $(AOT)

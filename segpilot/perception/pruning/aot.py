@@ -5,9 +5,10 @@ Why: a new process's first call of a cached numba kernel spends ~0.5 s loading n
 `segpilot ask` once reported "prune 6054 ms" on a fresh install). The same kernels compiled ahead of time by
 `numba.pycc` load as a plain extension module in milliseconds, so a fresh process prunes with them until the
 JIT kernels (parallel variants included) have loaded in the background. They are compiled from the very
-functions in `fps_cpu` (same source, same float32 arithmetic), and a test checks they return the same indices.
+functions in `fps_cpu` and `fps_cells` (same source, same float32 arithmetic), and a test checks they return the
+same indices.
 
-The module is only used when it was built from the current `fps_cpu.py` on this CPU: the file's SHA-256 and the
+The module is only used when it was built from the current kernel sources on this CPU: the files' SHA-256 and the
 CPU's model and flags are stored beside it at build time and compared at load, so an edited kernel never runs
 stale machine code and a copied install never runs instructions its CPU lacks.
 """
@@ -32,12 +33,17 @@ SIGNATURES = {
     "float32, float32, int64[::1])",
     # fps_cpu._quantize(features, out)
     "quantize": "void(float32[:,::1], int16[:,::1])",
+    # fps_cells._fps_one_cells(q, pos, valid, bias, mind, k, start, inv_dmax, w_geo, w_feat, out, cells_per_axis)
+    "fps_one_cells": "void(int16[:,::1], float32[:,::1], boolean[::1], float32[::1], float32[::1], int64, int64, "
+    "float32, float32, float32, int64[::1], int64)",
 }
+SOURCES = ("fps_cpu.py", "fps_cells.py")
+"""The kernels' source files, hashed into the stamp."""
 
 
 def source_hash() -> str:
-    """SHA-256 of the kernels' source (`fps_cpu.py`) the compiled module must match."""
-    return hashlib.sha256((HERE / "fps_cpu.py").read_bytes()).hexdigest()
+    """SHA-256 of the kernels' source (`SOURCES`) the compiled module must match."""
+    return hashlib.sha256(b"".join((HERE / name).read_bytes() for name in SOURCES)).hexdigest()
 
 
 def cpu_id() -> str | None:
@@ -64,7 +70,7 @@ def build(out_dir: Path = HERE) -> Path | None:
             from numba.pycc import CC
     except ImportError:
         return None
-    from segpilot.perception.pruning import fps_cpu
+    from segpilot.perception.pruning import fps_cells, fps_cpu
 
     if not fps_cpu.available() or cpu_id() is None:
         return None
@@ -75,10 +81,11 @@ def build(out_dir: Path = HERE) -> Path | None:
     cc.export("fps_batch_serial", SIGNATURES["fps_batch_serial"])(fps_cpu._fps_batch_serial.py_func)
     cc.export("fps_one", SIGNATURES["fps_one"])(fps_cpu._fps_one.py_func)
     cc.export("quantize", SIGNATURES["quantize"])(fps_cpu._quantize.py_func)
+    cc.export("fps_one_cells", SIGNATURES["fps_one_cells"])(fps_cells._fps_one_cells.py_func)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cc.compile()
-    stamp = {"fps_cpu_sha256": source_hash(), "cpu": cpu_id()}
+    stamp = {"kernels_sha256": source_hash(), "cpu": cpu_id()}
     (Path(out_dir) / f"{MODULE}.json").write_text(json.dumps(stamp) + "\n")
     return next(Path(out_dir).glob(f"{MODULE}*.so"), None)
 
@@ -101,7 +108,7 @@ def load(directory: Path = HERE) -> ModuleType | None:
         return None
     try:
         built = json.loads(stamp.read_text())
-        if built.get("fps_cpu_sha256") != source_hash() or built.get("cpu") is None or built["cpu"] != cpu_id():
+        if built.get("kernels_sha256") != source_hash() or built.get("cpu") is None or built["cpu"] != cpu_id():
             return None
         spec = importlib.util.spec_from_file_location(MODULE, so)
         loaded = importlib.util.module_from_spec(spec)

@@ -118,8 +118,14 @@ def ready(wait: bool = False) -> bool:
     return _WARM.is_set()
 
 
+WARMERS: list = []
+"""More kernels to load with these (`fps_cells` adds its own: it imports this module, not the other way)."""
+
+
 def _warm() -> None:
     try:
+        for warm in WARMERS:
+            warm()
         rng = np.random.default_rng(0)
         for b in (1, 2):  # the one-problem and the batch kernels, serial and parallel
             q = rng.integers(-16384, 16384, (b, 8, 4)).astype(np.int16)

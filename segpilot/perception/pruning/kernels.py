@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from segpilot.perception.pruning import aot, fps_cpu
+from segpilot.perception.pruning import aot, fps_cells, fps_cpu
 from segpilot.perception.pruning.fps import SERIAL_MAX, SNAP_SCALE, Workspace, greedy_fps, quantize_unit_features
 
 BACKENDS = ("auto", "torch", "cpu")
@@ -90,7 +90,9 @@ def batched_fps(
     pos = torch.where(valid[..., None], xyz, torch.zeros(()))
     if bias is None:
         bias = torch.zeros(candidates.shape, dtype=torch.float32)
-    out = fps_cpu.greedy_fps_cpu(
+    # one problem (global mode, hierarchical's final pass): lazily refreshed 3D cells, same indices, cache-friendly
+    solve = fps_cells.greedy_fps_cells if q.shape[0] == 1 else fps_cpu.greedy_fps_cpu
+    out = solve(
         q.contiguous().numpy(),
         pos.float().contiguous().numpy(),
         valid.contiguous().numpy(),

@@ -54,11 +54,11 @@ def test_a_module_built_from_other_kernel_source_or_on_another_cpu_is_refused(mo
     so = Path(module.__file__)
     (out / so.name).write_bytes(so.read_bytes())
     stamp = out / f"{aot.MODULE}.json"
-    stamp.write_text(json.dumps({"fps_cpu_sha256": "0" * 64, "cpu": aot.cpu_id()}))
+    stamp.write_text(json.dumps({"kernels_sha256": "0" * 64, "cpu": aot.cpu_id()}))
     assert aot.load(out) is None  # other kernel source
-    stamp.write_text(json.dumps({"fps_cpu_sha256": aot.source_hash(), "cpu": "another machine"}))
+    stamp.write_text(json.dumps({"kernels_sha256": aot.source_hash(), "cpu": "another machine"}))
     assert aot.load(out) is None  # built on another CPU
-    stamp.write_text(json.dumps({"fps_cpu_sha256": aot.source_hash(), "cpu": aot.cpu_id()}))
+    stamp.write_text(json.dumps({"kernels_sha256": aot.source_hash(), "cpu": aot.cpu_id()}))
     assert aot.load(out) is not None
 
 
@@ -70,3 +70,14 @@ def test_ahead_of_time_quantize_gives_the_torch_grid_units(module):
     out = np.empty(f.shape, np.int16)
     fps_cpu.quantize_cpu(f.numpy(), out, ahead_of_time=module)
     assert np.array_equal(out, quantize_unit_features(f).numpy())
+
+
+@pytest.mark.parametrize("views,side,dim,seed", [(1, 17, 64, 1), (1, 23, 32, 4)])
+def test_ahead_of_time_cell_kernel_returns_the_jit_indices(module, views, side, dim, seed):
+    from segpilot.perception.pruning import fps_cells
+
+    q, pos, valid, bias, cand, _, start, inv = _problem(views, side, dim, seed)
+    k = np.array([int(cand.sum()) // 4], np.int64)
+    jit = fps_cells.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6)
+    ahead = fps_cells.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6, ahead_of_time=module)
+    assert (jit >= 0).all() and np.array_equal(jit, ahead)

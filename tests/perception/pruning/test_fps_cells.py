@@ -1,0 +1,78 @@
+"""The lazy-cell kernel of one big problem returns the eager kernel's indices, ties and edge cases included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from segpilot.perception.pruning import fps_cells, fps_cpu
+from segpilot.perception.pruning.fps import quantize_unit_features
+from segpilot.perception.synthetic import room_tokens
+
+pytestmark = pytest.mark.skipif(not fps_cpu.available(), reason="numba missing")
+
+
+def _room(views: int, side: int, dim: int, seed: int, drop: float = 0.2):
+    t = room_tokens(views, (side, side), dim, seed=seed, invalid_fraction=0.05)
+    q = quantize_unit_features(t.features).numpy()[None]
+    valid = torch.isfinite(t.xyz).all(-1).numpy()[None]
+    pos = np.where(valid[..., None], t.xyz.numpy()[None], 0).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    cand = rng.random(valid.shape) > drop
+    return q, pos, valid, cand, rng
+
+
+def _both(q, pos, valid, bias, cand, k, w_geo, inv_dmax=0.2):
+    start = np.array([int(np.flatnonzero(cand[0])[0])], np.int64)
+    args = (q, pos, valid, bias, cand, np.array([k], np.int64), start, np.full(1, inv_dmax, np.float32), w_geo,
+            1.0 - w_geo)  # fmt: skip
+    return fps_cpu.greedy_fps_cpu(*args, parallel=False), fps_cells.greedy_fps_cells(*args)
+
+
+@pytest.mark.parametrize(
+    "seed,views,side,dim,w_geo",
+    [
+        (0, 6, 9, 32, 0.5),
+        (1, 12, 7, 64, 0.5),
+        (2, 4, 13, 16, 0.9),
+        (3, 8, 9, 48, 0.1),
+        (4, 3, 17, 8, 1.0),
+        (5, 5, 9, 24, 0.0),
+    ],
+)
+def test_rooms_with_invalid_positions_biases_and_masks(seed, views, side, dim, w_geo):
+    q, pos, valid, cand, rng = _room(views, side, dim, seed)
+    bias = (rng.random(valid.shape) * 0.05 - 0.02).astype(np.float32)
+    k = int(cand.sum() * 0.15)
+    eager, cells = _both(q, pos, valid, bias, cand, k, w_geo)
+    assert (eager >= 0).all() and np.array_equal(eager, cells)
+
+
+def test_exact_ties_keep_the_first_index():
+    # every token twice (same features, same position): equal minima everywhere, the smaller index must win
+    q, pos, valid, cand, _ = _room(4, 9, 16, 7, drop=0.0)
+    q, pos, valid, cand = (np.concatenate([a, a], axis=1) for a in (q, pos, valid, cand))
+    bias = np.zeros(valid.shape, np.float32)
+    eager, cells = _both(q, pos, valid, bias, cand, 200, 0.5)
+    assert np.array_equal(eager, cells)
+
+
+def test_all_candidates_no_positions_and_zero_features():
+    q, pos, valid, cand, _ = _room(2, 9, 8, 9, drop=0.5)
+    bias = np.zeros(valid.shape, np.float32)
+    eager, cells = _both(q, pos, valid, bias, cand, int(cand.sum()), 0.5)  # every candidate, then -1 past them
+    assert np.array_equal(eager, cells) and sorted(cells[0]) == sorted(np.flatnonzero(cand[0]))
+    no_pos = np.zeros_like(valid)
+    eager, cells = _both(q, np.zeros_like(pos), no_pos, bias, cand, 40, 0.5)
+    assert np.array_equal(eager, cells)
+    q0 = q.copy()
+    q0[0, ::3] = 0  # zero rows: cosine 0 to anything
+    eager, cells = _both(q0, pos, valid, bias, cand, 60, 0.3)
+    assert np.array_equal(eager, cells)
+
+
+def test_grid_resolution_grows_with_the_tokens():
+    assert fps_cells.cells_per_axis(100) == 4
+    assert fps_cells.cells_per_axis(8748) == 10 and fps_cells.cells_per_axis(34992) == 16
+    assert fps_cells.cells_per_axis(10**7) == 32
