@@ -18,7 +18,6 @@ indices are identical to the torch kernel and to the plain loop (tests check all
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
@@ -33,51 +32,9 @@ except ImportError:  # pragma: no cover - exercised only on installs without num
     njit = None
 
 SIM_SCALE = np.float32(2.0**-30)  # one grid unit (2^-15) squared: exact power of two
-
-
-class SerialOrParallel:
-    """Whether one big FPS problem (global mode) splits each greedy step's scan over the threads, chosen by
-    measured speed.
-
-    The parallel scan meets a barrier at every step (hundreds per call). On an idle machine it halves the time
-    (global 12 x 729 x 1152 at 9%: 214 ms with one thread, 109 ms with two); on a busy one a thread is often
-    descheduled at that barrier and the call collapses (2.4 s with two threads vs 0.55 s with one, under four
-    busy processes on two cores; 0.64 s vs 6 ms for the demo's 588 tokens). So problems under `min_tokens`
-    always run serially, and for larger ones both are timed per unit of work (tokens x steps) as they run: the
-    cheaper is used, the other is tried again after `explore` calls, an interval that doubles (up to
-    `max_explore`) while it keeps losing, so a busy machine rarely pays for the try. The indices are the same
-    either way (the chunks' argmax keeps the first index, like the serial scan)."""
-
-    def __init__(self, explore: int = 8, max_explore: int = 256, min_tokens: int = 1024):
-        self.explore, self.max_explore, self.min_tokens = explore, max_explore, min_tokens
-        self.cost: dict[bool, float | None] = {False: None, True: None}
-        self.interval, self.since = explore, 0
-        self.last_best: bool | None = None
-        self._lock = threading.Lock()
-
-    def parallel(self, threads: int, tokens: int) -> bool:
-        if threads < 2 or tokens < self.min_tokens:  # small scans: the barriers cost more than the work
-            return False
-        with self._lock:
-            serial, par = self.cost[False], self.cost[True]
-            if par is None or serial is None:
-                return par is None  # try parallel first (the idle machine's best), then serial once
-            best = par <= serial
-            if best != self.last_best:
-                self.last_best, self.interval, self.since = best, self.explore, 0
-            self.since += 1
-            if self.since >= self.interval:  # try the other one again; wait twice as long next time
-                self.since, self.interval = 0, min(2 * self.interval, self.max_explore)
-                return not best
-            return best
-
-    def record(self, parallel: bool, seconds_per_work: float) -> None:
-        with self._lock:
-            old = self.cost[parallel]
-            self.cost[parallel] = seconds_per_work if old is None else 0.5 * (old + seconds_per_work)
-
-
-CHOOSER = SerialOrParallel()
+PARALLEL_MIN_TOKENS = 1024
+"""Batches with fewer tokens in all run serially: one barrier costs more than the work (the demo's 12 x 49 tokens
+took up to 28 ms over two threads on a busy machine, 10 ms in one)."""
 
 
 def available() -> bool:
@@ -127,7 +84,7 @@ def _warm() -> None:
         for warm in WARMERS:
             warm()
         rng = np.random.default_rng(0)
-        for b in (1, 2):  # the one-problem and the batch kernels, serial and parallel
+        for b in (1, 2):  # the one-problem kernel, the batch kernels serial and parallel
             q = rng.integers(-16384, 16384, (b, 8, 4)).astype(np.int16)
             pos = rng.random((b, 8, 3)).astype(np.float32)
             ones = np.ones((b, 8), bool)
@@ -233,29 +190,6 @@ if njit is not None:
             _, centre = _scan(q, norm, pos, valid, bias, mind, 0, q.shape[0], centre, inv_dmax, w_geo, w_feat)
 
     @njit(parallel=True, cache=True)
-    def _fps_one_parallel(q, pos, valid, bias, mind, k, start, inv_dmax, w_geo, w_feat, out, n_chunks):
-        """`_fps_one` with each step's scan split over token chunks (one big problem)."""
-        n = q.shape[0]
-        norm = _norms(q)
-        bests = np.empty(n_chunks, np.float32)
-        args = np.empty(n_chunks, np.int64)
-        size = (n + n_chunks - 1) // n_chunks
-        centre = start
-        for step in range(k):
-            out[step] = centre
-            mind[centre] = np.float32(-np.inf)
-            for c in prange(n_chunks):
-                lo = c * size
-                hi = min(n, lo + size)
-                bests[c], args[c] = _scan(q, norm, pos, valid, bias, mind, lo, hi, centre, inv_dmax, w_geo, w_feat)
-            best = np.float32(-np.inf)
-            centre = -1
-            for c in range(n_chunks):  # chunks in index order: ties keep the first index
-                if bests[c] > best:
-                    best = bests[c]
-                    centre = args[c]
-
-    @njit(parallel=True, cache=True)
     def _fps_batch(q, pos, valid, bias, cand, k, start, inv_dmax, w_geo, w_feat, out):
         for b in prange(q.shape[0]):
             mind = np.where(cand[b], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
@@ -286,8 +220,9 @@ def greedy_fps_cpu(
 
     q: (B, T, D) int16 snapped features x 2^15; pos: (B, T, 3) float32 with zeros where
     `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
-    int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: split the work
-    over numba's threads (True), not (False), or let `CHOOSER` decide (None); the indices are the same.
+    int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: spread a batch's
+    problems over numba's threads (True), not (False), or by size (None: `PARALLEL_MIN_TOKENS`); the indices are
+    the same.
     `ahead_of_time`: the module of serial kernels compiled at install (`aot.module()`) to run instead of the JIT
     ones - same functions, same indices, no load time; None = the JIT kernels.
     """
@@ -296,21 +231,10 @@ def greedy_fps_cpu(
     if k_max == 0:
         return out
     args = (np.float32(w_geo), np.float32(w_feat))
-    if q.shape[0] == 1:  # one big problem: split every step's scan over the cores, when that pays
+    if q.shape[0] == 1:  # one problem, serially (`fps_cells` solves big ones faster, with the same indices)
         mind = np.where(candidates[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
         one = (q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), np.float32(inv_dmax[0]), *args, out[0])
-        if ahead_of_time is not None:
-            ahead_of_time.fps_one(*one)
-            return out
-        work = float(q.shape[1]) * k_max
-        if parallel is None:
-            parallel = CHOOSER.parallel(numba.get_num_threads(), q.shape[1])
-        t0 = time.perf_counter()
-        if parallel:
-            _fps_one_parallel(*one, 4 * numba.get_num_threads())
-        else:
-            _fps_one(*one)
-        CHOOSER.record(parallel, (time.perf_counter() - t0) / work)
+        (_fps_one if ahead_of_time is None else ahead_of_time.fps_one)(*one)
         return out
     batch = (q, pos, valid, bias, candidates, k.astype(np.int64), start.astype(np.int64), inv_dmax.astype(np.float32),
              *args, out)  # fmt: skip
@@ -320,7 +244,7 @@ def greedy_fps_cpu(
         ahead_of_time.fps_batch_serial(*batch)
         return out
     if parallel is None:
-        parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= CHOOSER.min_tokens
+        parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
     (_fps_batch if parallel else _fps_batch_serial)(*batch)
     return out
 

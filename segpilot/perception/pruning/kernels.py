@@ -1,9 +1,9 @@
 """One entry point for batched farthest-point sampling, dispatching to the fastest exact kernel.
 
-Both kernels return identical indices (see `fps.py` and `fps_cpu.py`); the choice is speed
-only: the compiled kernel wins when there are several independent problems to spread over
-the cores (per-view sampling), the lazy torch kernel wins on one big problem (its flushes
-are matrix-matrix products) and is the one that runs on accelerators.
+All kernels return identical indices (see `fps.py`, `fps_cpu.py`, `fps_cells.py`); the choice is speed only.
+On the CPU a batch of problems (per-view sampling) runs the compiled eager kernel, its problems spread over the
+cores; one big problem (global mode, hierarchical's final pass) runs the compiled lazy-cell kernel, serially (no
+per-step barrier for a busy machine to stall). The torch kernel runs on accelerators (`backend="torch"`).
 """
 
 from __future__ import annotations

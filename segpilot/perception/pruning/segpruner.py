@@ -10,8 +10,8 @@ Faithful to the reference (see ../shared/REFERENCES.md):
 Modes (how K is spread over views):
 - `per_view`: the reference code's semantics. K is split evenly over views and each view
   is pruned on its own, so a region seen by several views is kept several times. Exact.
-- `global`: one budget and one greedy pass over all views' tokens. Exact; slower, since
-  every step scans all N tokens.
+- `global`: one budget and one greedy pass over all views' tokens. Exact; slower (on the CPU a pass over lazily
+  refreshed 3D cells, `fps_cells.py`, whose cost still grows faster than the views).
 - `hierarchical`: each view proposes `candidate_factor` x its share by per-view FPS (same
   fused distance and d_max as `global`), then one exact global pass runs over that pool.
   An approximation of `global` that still removes cross-view duplicates; the benchmark
