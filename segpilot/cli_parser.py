@@ -134,11 +134,7 @@ def _eval(ev: argparse.ArgumentParser) -> None:
         required=True,
         help="folder of scans named by scene_id (<id>/ in any format, or <id>.sens)",
     )
-    es.add_argument(
-        "--require-all",
-        action="store_true",
-        help="fail on a question whose scene is missing (default: skip and count it)",
-    )
+    _add_require_all(es, "scene")
     add_config_arguments(es, ScanConfig)
     _add_eval_args(es)
     es.add_argument("--engine", choices=("local", "ray"), default="local", help="local process or Ray actors")
@@ -157,11 +153,7 @@ def _eval(ev: argparse.ArgumentParser) -> None:
         default=None,
         help="JSON list of question ids to answer (e.g. the official open-eqa-v0-184-questions.json)",
     )
-    eo.add_argument(
-        "--require-all",
-        action="store_true",
-        help="fail on a question whose episode folder is missing (default: skip and count it)",
-    )
+    _add_require_all(eo, "episode folder")
     _add_eval_args(eo)
     _add_qa_args(eo)
     add_prune_arguments(eo, skip=("encoder",))
@@ -287,13 +279,8 @@ def _sim(sim: argparse.ArgumentParser) -> None:
     rv.add_argument("--habitat", type=pth, default=None,
                     help="run through habitat-sim on this scene instead (a stage config from export-habitat, or any "
                          "scene habitat-sim loads with --episodes-file)")  # fmt: skip
-    rv.add_argument(
-        "--episodes-file",
-        type=pth,
-        default=None,
-        help="with --habitat: navigation episodes JSON (default: generated in an exported room)",
-    )
-    rv.add_argument("--gpu-device-id", type=int, default=-1, help="with --habitat: CUDA device (-1 = CPU rendering)")
+    _add_habitat_args(rv, "with --habitat: navigation episodes JSON (default: generated in an exported room)",
+                      "with --habitat: ")  # fmt: skip
     xh = sim_sub.add_parser("export-habitat", help="write a generated room for habitat-sim (stage config, GLB, "
                                                    "semantic PLY, scene graph)")  # fmt: skip
     xh.add_argument("--seed", type=int, default=30000, help="room seed")
@@ -301,13 +288,7 @@ def _sim(sim: argparse.ArgumentParser) -> None:
     hs = sim_sub.add_parser("habitat-scan", help="render a QA view trajectory through habitat-sim into a "
                                                  "ScanNet-layout scan (for ask / eval scanqa)")  # fmt: skip
     hs.add_argument("--habitat", type=pth, required=True, help="stage config (export-habitat) or habitat scene")
-    hs.add_argument(
-        "--episodes-file",
-        type=pth,
-        default=None,
-        help="question episodes (eqa_episodes_*.json); default: an exported room's coverage trajectory",
-    )
-    hs.add_argument("--gpu-device-id", type=int, default=-1, help="CUDA device (-1 = CPU rendering)")
+    _add_habitat_args(hs, "question episodes (eqa_episodes_*.json); default: an exported room's coverage trajectory")
     hs.add_argument("--out", type=pth, required=True, help="scan folder to write")
 
 
@@ -335,6 +316,16 @@ def _bag(bag: argparse.ArgumentParser) -> None:
     add_config_arguments(bq, MemoryConfig, skip=("encoder", "encoder_threads", "world_frame"))
     _add_qa_args(bq)
     add_prune_arguments(bq, skip=("encoder",))
+
+
+def _add_require_all(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--require-all", action="store_true",
+                        help=f"fail on a question whose {what} is missing (default: skip and count it)")  # fmt: skip
+
+
+def _add_habitat_args(parser: argparse.ArgumentParser, episodes_help: str, gpu_prefix: str = "") -> None:
+    parser.add_argument("--episodes-file", type=pth, default=None, help=episodes_help)
+    parser.add_argument("--gpu-device-id", type=int, default=-1, help=f"{gpu_prefix}CUDA device (-1 = CPU rendering)")
 
 
 def _ros_index(ri: argparse.ArgumentParser) -> None:
