@@ -1,4 +1,4 @@
-"""`segpilot` command line: argument parsing only; the work lives in the pipeline modules.
+"""`segpilot` command line: dispatch only; the flags live in `cli_parser`, the work in the pipeline modules.
 
     segpilot prune [--scene DIR] [--views 12] [--method segpruner] [--budget-fraction 0.09 | --budget-tokens K]
     segpilot ask "QUESTION" [--scene DIR] [--model DIR] [--method M --budget-fraction F --views V] [--out DIR]
