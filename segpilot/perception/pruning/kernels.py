@@ -29,6 +29,15 @@ def warm_up() -> None:
         fps_cpu.warm_up_async(AOT_WARM_DELAY_S if aot.module() is not None else 0.0)
 
 
+def _jit_or_ahead_of_time():
+    """(JIT kernels loaded, module compiled at install to run meanwhile): in a fresh process the JIT kernels load in
+    the background (started here) and the serial ahead-of-time kernels run until then (None where not built)."""
+    if fps_cpu.ready():
+        return True, None
+    warm_up()
+    return False, aot.module()
+
+
 def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
     """`fps.quantize_unit_features` (same grid units), compiled on the CPU for large feature sets.
 
@@ -39,19 +48,16 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
     f = features.detach()
     if f.device.type != "cpu" or f.ndim != 2 or f.numel() <= SERIAL_MAX or not fps_cpu.available():
         return quantize_unit_features(features, scratch)
-    ahead_of_time = None
-    if not fps_cpu.ready():
-        warm_up()
-        ahead_of_time = aot.module()
-        if ahead_of_time is None:
-            return quantize_unit_features(features, scratch)
+    ready, ahead_of_time = _jit_or_ahead_of_time()
+    if not ready and ahead_of_time is None:
+        return quantize_unit_features(features, scratch)
     f = f.float().contiguous()
     out = (
         torch.empty(f.shape, dtype=torch.int16)
         if scratch is None
         else scratch.get("quantize_i16", f.shape, torch.int16, f.device)
     )
-    parallel = ahead_of_time is None and fps_cpu.numba.get_num_threads() > 1
+    parallel = ready and fps_cpu.numba.get_num_threads() > 1
     fps_cpu.quantize_cpu(f.numpy(), out.numpy(), parallel=parallel, ahead_of_time=ahead_of_time)
     return out
 
@@ -75,13 +81,11 @@ def batched_fps(
     """
     use_cpu = backend == "cpu" or (backend == "auto" and q.device.type == "cpu" and fps_cpu.available())
     ahead_of_time = None
-    if use_cpu and backend == "auto" and not fps_cpu.ready():
-        # A fresh process: the JIT kernels load in the background. Meanwhile the serial kernels compiled at install
-        # run (same functions, same indices); without them small problems take the torch kernel (same indices)
-        # and large ones wait for the JIT kernels.
-        warm_up()
-        ahead_of_time = aot.module()
-        if ahead_of_time is None:
+    if use_cpu and backend == "auto":
+        # A fresh process: the serial kernels compiled at install run while the JIT ones load (same functions, same
+        # indices); without them small problems take the torch kernel (same indices), large ones wait for the JIT.
+        ready, ahead_of_time = _jit_or_ahead_of_time()
+        if not ready and ahead_of_time is None:
             use_cpu = fps_cpu.ready(wait=q.shape[0] * q.shape[1] > WAIT_FOR_COMPILED_TOKENS)
     if not use_cpu:
         feats = q.double() / SNAP_SCALE  # exact dot products (see fps.py)
