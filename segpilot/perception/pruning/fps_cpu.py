@@ -98,11 +98,14 @@ def _warm() -> None:
 
 if njit is not None:
 
-    @njit(fastmath=True, inline="always", cache=True)
-    def _dot_int16(a, b):  # exact in any order, so fastmath's reassociation is harmless
+    @njit(fastmath=True, cache=True)
+    def _dot_int16(a, b):
+        """Exact int32 dot product of two grid-unit rows, in any order (see the module docstring: every partial
+        sum of unit rows stays below 2^31). The explicit int32 wrap keeps numba from widening to int64 (its
+        integer promotion): LLVM then emits AVX-512 / AVX2 `vpmaddwd`, 2x faster than the int64 loop."""
         acc = np.int32(0)
         for i in range(a.shape[0]):
-            acc += np.int32(a[i]) * np.int32(b[i])
+            acc = np.int32(acc + np.int32(a[i]) * np.int32(b[i]))
         return acc
 
     @njit(cache=True)
