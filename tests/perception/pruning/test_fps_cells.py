@@ -76,3 +76,18 @@ def test_grid_resolution_grows_with_the_tokens():
     assert fps_cells.cells_per_axis(100) == 4
     assert fps_cells.cells_per_axis(8748) == 10 and fps_cells.cells_per_axis(34992) == 16
     assert fps_cells.cells_per_axis(10**7) == 32
+
+
+def test_int16_dot_is_exact_at_the_grid_extremes():
+    # The dot product accumulates in wrapping int32 (so it compiles to vpmaddwd): exact for snapped unit rows,
+    # whose partial sums stay below 2^31, including one-hot rows at the clamp (+-32767) and dense unit rows.
+    rng = np.random.default_rng(0)
+    dense = rng.standard_normal((64, 1152)).astype(np.float32)
+    dense[:8] = 0.0
+    dense[np.arange(8), rng.integers(0, 1152, 8)] = rng.choice([-1.0, 1.0], 8)  # one-hot rows
+    dense[8:16] = np.sign(dense[8:16])  # every component at the same magnitude
+    q = quantize_unit_features(torch.from_numpy(dense)).numpy()
+    exact = q.astype(np.int64) @ q.astype(np.int64).T
+    got = np.array([[fps_cpu._dot_int16(a, b) for b in q] for a in q])
+    assert np.array_equal(got, exact)
+    assert np.array_equal(fps_cpu._norms(q), np.sqrt(np.diag(exact).astype(np.float64)) / 32768.0)
