@@ -16,8 +16,9 @@ own per-token bound, and a cell skips a centre only when a lower bound of the di
 current maximum. So every running minimum, and every argmax (the first index of the largest minimum), equals
 the eager kernel's: the indices are identical (tests check it on rooms with invalid positions, biases and ties).
 
-Speed: ~80% of the time is the int16 dot products; `fps_cpu._dot_int16` must compile to `vpmaddwd` (32-bit lanes).
-Numba widened it to 64-bit lanes when it was inlined here (48 views: 1,050 -> ~520 ms once fixed). Numba's cache
+Speed: most of the time is the int16 dot products (~75% with 64-bit lanes, ~60% now, `perf`); `fps_cpu._dot_int16`
+must compile to `vpmaddwd` (32-bit lanes). Numba widened it to 64-bit lanes when it was inlined here (48 views:
+1,050 -> ~520 ms once fixed). Numba's cache
 does not follow imports: an edit of `fps_cpu.py` alone leaves this file's cached kernels stale until this file
 changes too (the ahead-of-time build hashes both).
 """
