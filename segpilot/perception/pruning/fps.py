@@ -50,7 +50,8 @@ Q_MAX = 32767
 SERIAL_GRAIN = 32768
 """torch's parallel grain size: element-wise ops on fewer elements run on the calling thread."""
 SERIAL_MAX = 1 << 20
-"""Inputs up to this many elements are quantized on the calling thread (numpy); larger ones use torch's threads."""
+"""Inputs up to this many elements are quantized (here) and gathered (`segpruner._take_rows`) on the calling thread
+in numpy; larger ones use torch's threads."""
 
 
 def quantize_unit_features(features: Tensor, scratch: Workspace | None = None) -> Tensor:
