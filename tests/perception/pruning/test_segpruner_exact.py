@@ -163,3 +163,18 @@ def test_large_inputs_quantize_in_one_compiled_pass_to_the_same_grid_units(paral
     fps_cpu.quantize_cpu(f.numpy(), out, parallel=parallel)
     assert np.array_equal(out, _torch_grid_units(f).numpy())
     assert torch.equal(kernels.quantize(f, Workspace()), torch.from_numpy(out))
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.float32, torch.bool, torch.int64])
+def test_workspace_buffers_are_reused_and_replaced_per_name(dtype):
+    # CPU buffers come from numpy's allocator (transparent huge pages for large ones); they must still be ordinary
+    # writable torch tensors of the asked shape and dtype, kept per name until another shape is asked for
+    from segpilot.perception.pruning.fps import Workspace
+
+    ws = Workspace()
+    a = ws.get("x", torch.Size([3, 5]), dtype, torch.device("cpu"))
+    assert a.dtype == dtype and a.shape == (3, 5) and a.device.type == "cpu"
+    a.fill_(1)
+    assert ws.get("x", torch.Size([3, 5]), dtype, torch.device("cpu")) is a
+    b = ws.get("x", torch.Size([4]), dtype, torch.device("cpu"))
+    assert b.shape == (4,) and b is not a and len(ws._buffers) == 1
