@@ -93,19 +93,8 @@ class Workspace:
         key = (name, tuple(shape), dtype, str(device))
         if key not in self._buffers:
             self._buffers = {k: v for k, v in self._buffers.items() if k[0] != name}
-            self._buffers[key] = empty_cpu_hugepages(shape, dtype, device)
+            self._buffers[key] = torch.empty(shape, dtype=dtype, device=device)
         return self._buffers[key]
-
-
-def empty_cpu_hugepages(shape, dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
-    """torch.empty, but CPU buffers come from numpy's allocator, which asks Linux for transparent huge pages
-    (madvise) on large arrays: the first write into a fresh 20 MB buffer then takes ~10 page faults instead of
-    ~5,000. torch's allocator does not (a new process's first prune at 12 x 729 x 1152 spent 12 ms of its
-    quantisation's 14 ms faulting in the output)."""
-    if torch.device(device).type != "cpu":
-        return torch.empty(shape, dtype=dtype, device=device)
-    np_dtype = torch.empty((), dtype=dtype).numpy().dtype
-    return torch.from_numpy(np.empty(tuple(shape), np_dtype))
 
 
 def snap_unit_features(features: Tensor) -> Tensor:

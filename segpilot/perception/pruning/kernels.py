@@ -12,14 +12,7 @@ import torch
 from torch import Tensor
 
 from segpilot.perception.pruning import aot, fps_cells, fps_cpu
-from segpilot.perception.pruning.fps import (
-    SERIAL_MAX,
-    SNAP_SCALE,
-    Workspace,
-    empty_cpu_hugepages,
-    greedy_fps,
-    quantize_unit_features,
-)
+from segpilot.perception.pruning.fps import SERIAL_MAX, SNAP_SCALE, Workspace, greedy_fps, quantize_unit_features
 
 BACKENDS = ("auto", "torch", "cpu")
 WAIT_FOR_COMPILED_TOKENS = 4096
@@ -60,7 +53,7 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
         return quantize_unit_features(features, scratch)
     f = f.float().contiguous()
     out = (
-        empty_cpu_hugepages(f.shape, torch.int16)
+        torch.empty(f.shape, dtype=torch.int16)
         if scratch is None
         else scratch.get("quantize_i16", f.shape, torch.int16, f.device)
     )
