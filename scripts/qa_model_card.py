@@ -56,6 +56,8 @@ def runs(log: dict) -> list[dict]:
             command += f" --init-from {cfg['init_from']}"
         command += f" --tower-minutes {cfg['tower_minutes']:g} --max-minutes {cfg['max_minutes']:g}"
         command += f" --grounding-weight {cfg.get('grounding_weight', 0):g}"
+        if cfg.get("lr", 5e-4) != 5e-4:
+            command += f" --lr {cfg['lr']:g}"
         if cfg.get("seed", 0):
             command += f" --seed {cfg['seed']}"
         chain.append({"command": command, "minutes": log["minutes"], "stage2_steps": log["steps_done"],
@@ -106,7 +108,10 @@ def main() -> None:
                           "sources": [{"make_qa": f"--scenes {x['scenes']} --seed {x['seed']}",
                                        "splits_used": ["train"] if x is summary else ["train", "val", "test"],
                                        "rooms": x["rooms"], "questions": x["questions"]}
-                                      for x in [summary, *extra]]},  # fmt: skip
+                                      for x in [summary, *extra]],
+                          "assembled_by": f"python scripts/qa_combine.py {data}"
+                          + "".join(f" --all-splits {e}" for e in args.extra_train)
+                          + f" --out {log['config']['data']}"},  # fmt: skip
         "training": {"minutes": log.get("total_minutes", log["minutes"]),
                      "tower": {k: v for k, v in log.get("tower", {}).items() if k != "log"},
                      "stage2_steps": log["steps_done"], "stage2_minutes": log.get("stage2_minutes"),
