@@ -67,6 +67,16 @@ def runs(log: dict) -> list[dict]:
     return chain[::-1]
 
 
+def last_tower(log: dict) -> dict:
+    """The tower figures of the newest run that trained it (a continuation with `--tower-minutes 0` keeps the
+    tower of the run before, so its figures are that run's)."""
+    while log:
+        if log.get("tower"):
+            return {"trained_by": log["config"]["out"], **{k: v for k, v in log["tower"].items() if k != "log"}}
+        log = log.get("continued_from")
+    return {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("model", "data", "eval"):
@@ -113,7 +123,7 @@ def main() -> None:
                           + "".join(f" --all-splits {e}" for e in args.extra_train)
                           + f" --out {log['config']['data']}"},  # fmt: skip
         "training": {"minutes": log.get("total_minutes", log["minutes"]),
-                     "tower": {k: v for k, v in log.get("tower", {}).items() if k != "log"},
+                     "tower": last_tower(log),
                      "stage2_steps": log["steps_done"], "stage2_minutes": log.get("stage2_minutes"),
                      "config": log["config"], "final_loss": log["log"][-1]["loss"] if log["log"] else None,
                      "runs": runs(log), "runs_not_kept": NOT_KEPT},  # fmt: skip
