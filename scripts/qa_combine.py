@@ -15,14 +15,17 @@ import argparse
 import json
 from pathlib import Path
 
+from segpilot.errors import SegpilotError
+from segpilot.jsonio import read_json
+
 SPLITS = ("train", "val", "test")
 
 
 def _questions(folder: Path, split: str) -> list:
-    path = folder / f"ScanQA_v1.0_{split}.json"
-    if not path.exists():
-        raise SystemExit(f"{path}: missing (expected a `segpilot sim make-qa` output folder)")
-    return json.loads(path.read_text())
+    try:
+        return read_json(folder / f"ScanQA_v1.0_{split}.json", f"make-qa {split} split")
+    except SegpilotError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _link_rooms(src: Path, out: Path, items: list) -> None:

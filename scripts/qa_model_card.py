@@ -46,11 +46,18 @@ NOT_KEPT = [
 ]
 
 
+def chain(log: dict):
+    """The training log and those it continued from (`--init-from`), newest first."""
+    while log:
+        yield log
+        log = log.get("continued_from")
+
+
 def runs(log: dict) -> list[dict]:
     """Every run of the model's chain (`--init-from` continuations first to last) with its time and settings."""
-    chain = []
-    while log:
-        cfg = log["config"]
+    out = []
+    for run in chain(log):
+        cfg = run["config"]
         command = f"segpilot train qa --data {cfg['data']} --out {cfg['out']}"
         if cfg["init_from"]:
             command += f" --init-from {cfg['init_from']}"
@@ -60,21 +67,18 @@ def runs(log: dict) -> list[dict]:
             command += f" --lr {cfg['lr']:g}"
         if cfg.get("seed", 0):
             command += f" --seed {cfg['seed']}"
-        chain.append({"command": command, "minutes": log["minutes"], "stage2_steps": log["steps_done"],
-                      "partial": log.get("partial", False),
-                      "tower_held_out_patch_accuracy": log.get("tower", {}).get("held_out_patch_accuracy")})
-        log = log.get("continued_from")
-    return chain[::-1]
+        out.append({"command": command, "minutes": run["minutes"], "stage2_steps": run["steps_done"],
+                    "partial": run.get("partial", False),
+                    "tower_held_out_patch_accuracy": run.get("tower", {}).get("held_out_patch_accuracy")})
+    return out[::-1]
 
 
 def last_tower(log: dict) -> dict:
     """The tower figures of the newest run that trained it (a continuation with `--tower-minutes 0` keeps the
     tower of the run before, so its figures are that run's)."""
-    while log:
-        if log.get("tower"):
-            return {"trained_by": log["config"]["out"], **{k: v for k, v in log["tower"].items() if k != "log"}}
-        log = log.get("continued_from")
-    return {}
+    run = next((r for r in chain(log) if r.get("tower")), None)
+    return {} if run is None else {"trained_by": run["config"]["out"],
+                                   **{k: v for k, v in run["tower"].items() if k != "log"}}  # fmt: skip
 
 
 def main() -> None:
