@@ -87,17 +87,37 @@ def test_velocity_mode_holds_its_command_rate_while_the_policy_thinks():
         client.spin_until(lambda: client.stats("vla_policy/stats").get("active"), 60, "vla_policy to activate")
         instruct.publish(String(data="find the cabinet"))
         client.spin_until(lambda: len(arrivals) >= 3, 60, "the first commands")
-        start = len(arrivals)
-        client.spin_for(6.0)
-        decisions = client.stats("vla_policy/stats").get("counts", {}).get("actions", 0)
+        windows: list[tuple[float, float, int]] = []
+        while len(windows) < WINDOWS and not any(map(window_ok, windows)):
+            windows.append(measure_window(client, arrivals))
     finally:
         client.close()
         log = stop(sim, vla)
-    window = arrivals[start:]
-    rate = (len(window) - 1) / (window[-1] - window[0])
-    gap = max(b - a for a, b in zip(window, window[1:], strict=False))
-    print(f"cmd_vel {rate:.2f} Hz (rate_hz 5), largest gap {gap:.2f} s, {decisions} policy decisions")
+    for rate, gap, decisions in windows:
+        print(f"cmd_vel {rate:.2f} Hz (rate_hz 5), largest gap {gap:.2f} s, {decisions} policy decisions in the window")
     assert vla.returncode == 0 and sim.returncode == 0, log[-2000:]
-    # Loose bounds (a shared 2-core machine stalls whole processes for up to ~1 s under I/O wait): the figures
-    # are in the printed line (issue 19 measured cmd_vel at 1.4 Hz before the command timer).
-    assert rate >= 2.0 and decisions >= 10, log[-2000:]
+    # A regression (the command published only after each decision: 1.4 Hz in issue 19) fails every window; a
+    # shared 2-core machine that stalls whole processes for a second or two (one CI run: 2.0 Hz and a quarter of
+    # the usual decisions in one window) passes the next one.
+    assert any(map(window_ok, windows)), (windows, log[-2000:])
+
+
+WINDOWS, WINDOW_S = 3, 6.0
+
+
+def measure_window(client, arrivals: list[float]) -> tuple[float, float, int]:
+    """(cmd_vel rate in Hz, largest gap between two commands in s, policy decisions) over WINDOW_S seconds."""
+    start, before = len(arrivals), client.stats("vla_policy/stats").get("counts", {}).get("actions", 0)
+    client.spin_for(WINDOW_S)
+    window = arrivals[start:]
+    decisions = client.stats("vla_policy/stats").get("counts", {}).get("actions", 0) - before
+    if len(window) < 2:
+        return 0.0, WINDOW_S, decisions
+    rate = (len(window) - 1) / (window[-1] - window[0])
+    return rate, max(b - a for a, b in zip(window, window[1:], strict=False)), decisions
+
+
+def window_ok(window: tuple[float, float, int]) -> bool:
+    """The command kept coming at >= 2 Hz (rate_hz 5) while the policy went on deciding (>= 3 decisions)."""
+    rate, _gap, decisions = window
+    return rate >= 2.0 and decisions >= 3

@@ -28,7 +28,8 @@ def resize_frame(rgb: np.ndarray, depth: np.ndarray, size: int) -> tuple[np.ndar
 
 def to_inputs(rgb: np.ndarray, depth: np.ndarray) -> tuple[Tensor, Tensor]:
     """Batched RGB uint8 (B, S, S, 3) and depth metres (B, S, S) -> normalised (B, 3, S, S), (B, 1, S, S)."""
-    x = torch.as_tensor(np.asarray(rgb), dtype=torch.float32).permute(0, 3, 1, 2) / 127.5 - 1
+    # a copy: frames decoded from a ROS message are read-only views of its buffer, which torch warns about
+    x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(0, 3, 1, 2) / 127.5 - 1
     d = np.nan_to_num(np.asarray(depth, dtype=np.float32), nan=0.0, posinf=0.0)
     dt = torch.as_tensor(np.clip(d, 0, MAX_DEPTH_M) / MAX_DEPTH_M * 2 - 1)[:, None]
     return x, dt
