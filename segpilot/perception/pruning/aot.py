@@ -11,6 +11,10 @@ same indices.
 The module is only used when it was built from the current kernel sources on this CPU: the files' SHA-256 and the
 CPU's model and flags are stored beside it at build time and compared at load, so an edited kernel never runs
 stale machine code and a copied install never runs instructions its CPU lacks.
+
+The exported functions release the GIL (numba.pycc has no option for it; `_exports_release_gil` sets the flag its
+JIT twin `nogil=True` sets), so a fresh process spreads a batch's problems over threads (`fps_cpu.split_run`)
+instead of waiting ~2.5 s for the parallel JIT kernels: the first prune's per-view stage ran serially before.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hashlib
 import importlib.util
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -59,6 +64,34 @@ def cpu_id() -> str | None:
     return hashlib.sha256("\n".join(keep).encode()).hexdigest() if keep else None
 
 
+@contextmanager
+def _exports_release_gil():
+    """numba.pycc compiles its exports with default `Flags`, whose Python wrappers hold the GIL for the whole call;
+    during the build its `Flags` is a subclass with `release_gil` set (what `@njit(nogil=True)` sets). Yields
+    whether that worked: a numba without that class builds kernels that hold the GIL (recorded in the stamp, and
+    then run on the calling thread only)."""
+    try:
+        from numba.core.compiler import Flags
+        from numba.pycc import compiler as pycc_compiler
+    except ImportError:
+        yield False
+        return
+    if getattr(pycc_compiler, "Flags", None) is not Flags or not hasattr(Flags(), "release_gil"):
+        yield False
+        return
+
+    class ReleaseGil(Flags):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    pycc_compiler.Flags = ReleaseGil
+    try:
+        yield True
+    finally:
+        pycc_compiler.Flags = Flags
+
+
 def build(out_dir: Path = HERE) -> Path | None:
     """Compile the serial kernels into `out_dir`; returns the module path, or None where numba.pycc is missing or
     the CPU cannot be identified (see `cpu_id`)."""
@@ -82,10 +115,10 @@ def build(out_dir: Path = HERE) -> Path | None:
     cc.export("fps_one", SIGNATURES["fps_one"])(fps_cpu._fps_one.py_func)
     cc.export("quantize", SIGNATURES["quantize"])(fps_cpu._quantize.py_func)
     cc.export("fps_one_cells", SIGNATURES["fps_one_cells"])(fps_cells._fps_one_cells.py_func)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _exports_release_gil() as releases_gil:
         warnings.simplefilter("ignore")
         cc.compile()
-    stamp = {"kernels_sha256": source_hash(), "cpu": cpu_id()}
+    stamp = {"kernels_sha256": source_hash(), "cpu": cpu_id(), "releases_gil": releases_gil}
     (Path(out_dir) / f"{MODULE}.json").write_text(json.dumps(stamp) + "\n")
     return next(Path(out_dir).glob(f"{MODULE}*.so"), None)
 
@@ -101,7 +134,8 @@ def module() -> ModuleType | None:
 
 
 def load(directory: Path = HERE) -> ModuleType | None:
-    """The compiled module when present and built from the current kernels on this CPU, else None."""
+    """The compiled module when present and built from the current kernels on this CPU, else None. Its
+    `RELEASES_GIL` says whether its functions may run on several threads at once (the stamp's record)."""
     stamp = directory / f"{MODULE}.json"
     so = next(directory.glob(f"{MODULE}*.so"), None)
     if so is None or not stamp.exists():
@@ -113,6 +147,7 @@ def load(directory: Path = HERE) -> ModuleType | None:
         spec = importlib.util.spec_from_file_location(MODULE, so)
         loaded = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(loaded)
+        loaded.RELEASES_GIL = built.get("releases_gil") is True
     except (OSError, ImportError, ValueError):
         return None
     return loaded

@@ -17,7 +17,9 @@ indices are identical to the torch kernel and to the plain loop (tests check all
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -73,6 +75,39 @@ def ready(wait: bool = False) -> bool:
         warm_up_async(0.0)
         _WARM.wait()
     return _WARM.is_set()
+
+
+def cores() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def split_run(n_items: int, run) -> None:
+    """Call `run(lo, hi)` on contiguous chunks of `range(n_items)`, one per core, side by side: the calling thread
+    takes the first chunk, a small pool of plain threads the others. For kernels that release the GIL (those
+    compiled ahead of time, `aot.py`) before numba's parallel JIT ones are loaded. No thread spins waiting for
+    work, so a descheduled one delays only its own chunk (on a busy machine the call costs about what the serial
+    call costs, never the spin-wait collapse issue 20 measured for OpenMP)."""
+    chunks = min(cores(), n_items)
+    if chunks <= 1:
+        run(0, n_items)
+        return
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0]._max_workers < chunks - 1:
+            _POOL[:] = [ThreadPoolExecutor(chunks - 1, thread_name_prefix="segpilot-fps")]
+        pool = _POOL[0]
+    bounds = [n_items * i // chunks for i in range(chunks + 1)]
+    futures = [pool.submit(run, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
+    run(bounds[0], bounds[1])
+    for future in futures:
+        future.result()  # re-raises a chunk's error here
 
 
 WARMERS: list = []
@@ -231,8 +266,8 @@ def greedy_fps_cpu(
     q: (B, T, D) int16 snapped features x 2^15; pos: (B, T, 3) float32 with zeros where
     `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
     int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: spread a batch's
-    problems over numba's threads (True), not (False), or by size (None: `PARALLEL_MIN_TOKENS`); the indices are
-    the same.
+    problems over threads (True: numba's, or plain ones with an ahead-of-time module that releases the GIL), not
+    (False), or by size (None: `PARALLEL_MIN_TOKENS`); the indices are the same.
     `ahead_of_time`: the module of serial kernels compiled at install (`aot.module()`) to run instead of the JIT
     ones - same functions, same indices, no load time; None = the JIT kernels.
     """
@@ -246,24 +281,32 @@ def greedy_fps_cpu(
         one = (q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), np.float32(inv_dmax[0]), *args, out[0])
         (_fps_one if ahead_of_time is None else ahead_of_time.fps_one)(*one)
         return out
-    batch = (q, pos, valid, bias, candidates, k.astype(np.int64), start.astype(np.int64), inv_dmax.astype(np.float32),
-             *args, out)  # fmt: skip
+    batch = (q, pos, valid, bias, candidates, k.astype(np.int64), start.astype(np.int64), inv_dmax.astype(np.float32))
     # Several problems (per-view mode): one barrier per call, so only small batches stay serial (the demo's
     # 12 x 49 tokens took up to 28 ms over two threads on a busy machine, 10 ms in one).
-    if ahead_of_time is not None:
-        ahead_of_time.fps_batch_serial(*batch)
-        return out
+    releases_gil = getattr(ahead_of_time, "RELEASES_GIL", False)
     if parallel is None:
-        parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
-    (_fps_batch if parallel else _fps_batch_serial)(*batch)
+        threads = numba.get_num_threads() if ahead_of_time is None else (cores() if releases_gil else 1)
+        parallel = threads > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
+    if ahead_of_time is not None:
+        if parallel and releases_gil:  # the problems over plain threads
+            split_run(q.shape[0], lambda lo, hi: ahead_of_time.fps_batch_serial(
+                *(a[lo:hi] for a in batch), *args, out[lo:hi]))  # fmt: skip
+        else:
+            ahead_of_time.fps_batch_serial(*batch, *args, out)
+        return out
+    (_fps_batch if parallel else _fps_batch_serial)(*batch, *args, out)
     return out
 
 
 def quantize_cpu(features: np.ndarray, out: np.ndarray, parallel: bool = False, ahead_of_time=None) -> np.ndarray:
     """`fps.quantize_unit_features` of C-contiguous (N, D) float32 `features` into `out` ((N, D) int16), compiled:
-    the JIT kernel (rows over numba's threads with `parallel`) or the module compiled at install."""
-    if ahead_of_time is not None:
-        ahead_of_time.quantize(features, out)
-    else:
+    the JIT kernel (rows over numba's threads with `parallel`) or the module compiled at install (rows over plain
+    threads with `parallel` where it releases the GIL)."""
+    if ahead_of_time is None:
         (_quantize_parallel if parallel else _quantize)(features, out)
+    elif parallel and getattr(ahead_of_time, "RELEASES_GIL", False):
+        split_run(features.shape[0], lambda lo, hi: ahead_of_time.quantize(features[lo:hi], out[lo:hi]))
+    else:
+        ahead_of_time.quantize(features, out)
     return out

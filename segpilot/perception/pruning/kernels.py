@@ -42,8 +42,8 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
     """`fps.quantize_unit_features` (same grid units), compiled on the CPU for large feature sets.
 
     The torch version makes five passes over the features (norm, product, round, clamp, cast): 56 ms on one
-    thread for 12 x 729 x 1152, as long as the FPS that follows. The compiled kernel does it in one pass (10 ms;
-    rows over the threads once the JIT kernels are loaded, the serial kernel compiled at install before that).
+    thread for 12 x 729 x 1152, as long as the FPS that follows. The compiled kernel does it in one pass (~2 ms;
+    the JIT kernel once loaded, the one compiled at install before that; rows over the cores either way).
     Small sets and other devices take `fps.quantize_unit_features`."""
     f = features.detach()
     if f.device.type != "cpu" or f.ndim != 2 or f.numel() <= SERIAL_MAX or not fps_cpu.available():
@@ -57,7 +57,8 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
         if scratch is None
         else scratch.get("quantize_i16", f.shape, torch.int16, f.device)
     )
-    parallel = ready and fps_cpu.numba.get_num_threads() > 1
+    # rows over numba's threads once the JIT kernels are loaded, over plain threads before (`fps_cpu.split_run`)
+    parallel = (fps_cpu.numba.get_num_threads() if ready else fps_cpu.cores()) > 1
     fps_cpu.quantize_cpu(f.numpy(), out.numpy(), parallel=parallel, ahead_of_time=ahead_of_time)
     return out
 

@@ -1,5 +1,7 @@
 """The serial FPS kernels compiled ahead of time (`aot.py`, built by `make install`) return the JIT kernels'
-indices, load without numba's JIT, and are refused when built from other kernel source or on another CPU."""
+indices, also with a batch's problems (or quantized rows) spread over plain threads, release the GIL so those
+threads run side by side, load without numba's JIT, and are refused when built from other kernel source or on
+another CPU."""
 
 from __future__ import annotations
 
@@ -46,6 +48,50 @@ def test_ahead_of_time_kernels_return_the_jit_indices(module, views, side, dim, 
     jit = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
     ahead = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, ahead_of_time=module)
     assert (jit[:, 0] >= 0).all() and np.array_equal(jit, ahead)
+
+
+def test_threads_over_the_ahead_of_time_kernels_return_the_jit_indices(module):
+    args = _problem(12, 17, 48, 7)  # 12 x 289 tokens: above PARALLEL_MIN_TOKENS
+    assert module.RELEASES_GIL
+    jit = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
+    threaded = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=True, ahead_of_time=module)
+    assert (jit[:, 0] >= 0).all() and np.array_equal(jit, threaded)
+    f = torch.randn(1001, 64, generator=torch.Generator().manual_seed(3))
+    out = np.empty(f.shape, np.int16)
+    fps_cpu.quantize_cpu(f.numpy(), out, parallel=True, ahead_of_time=module)
+    assert np.array_equal(out, quantize_unit_features(f).numpy())
+
+
+def test_ahead_of_time_kernels_release_the_gil(module):
+    """While one thread runs a long kernel call, another thread runs Python code (with the GIL held it could not
+    run at all between the call's first and last instant, but for one switch interval before the call begins)."""
+    import threading
+    import time
+
+    q, pos, valid, bias, cand, _, start, inv = _problem(1, 64, 1024, 9)
+    k = np.array([int(cand.sum()) // 2], np.int64)
+    mind = np.where(cand[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+    out = np.full(int(k[0]), -1, np.int64)
+    window: list[float] = []
+    started = threading.Event()
+
+    def call():
+        started.set()
+        t0 = time.perf_counter()
+        module.fps_one(q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), inv[0], 0.4, 0.6, out)
+        window.extend([t0, time.perf_counter()])
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    started.wait()
+    ticks = []
+    while not window:
+        ticks.append(time.perf_counter())
+    worker.join()
+    t0, t1 = window
+    inside = [t for t in ticks if t0 < t < t1]
+    assert t1 - t0 > 0.02 and inside, (t1 - t0, len(inside))
+    assert inside[-1] - inside[0] > 0.5 * (t1 - t0), (t1 - t0, inside[-1] - inside[0])  # Python ran throughout
 
 
 def test_a_module_built_from_other_kernel_source_or_on_another_cpu_is_refused(module, tmp_path):
