@@ -38,6 +38,10 @@ PARALLEL_MIN_TOKENS = 1024
 """Batches with fewer tokens in all run serially: one barrier costs more than the work (the demo's 12 x 49 tokens
 took up to 28 ms over two threads on a busy machine, 10 ms in one)."""
 
+THREADS_MIN_VALUES = 1 << 20
+"""Batches with fewer feature values stay on the calling thread with the ahead-of-time kernels: handing work to a
+plain thread costs ~0.4 ms (12 x 196 x 192: 0.83 ms over two threads, 0.76 ms on one)."""
+
 
 def available() -> bool:
     """Whether the compiled kernels can run (numba importable)."""
@@ -267,7 +271,7 @@ def greedy_fps_cpu(
     `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
     int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: spread a batch's
     problems over threads (True: numba's, or plain ones with an ahead-of-time module that releases the GIL), not
-    (False), or by size (None: `PARALLEL_MIN_TOKENS`); the indices are the same.
+    (False), or by size (None: `PARALLEL_MIN_TOKENS`, `THREADS_MIN_VALUES`); the indices are the same.
     `ahead_of_time`: the module of serial kernels compiled at install (`aot.module()`) to run instead of the JIT
     ones - same functions, same indices, no load time; None = the JIT kernels.
     """
@@ -285,9 +289,10 @@ def greedy_fps_cpu(
     # Several problems (per-view mode): one barrier per call, so only small batches stay serial (the demo's
     # 12 x 49 tokens took up to 28 ms over two threads on a busy machine, 10 ms in one).
     releases_gil = getattr(ahead_of_time, "RELEASES_GIL", False)
-    if parallel is None:
-        threads = numba.get_num_threads() if ahead_of_time is None else (cores() if releases_gil else 1)
-        parallel = threads > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
+    if parallel is None and ahead_of_time is None:
+        parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
+    elif parallel is None:
+        parallel = releases_gil and cores() > 1 and q.size >= THREADS_MIN_VALUES
     if ahead_of_time is not None:
         if parallel and releases_gil:  # the problems over plain threads
             split_run(q.shape[0], lambda lo, hi: ahead_of_time.fps_batch_serial(
