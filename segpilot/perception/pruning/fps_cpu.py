@@ -89,17 +89,30 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+_THREADS: list[int] = []
+
+
+def set_threads(n: int | None) -> None:
+    """Threads `split_run` may use (None = `cores()`); numba's and torch's counts are set apart from this."""
+    _THREADS[:] = [] if n is None else [max(1, int(n))]
+
+
+def threads() -> int:
+    """Threads `split_run` uses: `set_threads`' count, else one per core."""
+    return _THREADS[0] if _THREADS else cores()
+
+
 _POOL: list[ThreadPoolExecutor] = []
 _POOL_LOCK = threading.Lock()
 
 
 def split_run(n_items: int, run) -> None:
-    """Call `run(lo, hi)` on contiguous chunks of `range(n_items)`, one per core, side by side: the calling thread
-    takes the first chunk, a small pool of plain threads the others. For kernels that release the GIL (those
-    compiled ahead of time, `aot.py`) before numba's parallel JIT ones are loaded. No thread spins waiting for
-    work, so a descheduled one delays only its own chunk (on a busy machine the call costs about what the serial
-    call costs, never the spin-wait collapse issue 20 measured for OpenMP)."""
-    chunks = min(cores(), n_items)
+    """Call `run(lo, hi)` on contiguous chunks of `range(n_items)` side by side (`threads()` chunks at most): the
+    calling thread takes the first chunk, a small pool of plain threads the others. For kernels that release the
+    GIL (those compiled ahead of time, `aot.py`). No thread spins waiting for work, so a descheduled one delays
+    only its own chunk (on a busy machine the call costs about what the serial call costs, never the spin-wait
+    collapse issue 20 measured for OpenMP)."""
+    chunks = min(threads(), n_items)
     if chunks <= 1:
         run(0, n_items)
         return
@@ -292,7 +305,7 @@ def greedy_fps_cpu(
     if parallel is None and ahead_of_time is None:
         parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
     elif parallel is None:
-        parallel = releases_gil and cores() > 1 and q.size >= THREADS_MIN_VALUES
+        parallel = releases_gil and threads() > 1 and q.size >= THREADS_MIN_VALUES
     if ahead_of_time is not None:
         if parallel and releases_gil:  # the problems over plain threads
             split_run(q.shape[0], lambda lo, hi: ahead_of_time.fps_batch_serial(

@@ -2,8 +2,9 @@
 
 All kernels return identical indices (see `fps.py`, `fps_cpu.py`, `fps_cells.py`); the choice is speed only.
 On the CPU a batch of problems (per-view sampling) runs the compiled eager kernel, its problems spread over the
-cores; one big problem (global mode, hierarchical's final pass) runs the compiled lazy-cell kernel, serially (no
-per-step barrier for a busy machine to stall). The torch kernel runs on accelerators (`backend="torch"`).
+cores (the kernels compiled at install on plain threads; numba's JIT ones on its threads where those are
+missing); one big problem (global mode, hierarchical's final pass) runs the compiled lazy-cell kernel, serially
+(no per-step barrier for a busy machine to stall). The torch kernel runs on accelerators (`backend="torch"`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,26 @@ without a thread that holds the GIL for half a second beside it (first prune 575
 
 def warm_up() -> None:
     """Start loading the JIT kernels in the background (once per process; later when the ahead-of-time kernels
-    can run meanwhile)."""
-    if fps_cpu.available():
+    can run meanwhile; never when those release the GIL, see `_jit_or_ahead_of_time`)."""
+    if fps_cpu.available() and not _ahead_of_time_threads():
         fps_cpu.warm_up_async(AOT_WARM_DELAY_S if aot.module() is not None else 0.0)
 
 
+def _ahead_of_time_threads() -> bool:
+    """Whether this install's ahead-of-time kernels release the GIL (then they run on plain threads)."""
+    module = aot.module()
+    return module is not None and module.RELEASES_GIL
+
+
 def _jit_or_ahead_of_time():
-    """(JIT kernels loaded, module compiled at install to run meanwhile): in a fresh process the JIT kernels load in
-    the background (started here) and the serial ahead-of-time kernels run until then (None where not built)."""
+    """(JIT kernels loaded, module compiled at install to run instead). Ahead-of-time kernels that release the GIL
+    are used for good, spread over plain threads (`fps_cpu.split_run`): loading the JIT ones on a background thread
+    held the GIL and a core for 0.5-1 s at some point of the command (`segpilot ask` on a busy machine: view
+    selection 0.31 -> 1.2-1.4 s, encoding 0.2 -> 0.9 s while it ran), for a warm call ~1 ms faster. Otherwise the
+    JIT kernels load in the background (started here) and the serial ahead-of-time kernels run until then (None
+    where not built)."""
+    if _ahead_of_time_threads():
+        return False, aot.module()
     if fps_cpu.ready():
         return True, None
     warm_up()
@@ -58,7 +71,7 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
         else scratch.get("quantize_i16", f.shape, torch.int16, f.device)
     )
     # rows over numba's threads once the JIT kernels are loaded, over plain threads before (`fps_cpu.split_run`)
-    parallel = (fps_cpu.numba.get_num_threads() if ready else fps_cpu.cores()) > 1
+    parallel = (fps_cpu.numba.get_num_threads() if ready else fps_cpu.threads()) > 1
     fps_cpu.quantize_cpu(f.numpy(), out.numpy(), parallel=parallel, ahead_of_time=ahead_of_time)
     return out
 

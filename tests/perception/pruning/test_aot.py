@@ -127,3 +127,31 @@ def test_ahead_of_time_cell_kernel_returns_the_jit_indices(module, views, side, 
     jit = fps_cells.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6)
     ahead = fps_cells.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6, ahead_of_time=module)
     assert (jit >= 0).all() and np.array_equal(jit, ahead)
+
+
+def test_with_installed_kernels_that_release_the_gil_no_jit_load_runs_beside_the_command():
+    """`make install` builds kernels that release the GIL; a process then never loads numba's JIT kernels on a
+    background thread (in `segpilot ask` that thread held the GIL and a core for 0.5-1 s, stretching view
+    selection and encoding), and its prunes on plain threads keep the JIT kernels' tokens."""
+    import subprocess
+    import sys
+
+    if aot.module() is None:
+        pytest.skip("no ahead-of-time kernels in this checkout (`make install` builds them)")
+    script = (
+        "import time\n"
+        "from segpilot.perception.pruning import fps_cpu, kernels\n"
+        "from segpilot.perception.pruning.registry import make_pruner\n"
+        "from segpilot.perception.synthetic import room_tokens\n"
+        "t = room_tokens(12, (17, 17), 384, seed=4)\n"
+        "p = make_pruner('segpruner', mode='per_view')\n"
+        "a = p.select(t, 0.1).tolist()\n"
+        "time.sleep(kernels.AOT_WARM_DELAY_S + 0.5)\n"
+        "started = fps_cpu._WARM_STARTED.is_set()\n"
+        "fps_cpu.ready(wait=True)\n"
+        "b = make_pruner('segpruner', mode='per_view', backend='cpu')\n"
+        "kernels._ahead_of_time_threads = lambda: False\n"
+        "print(started, a == b.select(t, 0.1).tolist(), fps_cpu.ready())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["False", "True", "True"], out.stdout + out.stderr
