@@ -56,7 +56,7 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
 
     The torch version makes five passes over the features (norm, product, round, clamp, cast): 56 ms on one
     thread for 12 x 729 x 1152, as long as the FPS that follows. The compiled kernel does it in one pass (~2 ms;
-    the JIT kernel once loaded, the one compiled at install before that; rows over the cores either way).
+    the one compiled at install, or numba's JIT one where that is missing; rows over the cores either way).
     Small sets and other devices take `fps.quantize_unit_features`."""
     f = features.detach()
     if f.device.type != "cpu" or f.ndim != 2 or f.numel() <= SERIAL_MAX or not fps_cpu.available():
