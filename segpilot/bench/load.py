@@ -27,7 +27,7 @@ def _time_modes(tokens: dict, budget: float, repeats: int, threads: tuple[int, .
     import numba
     import torch
 
-    from segpilot.perception.pruning import fps_cpu
+    from segpilot.perception.pruning import fps_host
     from segpilot.perception.pruning.registry import make_pruner
 
     per_block = max(1, -(-repeats // rounds))
@@ -40,7 +40,7 @@ def _time_modes(tokens: dict, budget: float, repeats: int, threads: tuple[int, .
                 for th in threads:
                     numba.set_num_threads(th)
                     torch.set_num_threads(th)
-                    fps_cpu.set_threads(th)  # the plain threads over the kernels compiled at install
+                    fps_host.set_threads(th)  # the plain threads over the kernels compiled at install
                     pruner.select(t, budget)
                     for _ in range(per_block):
                         t0 = time.perf_counter()
@@ -61,10 +61,10 @@ def run(shapes: list[str], budget: float, repeats: int, load: int) -> list[dict]
     import torch
 
     from segpilot.bench.timing import Shape
-    from segpilot.perception.pruning import fps_cpu
+    from segpilot.perception.pruning import fps_host
     from segpilot.perception.synthetic import room_tokens
 
-    default = max(numba.get_num_threads(), torch.get_num_threads(), fps_cpu.threads())
+    default = max(numba.get_num_threads(), torch.get_num_threads(), fps_host.threads())
     tokens = {}
     for text in shapes:
         s = Shape.parse(text)
@@ -81,7 +81,7 @@ def run(shapes: list[str], budget: float, repeats: int, load: int) -> list[dict]
             p.wait()
         numba.set_num_threads(default)
         torch.set_num_threads(default)
-        fps_cpu.set_threads(None)
+        fps_host.set_threads(None)
     rows = []
     for key in idle[1]:
         shape, mode = key

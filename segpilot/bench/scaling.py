@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 
-from segpilot.perception.pruning import fps_cpu
+from segpilot.perception.pruning import fps_host
 from segpilot.perception.pruning.registry import make_pruner
 from segpilot.perception.synthetic import room_tokens
 
@@ -28,7 +28,7 @@ def run(views: list[int], tokens_per_view: int = 729, dim: int = 1152, budget: f
     threads = numba.get_num_threads(), torch.get_num_threads()
     numba.set_num_threads(1)
     torch.set_num_threads(1)
-    fps_cpu.set_threads(1)
+    fps_host.set_threads(1)
     rows = []
     try:
         for v in views:
@@ -41,7 +41,7 @@ def run(views: list[int], tokens_per_view: int = 729, dim: int = 1152, budget: f
     finally:
         numba.set_num_threads(threads[0])
         torch.set_num_threads(threads[1])
-        fps_cpu.set_threads(None)
+        fps_host.set_threads(None)
     result = {"tokens_per_view": side * side, "dim": dim, "budget": budget, "threads": 1, "rows": rows,
               "exponent": fit_exponent(rows)}  # fmt: skip
     from_12 = [r for r in rows if r["views"] >= 12]

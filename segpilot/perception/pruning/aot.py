@@ -13,7 +13,7 @@ CPU's model and flags are stored beside it at build time and compared at load, s
 stale machine code and a copied install never runs instructions its CPU lacks.
 
 The exported functions release the GIL (numba.pycc has no option for it; `_exports_release_gil` sets the flag its
-JIT twin `nogil=True` sets), so a batch's problems are spread over plain threads (`fps_cpu.split_run`) and the JIT
+JIT twin `nogil=True` sets), so a batch's problems are spread over plain threads (`fps_host.split_run`) and the JIT
 kernels are not loaded at all (`kernels._jit_or_ahead_of_time` says why): before, the per-view stage ran serially
 until the parallel JIT kernels had loaded, ~2.5 s into the process.
 """

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segpilot.perception.pruning.fps_cpu import SIM_SCALE, WARMERS, available
+from segpilot.perception.pruning.fps_cpu import SIM_SCALE, available
 
 if available():
     from numba import njit
@@ -199,39 +199,3 @@ if available():
             for c in range(n_cells):  # up-to-date cells holding the maximum: the smallest index wins
                 if cmax[c] == best and (centre < 0 or carg[c] < centre):
                     centre = carg[c]
-
-
-def cells_per_axis(n_tokens: int) -> int:
-    """Grid resolution: ~cbrt(N) / 2 cells along the longest side (tokens lie on surfaces: ~30-70 per occupied
-    cell from 8,748 to 35,000 tokens; 16 was fastest at 48 views x 729 tokens, 8-16 at 12 views)."""
-    return int(min(32, max(4, round(n_tokens ** (1.0 / 3.0) / 2.0))))
-
-
-def greedy_fps_cells(q, pos, valid, bias, candidates, k, start, inv_dmax, w_geo: float, w_feat: float,
-                     ahead_of_time=None) -> np.ndarray:  # fmt: skip
-    """`fps_cpu.greedy_fps_cpu` for a batch of one problem (same arguments, same indices), by lazy cells;
-    `ahead_of_time`: the module compiled at install (`aot.module()`) instead of the JIT kernel."""
-    if q.shape[0] != 1:
-        raise ValueError(f"greedy_fps_cells solves one problem, got a batch of {q.shape[0]}")
-    k_max = int(k.max()) if k.size else 0
-    out = np.full((1, k_max), -1, dtype=np.int64)
-    if k_max == 0:
-        return out
-    mind = np.where(candidates[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
-    kernel = _fps_one_cells if ahead_of_time is None else ahead_of_time.fps_one_cells
-    kernel(q[0], pos[0], valid[0], bias[0], mind, k_max, int(start[0]), np.float32(inv_dmax[0]), np.float32(w_geo),
-           np.float32(w_feat), out[0], cells_per_axis(q.shape[1]))  # fmt: skip
-    return out
-
-
-def _warm() -> None:
-    """Load the JIT kernel (numba's cache) on `fps_cpu`'s warm-up thread."""
-    rng = np.random.default_rng(0)
-    q = rng.integers(-16384, 16384, (1, 8, 4)).astype(np.int16)
-    ones = np.ones((1, 8), bool)
-    greedy_fps_cells(q, rng.random((1, 8, 3)).astype(np.float32), ones, np.zeros((1, 8), np.float32), ones,
-                     np.full(1, 3), np.zeros(1, np.int64), np.ones(1, np.float32), 0.5, 0.5)  # fmt: skip
-
-
-if available():
-    WARMERS.append(_warm)

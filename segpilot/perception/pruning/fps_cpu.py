@@ -17,10 +17,6 @@ indices are identical to the torch kernel and to the plain loop (tests check all
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 try:  # numba is a hard dependency in requirements.txt; the torch kernel is the fallback.
@@ -34,118 +30,9 @@ except ImportError:  # pragma: no cover - exercised only on installs without num
     njit = None
 
 SIM_SCALE = np.float32(2.0**-30)  # one grid unit (2^-15) squared: exact power of two
-PARALLEL_MIN_TOKENS = 1024
-"""Batches with fewer tokens in all run serially: one barrier costs more than the work (the demo's 12 x 49 tokens
-took up to 28 ms over two threads on a busy machine, 10 ms in one)."""
-
-THREADS_MIN_VALUES = 1 << 20
-"""Batches with fewer feature values stay on the calling thread with the ahead-of-time kernels: handing work to a
-plain thread costs ~0.4 ms (12 x 196 x 192: 0.83 ms over two threads, 0.76 ms on one)."""
-
-
 def available() -> bool:
-    """Whether the compiled kernels can run (numba importable)."""
+    """Whether the JIT kernels can run (numba importable)."""
     return njit is not None
-
-
-_WARM = threading.Event()
-_WARM_STARTED = threading.Event()
-_WARM_LOCK = threading.Lock()
-
-
-def warm_up_async(delay: float = 0.0) -> None:
-    """Load the compiled kernels on a background thread (once per process).
-
-    A fresh process's first call of a cached numba kernel spends ~0.5-0.6 s importing numba's typing and lowering
-    registries, the rest of the call takes milliseconds. Started when a SeGPruner is made (before a command loads
-    its model or renders its views), the load overlaps that work; until it is done, the serial kernels compiled
-    ahead of time run (`aot.py`), or without them small problems run on the torch kernel (same indices, ~25 ms
-    for the demo's 588 tokens) and large ones wait for it (`ready`). `delay` (seconds) postpones the load
-    (`kernels.warm_up` sets it when the ahead-of-time kernels exist)."""
-    if njit is None:
-        return
-    with _WARM_LOCK:
-        if _WARM_STARTED.is_set():
-            return
-        _WARM_STARTED.set()
-    thread = threading.Timer(delay, _warm) if delay > 0 else threading.Thread(target=_warm)
-    thread.name, thread.daemon = "segpilot-fps-warm-up", True
-    thread.start()
-
-
-def ready(wait: bool = False) -> bool:
-    """Whether the compiled kernels are loaded; with `wait`, start loading if needed and wait for it."""
-    if wait and not _WARM.is_set():
-        warm_up_async(0.0)
-        _WARM.wait()
-    return _WARM.is_set()
-
-
-def cores() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
-
-
-_THREADS: list[int] = []
-
-
-def set_threads(n: int | None) -> None:
-    """Threads `split_run` may use (None = `cores()`); numba's and torch's counts are set apart from this."""
-    _THREADS[:] = [] if n is None else [max(1, int(n))]
-
-
-def threads() -> int:
-    """Threads `split_run` uses: `set_threads`' count, else one per core."""
-    return _THREADS[0] if _THREADS else cores()
-
-
-_POOL: list[ThreadPoolExecutor] = []
-_POOL_LOCK = threading.Lock()
-
-
-def split_run(n_items: int, run) -> None:
-    """Call `run(lo, hi)` on contiguous chunks of `range(n_items)` side by side (`threads()` chunks at most): the
-    calling thread takes the first chunk, a small pool of plain threads the others. For kernels that release the
-    GIL (those compiled ahead of time, `aot.py`). No thread spins waiting for work, so a descheduled one delays
-    only its own chunk (on a busy machine the call costs about what the serial call costs, never the spin-wait
-    collapse issue 20 measured for OpenMP)."""
-    chunks = min(threads(), n_items)
-    if chunks <= 1:
-        run(0, n_items)
-        return
-    with _POOL_LOCK:
-        if not _POOL or _POOL[0]._max_workers < chunks - 1:
-            _POOL[:] = [ThreadPoolExecutor(chunks - 1, thread_name_prefix="segpilot-fps")]
-        pool = _POOL[0]
-    bounds = [n_items * i // chunks for i in range(chunks + 1)]
-    futures = [pool.submit(run, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
-    run(bounds[0], bounds[1])
-    for future in futures:
-        future.result()  # re-raises a chunk's error here
-
-
-WARMERS: list = []
-"""More kernels to load with these (`fps_cells` adds its own: it imports this module, not the other way)."""
-
-
-def _warm() -> None:
-    try:
-        for warm in WARMERS:
-            warm()
-        rng = np.random.default_rng(0)
-        for b in (1, 2):  # the one-problem kernel, the batch kernels serial and parallel
-            q = rng.integers(-16384, 16384, (b, 8, 4)).astype(np.int16)
-            pos = rng.random((b, 8, 3)).astype(np.float32)
-            ones = np.ones((b, 8), bool)
-            quantize_cpu(rng.standard_normal((4, 8)).astype(np.float32), np.empty((4, 8), np.int16), parallel=b == 2)
-            for parallel in (False, True):
-                greedy_fps_cpu(q, pos, ones, np.zeros((b, 8), np.float32), ones, np.full(b, 3), np.zeros(b, np.int64),
-                               np.ones(b, np.float32), 0.5, 0.5, parallel=parallel)  # fmt: skip
-    finally:
-        _WARM.set()  # a failure shows on the real call, with its own error
 
 
 if njit is not None:
@@ -264,67 +151,3 @@ if njit is not None:
             _fps_one(q[b], pos[b], valid[b], bias[b], mind, k[b], start[b], inv_dmax[b], w_geo, w_feat, out[b])
 
 
-def greedy_fps_cpu(
-    q: np.ndarray,
-    pos: np.ndarray,
-    valid: np.ndarray,
-    bias: np.ndarray,
-    candidates: np.ndarray,
-    k: np.ndarray,
-    start: np.ndarray,
-    inv_dmax: np.ndarray,
-    w_geo: float,
-    w_feat: float,
-    parallel: bool | None = None,
-    ahead_of_time=None,
-) -> np.ndarray:
-    """Batched exact FPS; the numpy twin of `fps.greedy_fps` (same arguments, same result).
-
-    q: (B, T, D) int16 snapped features x 2^15; pos: (B, T, 3) float32 with zeros where
-    `valid` (B, T) is False; bias: (B, T) float32 added to every distance; k, start: (B,)
-    int64; inv_dmax: (B,) float32. Returns (B, max k) int64, -1 past each problem's k. `parallel`: spread a batch's
-    problems over threads (True: numba's, or plain ones with an ahead-of-time module that releases the GIL), not
-    (False), or by size (None: `PARALLEL_MIN_TOKENS`, `THREADS_MIN_VALUES`); the indices are the same.
-    `ahead_of_time`: the module of serial kernels compiled at install (`aot.module()`) to run instead of the JIT
-    ones - same functions, same indices, no load time; None = the JIT kernels.
-    """
-    k_max = int(k.max()) if k.size else 0
-    out = np.full((q.shape[0], k_max), -1, dtype=np.int64)
-    if k_max == 0:
-        return out
-    args = (np.float32(w_geo), np.float32(w_feat))
-    if q.shape[0] == 1:  # one problem, serially (`fps_cells` solves big ones faster, with the same indices)
-        mind = np.where(candidates[0], np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
-        one = (q[0], pos[0], valid[0], bias[0], mind, int(k[0]), int(start[0]), np.float32(inv_dmax[0]), *args, out[0])
-        (_fps_one if ahead_of_time is None else ahead_of_time.fps_one)(*one)
-        return out
-    batch = (q, pos, valid, bias, candidates, k.astype(np.int64), start.astype(np.int64), inv_dmax.astype(np.float32))
-    # Several problems (per-view mode): one barrier per call, so only small batches stay serial (the demo's
-    # 12 x 49 tokens took up to 28 ms over two threads on a busy machine, 10 ms in one).
-    releases_gil = getattr(ahead_of_time, "RELEASES_GIL", False)
-    if parallel is None and ahead_of_time is None:
-        parallel = numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
-    elif parallel is None:
-        parallel = releases_gil and threads() > 1 and q.size >= THREADS_MIN_VALUES
-    if ahead_of_time is not None:
-        if parallel and releases_gil:  # the problems over plain threads
-            split_run(q.shape[0], lambda lo, hi: ahead_of_time.fps_batch_serial(
-                *(a[lo:hi] for a in batch), *args, out[lo:hi]))  # fmt: skip
-        else:
-            ahead_of_time.fps_batch_serial(*batch, *args, out)
-        return out
-    (_fps_batch if parallel else _fps_batch_serial)(*batch, *args, out)
-    return out
-
-
-def quantize_cpu(features: np.ndarray, out: np.ndarray, parallel: bool = False, ahead_of_time=None) -> np.ndarray:
-    """`fps.quantize_unit_features` of C-contiguous (N, D) float32 `features` into `out` ((N, D) int16), compiled:
-    the JIT kernel (rows over numba's threads with `parallel`) or the module compiled at install (rows over plain
-    threads with `parallel` where it releases the GIL)."""
-    if ahead_of_time is None:
-        (_quantize_parallel if parallel else _quantize)(features, out)
-    elif parallel and getattr(ahead_of_time, "RELEASES_GIL", False):
-        split_run(features.shape[0], lambda lo, hi: ahead_of_time.quantize(features[lo:hi], out[lo:hi]))
-    else:
-        ahead_of_time.quantize(features, out)
-    return out

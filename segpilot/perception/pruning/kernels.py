@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from segpilot.perception.pruning import aot, fps_cells, fps_cpu
+from segpilot.perception.pruning import aot, fps_host
 from segpilot.perception.pruning.fps import SERIAL_MAX, SNAP_SCALE, Workspace, greedy_fps, quantize_unit_features
 
 BACKENDS = ("auto", "torch", "cpu")
@@ -26,8 +26,19 @@ without a thread that holds the GIL for half a second beside it (first prune 575
 def warm_up() -> None:
     """Start loading the JIT kernels in the background (once per process; later when the ahead-of-time kernels
     can run meanwhile; never when those release the GIL, see `_jit_or_ahead_of_time`)."""
-    if fps_cpu.available() and not _ahead_of_time_threads():
-        fps_cpu.warm_up_async(AOT_WARM_DELAY_S if aot.module() is not None else 0.0)
+    if not _ahead_of_time_threads():
+        fps_host.warm_up_async(AOT_WARM_DELAY_S if aot.module() is not None else 0.0)
+
+
+def _compiled() -> bool:
+    """Whether a compiled kernel can run: the module built at install, or numba for the JIT ones."""
+    return aot.module() is not None or fps_host.numba_installed()
+
+
+def _numba_threads() -> int:
+    from segpilot.perception.pruning import fps_cpu
+
+    return fps_cpu.numba.get_num_threads()
 
 
 def _ahead_of_time_threads() -> bool:
@@ -38,14 +49,14 @@ def _ahead_of_time_threads() -> bool:
 
 def _jit_or_ahead_of_time():
     """(JIT kernels loaded, module compiled at install to run instead). Ahead-of-time kernels that release the GIL
-    are used for good, spread over plain threads (`fps_cpu.split_run`): loading the JIT ones on a background thread
+    are used for good, spread over plain threads (`fps_host.split_run`): loading the JIT ones on a background thread
     held the GIL and a core for 0.5-1 s at some point of the command (`segpilot ask` on a busy machine: view
     selection 0.31 -> 1.2-1.4 s, encoding 0.2 -> 0.9 s while it ran), for a warm call ~1 ms faster. Otherwise the
     JIT kernels load in the background (started here) and the serial ahead-of-time kernels run until then (None
     where not built)."""
     if _ahead_of_time_threads():
         return False, aot.module()
-    if fps_cpu.ready():
+    if fps_host.ready():
         return True, None
     warm_up()
     return False, aot.module()
@@ -59,7 +70,7 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
     the one compiled at install, or numba's JIT one where that is missing; rows over the cores either way).
     Small sets and other devices take `fps.quantize_unit_features`."""
     f = features.detach()
-    if f.device.type != "cpu" or f.ndim != 2 or f.numel() <= SERIAL_MAX or not fps_cpu.available():
+    if f.device.type != "cpu" or f.ndim != 2 or f.numel() <= SERIAL_MAX or not _compiled():
         return quantize_unit_features(features, scratch)
     ready, ahead_of_time = _jit_or_ahead_of_time()
     if not ready and ahead_of_time is None:
@@ -70,9 +81,9 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
         if scratch is None
         else scratch.get("quantize_i16", f.shape, torch.int16, f.device)
     )
-    # rows over numba's threads once the JIT kernels are loaded, over plain threads before (`fps_cpu.split_run`)
-    parallel = (fps_cpu.numba.get_num_threads() if ready else fps_cpu.threads()) > 1
-    fps_cpu.quantize_cpu(f.numpy(), out.numpy(), parallel=parallel, ahead_of_time=ahead_of_time)
+    # rows over numba's threads with the JIT kernels, over plain threads with those compiled at install
+    parallel = (_numba_threads() if ready else fps_host.threads()) > 1
+    fps_host.quantize_cpu(f.numpy(), out.numpy(), parallel=parallel, ahead_of_time=ahead_of_time)
     return out
 
 
@@ -93,14 +104,14 @@ def batched_fps(
     `q` (B, T, D) int16 are `fps.quantize_unit_features` grid units; the other arguments are
     those of `fps.greedy_fps`.
     """
-    use_cpu = backend == "cpu" or (backend == "auto" and q.device.type == "cpu" and fps_cpu.available())
+    use_cpu = backend == "cpu" or (backend == "auto" and q.device.type == "cpu" and _compiled())
     ahead_of_time = None
     if use_cpu and backend == "auto":
         # A fresh process: the serial kernels compiled at install run while the JIT ones load (same functions, same
         # indices); without them small problems take the torch kernel (same indices), large ones wait for the JIT.
         ready, ahead_of_time = _jit_or_ahead_of_time()
         if not ready and ahead_of_time is None:
-            use_cpu = fps_cpu.ready(wait=q.shape[0] * q.shape[1] > WAIT_FOR_COMPILED_TOKENS)
+            use_cpu = fps_host.ready(wait=q.shape[0] * q.shape[1] > WAIT_FOR_COMPILED_TOKENS)
     if not use_cpu:
         feats = q.double() / SNAP_SCALE  # exact dot products (see fps.py)
         return greedy_fps(feats, xyz, candidates, k, start, inv_dmax, w_geo, w_feat, bias)
@@ -109,7 +120,7 @@ def batched_fps(
     if bias is None:
         bias = torch.zeros(candidates.shape, dtype=torch.float32)
     # one problem (global mode, hierarchical's final pass): lazily refreshed 3D cells, same indices, cache-friendly
-    solve = fps_cells.greedy_fps_cells if q.shape[0] == 1 else fps_cpu.greedy_fps_cpu
+    solve = fps_host.greedy_fps_cells if q.shape[0] == 1 else fps_host.greedy_fps_cpu
     out = solve(
         q.contiguous().numpy(),
         pos.float().contiguous().numpy(),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from segpilot.perception.pruning import aot, fps_cpu
+from segpilot.perception.pruning import aot, fps_cpu, fps_host
 from segpilot.perception.pruning.fps import quantize_unit_features
 from segpilot.perception.synthetic import room_tokens
 
@@ -45,20 +45,20 @@ def _problem(views: int, side: int, dim: int, seed: int):
 @pytest.mark.parametrize("views,side,dim,seed", [(1, 9, 16, 0), (1, 17, 64, 1), (6, 7, 32, 2), (3, 12, 8, 3)])
 def test_ahead_of_time_kernels_return_the_jit_indices(module, views, side, dim, seed):
     args = _problem(views, side, dim, seed)
-    jit = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
-    ahead = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, ahead_of_time=module)
+    jit = fps_host.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
+    ahead = fps_host.greedy_fps_cpu(*args, 0.4, 0.6, ahead_of_time=module)
     assert (jit[:, 0] >= 0).all() and np.array_equal(jit, ahead)
 
 
 def test_threads_over_the_ahead_of_time_kernels_return_the_jit_indices(module):
     args = _problem(12, 17, 48, 7)  # 12 x 289 tokens: above PARALLEL_MIN_TOKENS
     assert module.RELEASES_GIL
-    jit = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
-    threaded = fps_cpu.greedy_fps_cpu(*args, 0.4, 0.6, parallel=True, ahead_of_time=module)
+    jit = fps_host.greedy_fps_cpu(*args, 0.4, 0.6, parallel=False)
+    threaded = fps_host.greedy_fps_cpu(*args, 0.4, 0.6, parallel=True, ahead_of_time=module)
     assert (jit[:, 0] >= 0).all() and np.array_equal(jit, threaded)
     f = torch.randn(1001, 64, generator=torch.Generator().manual_seed(3))
     out = np.empty(f.shape, np.int16)
-    fps_cpu.quantize_cpu(f.numpy(), out, parallel=True, ahead_of_time=module)
+    fps_host.quantize_cpu(f.numpy(), out, parallel=True, ahead_of_time=module)
     assert np.array_equal(out, quantize_unit_features(f).numpy())
 
 
@@ -114,44 +114,43 @@ def test_ahead_of_time_quantize_gives_the_torch_grid_units(module):
     f[0] = 0.0
     f[1, 2] = 1e6
     out = np.empty(f.shape, np.int16)
-    fps_cpu.quantize_cpu(f.numpy(), out, ahead_of_time=module)
+    fps_host.quantize_cpu(f.numpy(), out, ahead_of_time=module)
     assert np.array_equal(out, quantize_unit_features(f).numpy())
 
 
 @pytest.mark.parametrize("views,side,dim,seed", [(1, 17, 64, 1), (1, 23, 32, 4)])
 def test_ahead_of_time_cell_kernel_returns_the_jit_indices(module, views, side, dim, seed):
-    from segpilot.perception.pruning import fps_cells
 
     q, pos, valid, bias, cand, _, start, inv = _problem(views, side, dim, seed)
     k = np.array([int(cand.sum()) // 4], np.int64)
-    jit = fps_cells.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6)
-    ahead = fps_cells.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6, ahead_of_time=module)
+    jit = fps_host.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6)
+    ahead = fps_host.greedy_fps_cells(q, pos, valid, bias, cand, k, start, inv, 0.4, 0.6, ahead_of_time=module)
     assert (jit >= 0).all() and np.array_equal(jit, ahead)
 
 
 def test_with_installed_kernels_that_release_the_gil_no_jit_load_runs_beside_the_command():
-    """`make install` builds kernels that release the GIL; a process then never loads numba's JIT kernels on a
-    background thread (in `segpilot ask` that thread held the GIL and a core for 0.5-1 s, stretching view
-    selection and encoding), and its prunes on plain threads keep the JIT kernels' tokens."""
+    """`make install` builds kernels that release the GIL; a process then never imports numba (~0.15 s) nor loads
+    its JIT kernels on a background thread (in `segpilot ask` that thread held the GIL and a core for 0.5-1 s,
+    stretching view selection and encoding), and its prunes on plain threads keep the JIT kernels' tokens."""
     import subprocess
     import sys
 
     if aot.module() is None:
         pytest.skip("no ahead-of-time kernels in this checkout (`make install` builds them)")
     script = (
-        "import time\n"
-        "from segpilot.perception.pruning import fps_cpu, kernels\n"
+        "import sys, time\n"
+        "from segpilot.perception.pruning import fps_host, kernels\n"
         "from segpilot.perception.pruning.registry import make_pruner\n"
         "from segpilot.perception.synthetic import room_tokens\n"
         "t = room_tokens(12, (17, 17), 384, seed=4)\n"
         "p = make_pruner('segpruner', mode='per_view')\n"
         "a = p.select(t, 0.1).tolist()\n"
         "time.sleep(kernels.AOT_WARM_DELAY_S + 0.5)\n"
-        "started = fps_cpu._WARM_STARTED.is_set()\n"
-        "fps_cpu.ready(wait=True)\n"
+        "started, numba = fps_host._WARM_STARTED.is_set(), 'numba' in sys.modules\n"
+        "fps_host.ready(wait=True)\n"
         "b = make_pruner('segpruner', mode='per_view', backend='cpu')\n"
         "kernels._ahead_of_time_threads = lambda: False\n"
-        "print(started, a == b.select(t, 0.1).tolist(), fps_cpu.ready())\n"
+        "print(started, numba, a == b.select(t, 0.1).tolist(), fps_host.ready())\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
-    assert out.stdout.split() == ["False", "True", "True"], out.stdout + out.stderr
+    assert out.stdout.split() == ["False", "False", "True", "True"], out.stdout + out.stderr

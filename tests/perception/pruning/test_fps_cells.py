@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from segpilot.perception.pruning import fps_cells, fps_cpu
+from segpilot.perception.pruning import fps_cpu, fps_host
 from segpilot.perception.pruning.fps import quantize_unit_features
 from segpilot.perception.synthetic import room_tokens
 
@@ -27,7 +27,7 @@ def _both(q, pos, valid, bias, cand, k, w_geo, inv_dmax=0.2):
     start = np.array([int(np.flatnonzero(cand[0])[0])], np.int64)
     args = (q, pos, valid, bias, cand, np.array([k], np.int64), start, np.full(1, inv_dmax, np.float32), w_geo,
             1.0 - w_geo)  # fmt: skip
-    return fps_cpu.greedy_fps_cpu(*args, parallel=False), fps_cells.greedy_fps_cells(*args)
+    return fps_host.greedy_fps_cpu(*args, parallel=False), fps_host.greedy_fps_cells(*args)
 
 
 @pytest.mark.parametrize(
@@ -73,9 +73,9 @@ def test_all_candidates_no_positions_and_zero_features():
 
 
 def test_grid_resolution_grows_with_the_tokens():
-    assert fps_cells.cells_per_axis(100) == 4
-    assert fps_cells.cells_per_axis(8748) == 10 and fps_cells.cells_per_axis(34992) == 16
-    assert fps_cells.cells_per_axis(10**7) == 32
+    assert fps_host.cells_per_axis(100) == 4
+    assert fps_host.cells_per_axis(8748) == 10 and fps_host.cells_per_axis(34992) == 16
+    assert fps_host.cells_per_axis(10**7) == 32
 
 
 def test_int16_dot_is_exact_at_the_grid_extremes():

@@ -83,7 +83,7 @@ def test_serial_and_parallel_compiled_scans_keep_the_same_indices():
     import numpy as np
 
     from segpilot.perception.pruning.fps import quantize_unit_features
-    from segpilot.perception.pruning.fps_cpu import greedy_fps_cpu
+    from segpilot.perception.pruning.fps_host import greedy_fps_cpu
 
     tokens = room_tokens(n_views=4, grid_hw=(17, 17), dim=32, seed=5)  # 1156 tokens
     q = quantize_unit_features(tokens.features).numpy()
@@ -98,7 +98,7 @@ def test_serial_and_parallel_compiled_scans_keep_the_same_indices():
         serial, parallel = greedy_fps_cpu(*args, parallel=False), greedy_fps_cpu(*args, parallel=True)
         assert (serial >= 0).all() and np.array_equal(serial, parallel)
         if b == 1:
-            from segpilot.perception.pruning.fps_cells import greedy_fps_cells
+            from segpilot.perception.pruning.fps_host import greedy_fps_cells
 
             assert np.array_equal(serial, greedy_fps_cells(*args))
 
@@ -110,14 +110,14 @@ def test_a_fresh_process_prunes_the_same_tokens_before_and_after_the_compiled_ke
     import sys
 
     script = (
-        "from segpilot.perception.pruning import fps_cpu\n"
+        "from segpilot.perception.pruning import fps_host\n"
         "from segpilot.perception.pruning.registry import make_pruner\n"
         "from segpilot.perception.synthetic import room_tokens\n"
         "t = room_tokens(6, (7, 7), 32, seed=2)\n"
         "p = make_pruner('segpruner')\n"
-        "before = p.select(t, 0.2).tolist(); loaded = fps_cpu.ready()\n"
-        "fps_cpu.ready(wait=True)\n"
-        "print(before == p.select(t, 0.2).tolist(), loaded, fps_cpu.ready())\n"
+        "before = p.select(t, 0.2).tolist(); loaded = fps_host.ready()\n"
+        "fps_host.ready(wait=True)\n"
+        "print(before == p.select(t, 0.2).tolist(), loaded, fps_host.ready())\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
     same, *_ = out.stdout.split()
@@ -149,18 +149,18 @@ def _torch_grid_units(f: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("parallel", [False, True])
 def test_large_inputs_quantize_in_one_compiled_pass_to_the_same_grid_units(parallel):
     # above SERIAL_MAX the CPU path quantizes with the compiled kernel (one pass instead of torch's five)
-    from segpilot.perception.pruning import fps_cpu, kernels
+    from segpilot.perception.pruning import fps_cpu, fps_host, kernels
     from segpilot.perception.pruning.fps import SERIAL_MAX, Workspace
 
     if not fps_cpu.available():
         pytest.skip("numba missing")
-    fps_cpu.ready(wait=True)
+    fps_host.ready(wait=True)
     gen = torch.Generator().manual_seed(7)
     f = torch.randn(SERIAL_MAX // 256 + 3, 256, generator=gen) * torch.rand(SERIAL_MAX // 256 + 3, 1, generator=gen)
     f[0] = 0.0
     f[1, 0] = 1e6
     out = np.empty(f.shape, np.int16)
-    fps_cpu.quantize_cpu(f.numpy(), out, parallel=parallel)
+    fps_host.quantize_cpu(f.numpy(), out, parallel=parallel)
     assert np.array_equal(out, _torch_grid_units(f).numpy())
     assert torch.equal(kernels.quantize(f, Workspace()), torch.from_numpy(out))
 
