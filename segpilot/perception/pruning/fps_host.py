@@ -59,7 +59,7 @@ def threads() -> int:
     return _THREADS[0] if _THREADS else cores()
 
 
-_POOL: list[ThreadPoolExecutor] = []
+_POOL: list[tuple[int, ThreadPoolExecutor]] = []  # (workers, pool): grown, never shrunk
 _POOL_LOCK = threading.Lock()
 
 
@@ -74,9 +74,11 @@ def split_run(n_items: int, run) -> None:
         run(0, n_items)
         return
     with _POOL_LOCK:
-        if not _POOL or _POOL[0]._max_workers < chunks - 1:
-            _POOL[:] = [ThreadPoolExecutor(chunks - 1, thread_name_prefix="segpilot-fps")]
-        pool = _POOL[0]
+        if not _POOL or _POOL[0][0] < chunks - 1:
+            if _POOL:
+                _POOL[0][1].shutdown(wait=False)  # its idle threads exit; calls already queued there still run
+            _POOL[:] = [(chunks - 1, ThreadPoolExecutor(chunks - 1, thread_name_prefix="segpilot-fps"))]
+        pool = _POOL[0][1]
     bounds = [n_items * i // chunks for i in range(chunks + 1)]
     futures = [pool.submit(run, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
     run(bounds[0], bounds[1])
