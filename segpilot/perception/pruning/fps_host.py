@@ -38,6 +38,11 @@ def _jit():
     return fps_cpu
 
 
+def numba_threads() -> int:
+    """numba's thread count (imports numba)."""
+    return _jit().numba.get_num_threads()
+
+
 def cores() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -125,7 +130,7 @@ def greedy_fps_cpu(
     # 12 x 49 tokens took up to 28 ms over two threads on a busy machine, 10 ms in one).
     releases_gil = getattr(ahead_of_time, "RELEASES_GIL", False)
     if parallel is None and ahead_of_time is None:
-        parallel = _jit().numba.get_num_threads() > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
+        parallel = numba_threads() > 1 and q.shape[0] * q.shape[1] >= PARALLEL_MIN_TOKENS
     elif parallel is None:
         parallel = releases_gil and threads() > 1 and q.size >= THREADS_MIN_VALUES
     if ahead_of_time is not None:

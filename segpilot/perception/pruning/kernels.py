@@ -35,12 +35,6 @@ def _compiled() -> bool:
     return aot.module() is not None or fps_host.numba_installed()
 
 
-def _numba_threads() -> int:
-    from segpilot.perception.pruning import fps_cpu
-
-    return fps_cpu.numba.get_num_threads()
-
-
 def _ahead_of_time_threads() -> bool:
     """Whether this install's ahead-of-time kernels release the GIL (then they run on plain threads)."""
     module = aot.module()
@@ -82,7 +76,7 @@ def quantize(features: Tensor, scratch: Workspace | None = None) -> Tensor:
         else scratch.get("quantize_i16", f.shape, torch.int16, f.device)
     )
     # rows over numba's threads with the JIT kernels, over plain threads with those compiled at install
-    parallel = (_numba_threads() if ready else fps_host.threads()) > 1
+    parallel = (fps_host.numba_threads() if ready else fps_host.threads()) > 1
     fps_host.quantize_cpu(f.numpy(), out.numpy(), parallel=parallel, ahead_of_time=ahead_of_time)
     return out
 
