@@ -28,6 +28,14 @@ def _questions(folder: Path, split: str) -> list:
         raise SystemExit(str(exc)) from None
 
 
+def _shapes(folder: Path) -> int:
+    """The small-object mesh version a make-qa folder was rendered with (1 before versions were recorded)."""
+    try:
+        return int(read_json(folder / "summary.json", "make-qa summary").get("shapes", 1))
+    except SegpilotError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def _link_rooms(src: Path, out: Path, items: list) -> None:
     for scene_id in sorted({q["scene_id"] for q in items}):
         for sub, names in (("scans", [scene_id]), ("scenes", [f"{scene_id}.json", f"{scene_id}.ply"])):
@@ -47,6 +55,9 @@ def main() -> None:
     args = ap.parse_args()
     for sub in ("scans", "scenes"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
+    versions = {src: _shapes(src) for src in [args.first, *args.all_splits]}
+    if len(set(versions.values())) > 1:
+        raise SystemExit(f"sources rendered with different small-object shapes, not mixed: {versions}")
     train, val = _questions(args.first, "train"), _questions(args.first, "val")
     _link_rooms(args.first, args.out, train + val)
     for extra in args.all_splits:

@@ -312,7 +312,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
             raise SegpilotError(f"--scenes must be >= 1, got {args.scenes}")
         if args.workers < 1:
             raise SegpilotError(f"--workers must be >= 1, got {args.workers}")
-        summary = make_qa(args.out, args.scenes, args.seed, workers=args.workers, balanced=not args.no_balance)
+        summary = make_qa(args.out, args.scenes, args.seed, workers=args.workers, balanced=not args.no_balance,
+                          shapes=args.shapes)
         print(json.dumps(summary, indent=1))
         print(f"wrote {args.out}/scans/, ScanQA_v1.0_{{train,val,test}}.json and summary.json")
     elif args.sim == "run-vla":
@@ -342,7 +343,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     elif args.sim == "habitat-scan":
         print(f"wrote {commands.habitat_scan(args.habitat, args.out, args.episodes_file, args.gpu_device_id)}")
     elif args.sim == "render":
-        for path in commands.render(args.seed, args.out):
+        for path in commands.render(args.seed, args.out, shapes=args.shapes):
             print(f"wrote {path}")
     else:
         if args.episodes < 1:

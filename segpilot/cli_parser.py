@@ -257,12 +257,16 @@ def _sim(sim: argparse.ArgumentParser) -> None:
     mq.add_argument("--seed", type=int, default=0, help="seed of the first room (room i uses seed + i)")
     mq.add_argument("--out", type=pth, required=True, help="output folder")
     mq.add_argument("--workers", type=int, default=1, help="rooms rendered in parallel processes (default 1)")
+    mq.add_argument("--shapes", type=int, choices=(1, 2), default=1,
+                    help="small-object mesh version: 1 (default) one cylinder for cup / vase / bottle, 2 a silhouette "
+                         "per category")  # fmt: skip
     mq.add_argument("--no-balance", action="store_true",
                     help="keep every templated question (default: rebalance answers so no type, template or exact "
                          "question is answerable above 40%% without the image)")  # fmt: skip
     rd = sim_sub.add_parser("render", help="montage (rgb, depth, ids) and top-down map of a generated room")
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--out", type=pth, required=True)
+    rd.add_argument("--shapes", type=int, choices=(1, 2), default=1, help="small-object mesh version (see make-qa)")
     ex = sim_sub.add_parser("expert", help="run the shortest-path expert on generated navigation episodes")
     ex.add_argument("--episodes", type=int, default=20)
     ex.add_argument("--seed", type=int, default=0)

@@ -15,12 +15,13 @@ from segpilot.sim.planning import ShortestPathExpert, distance_field, goal_regio
 from segpilot.sim.scenes import generate_scene
 
 
-def render(seed: int, out: Path, views: int = 4) -> list[Path]:
-    """Montage (RGB / depth / ids) of a few views of scene `seed` and its top-down map."""
+def render(seed: int, out: Path, views: int = 4, shapes: int = 1) -> list[Path]:
+    """Montage (RGB / depth / ids) of a few views of scene `seed` (small-object mesh version `shapes`) and its
+    top-down map."""
     from segpilot.viz.sim_views import montage, top_down_map
 
     out.mkdir(parents=True, exist_ok=True)
-    scene = generate_scene(seed)
+    scene = generate_scene(seed, shapes=shapes)
     scene.save(out)
     sim = EmbeddedSimulator(scene)
     x, y = free_point_near(sim, scene.width / 2, scene.depth / 2)

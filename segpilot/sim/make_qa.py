@@ -178,8 +178,8 @@ def colour_recovery(scene: Scene, observations, min_pixels: int = VISIBLE_PIXELS
 
 def _room(args) -> dict:
     """Render one room and build its question records (a worker of `make_qa`)."""
-    out, seed, config = args
-    scene = generate_scene(seed)
+    out, seed, config, shapes = args
+    scene = generate_scene(seed, shapes=shapes)
     scene.save(out / "scenes")
     poses, observations = render_scan(scene, out / "scans" / scene.scene_id, config)
     visible = [set(np.flatnonzero(np.bincount(o.object_ids.ravel()) >= VISIBLE_PIXELS)) for o in observations]
@@ -209,6 +209,7 @@ def make_qa(
     splits=(0.7, 0.15),
     workers: int = 1,
     balanced: bool = True,
+    shapes: int = 1,
 ) -> dict:
     """Generate scenes, render them, write ScanQA-format splits; returns the summary dict.
 
@@ -216,7 +217,8 @@ def make_qa(
     held-out room shares a seed with a training room. With `balanced`, each split keeps only the
     questions `qa_balance.balance` accepts (no answer dominates its type, template or exact
     question); the summary reports the question-only baselines and how well rendered colours
-    can be told apart. `workers` render rooms in parallel processes."""
+    can be told apart. `workers` render rooms in parallel processes; `shapes` is the small-object mesh version
+    (`scenes.SHAPES`)."""
     from segpilot.sim.qa_balance import balance, question_only_baselines
 
     out = Path(out)
@@ -225,7 +227,7 @@ def make_qa(
     n_val = max(1, round(n_scenes * splits[1])) if n_scenes >= 3 else 0
     n_test = max(1, round(n_scenes * (1.0 - splits[0] - splits[1]))) if n_scenes >= 3 else 0
     n_train = n_scenes - n_val - n_test
-    jobs = [(out, seed + i, config) for i in range(n_scenes)]
+    jobs = [(out, seed + i, config, shapes) for i in range(n_scenes)]
     if workers > 1:
         import multiprocessing
 
@@ -259,7 +261,7 @@ def make_qa(
     total = sum(per_type.values())
     names = sorted({k.split("|")[0] for k in colours})
     summary = {
-        "schema_version": 2, "scenes": n_scenes, "seed": seed, "frames": frames,
+        "schema_version": 2, "scenes": n_scenes, "seed": seed, "shapes": shapes, "frames": frames,
         "rooms": {"train": n_train, "val": n_val, "test": n_test},
         "questions": {s: len(v) for s, v in records.items()}, "questions_before_balancing": generated,
         "balanced": balanced, "type_mix": dict(per_type),

@@ -21,6 +21,11 @@ from segpilot.sim.meshes import Mesh, box_mesh, cylinder_mesh, read_ply, sphere_
 
 SCHEMA_VERSION = 1
 WALL_HEIGHT = 2.5
+SHAPES = (1, 2)
+"""Small-object mesh versions. 1: cup, vase and bottle are one cylinder each (told apart by their proportions only),
+lamp and plant a stem under a ball. 2: every category its own silhouette (`_small_mesh_v2`). Placement, colours and
+the scene graph do not depend on it; 1 stays the default until the default QA model is trained on 2 (version 1
+rooms are what the committed model, the golden outputs and the recorded habitat-sim export were made from)."""
 from segpilot.nav.vocab import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL, WALL_COLOURS  # noqa: F401,E402
 
 SIZES = {"small": 1.0, "large": 1.6}
@@ -66,6 +71,7 @@ class Scene:
     depth: float
     objects: list[SceneObject] = field(default_factory=list)
     mesh: Mesh | None = None
+    shapes: int = 1  # small-object mesh version (`SHAPES`)
 
     def by_id(self, object_id: int) -> SceneObject:
         for o in self.objects:
@@ -86,6 +92,8 @@ class Scene:
             "frame": "world, metres, z up", "room": {"width": self.width, "depth": self.depth, "height": WALL_HEIGHT},
             "mesh": f"{self.scene_id}.ply", "objects": [asdict(o) for o in self.objects],
         }  # fmt: skip
+        if self.shapes != 1:  # version 1 graphs stay byte-identical to those written before versions existed
+            graph["shapes"] = self.shapes
         path = folder / f"{self.scene_id}.json"
         path.write_text(json.dumps(graph, indent=1))
         return path
@@ -99,18 +107,21 @@ class Scene:
             raise SegpilotError(f"{graph_path}: expected a segpilot scene graph with schema_version {SCHEMA_VERSION}")
         try:
             objects = [SceneObject(**o) for o in g["objects"]]
-            scene = Scene(g["scene_id"], g["seed"], g["room"]["width"], g["room"]["depth"], objects)
+            scene = Scene(g["scene_id"], g["seed"], g["room"]["width"], g["room"]["depth"], objects,
+                          shapes=int(g.get("shapes", 1)))
         except (KeyError, TypeError) as exc:
             raise SegpilotError(f"{graph_path}: malformed scene graph ({exc})") from None
         scene.mesh = read_ply(graph_path.parent / g["mesh"])
         return scene
 
 
-def generate_scene(seed: int, scene_id: str | None = None) -> Scene:
-    """A furnished room, identical for the same seed."""
+def generate_scene(seed: int, scene_id: str | None = None, shapes: int = 1) -> Scene:
+    """A furnished room, identical for the same seed (and `shapes`, the small-object mesh version in `SHAPES`)."""
+    if shapes not in SHAPES:
+        raise SegpilotError(f"shapes must be one of {SHAPES}, got {shapes!r}")
     rng = np.random.default_rng(seed)
     width, depth = float(rng.uniform(5.0, 7.5)), float(rng.uniform(4.5, 6.5))
-    scene = Scene(scene_id or f"synth{seed:05d}_00", seed, round(width, 3), round(depth, 3))
+    scene = Scene(scene_id or f"synth{seed:05d}_00", seed, round(width, 3), round(depth, 3), shapes=shapes)
     meshes: list[Mesh] = []
     _add_structure(scene, meshes, rng)
     placed: list[tuple[np.ndarray, np.ndarray]] = []  # footprints (lo_xy, hi_xy) incl. margins
@@ -126,7 +137,7 @@ def generate_scene(seed: int, scene_id: str | None = None) -> Scene:
     # (counting them needs more than one view).
     palette = [str(c) for c in rng.choice(SMALL, size=5, replace=False)]
     for _ in range(int(rng.integers(10, 16))):
-        _place_small(scene, meshes, rng, placed, palette)
+        _place_small(scene, meshes, rng, placed, palette, shapes)
     scene.mesh = Mesh.concat(meshes)
     return scene
 
@@ -212,7 +223,7 @@ def _support_top(obj: SceneObject) -> float:
     return {"table": 0.76, "shelf": 0.54, "cabinet": obj.bbox_max[2], "bed": obj.bbox_max[2]}[obj.category]
 
 
-def _place_small(scene, meshes, rng, placed, palette) -> None:
+def _place_small(scene, meshes, rng, placed, palette, shapes: int = 1) -> None:
     category = str(rng.choice(palette))
     colour = str(rng.choice(list(COLOURS)))
     size = str(rng.choice(list(SIZES)))
@@ -247,7 +258,7 @@ def _place_small(scene, meshes, rng, placed, palette) -> None:
         return
     obj = SceneObject(_new_id(scene), category, colour, "object", [*lo, z0], [*hi, z0 + h], size, support, near)
     scene.objects.append(obj)
-    meshes.append(_small_mesh(obj, COLOURS[colour]))
+    meshes.append((_small_mesh if shapes == 1 else _small_mesh_v2)(obj, COLOURS[colour]))
     if support is None:
         placed.append((lo - 0.05, hi + 0.05))
 
@@ -269,3 +280,41 @@ def _small_mesh(obj: SceneObject, rgb) -> Mesh:
         head = sphere_mesh([c[0], c[1], hi[2] - r], r, rgb, obj.id)
         return Mesh.concat([stem, head])
     return cylinder_mesh(c[:2], lo[2], hi[2], r, rgb, obj.id)  # cup, vase, bottle
+
+
+def _small_mesh_v2(obj: SceneObject, rgb) -> Mesh:
+    """Version 2: a silhouette per category, inside the object's bounding box (the scene graph's box stays exact).
+
+    Why: with version 1 the commonest wrong answers of the QA model were cup / vase -> bottle and plant -> lamp, the
+    pairs that share a mesh. Here a cup is a squat drum with a handle, a bottle a body with shoulders and a thin
+    neck, a vase a bulb with a flared lip, a lamp a wide shade on a thin pole, a plant a ball of leaves in a pot.
+    """
+    lo, hi = np.asarray(obj.bbox_min), np.asarray(obj.bbox_max)
+    c, r = (lo + hi) / 2, (hi[0] - lo[0]) / 2
+    z0, h = lo[2], hi[2] - lo[2]
+    parts: list[Mesh]
+    if obj.category == "cup":
+        body = cylinder_mesh(c[:2], z0, hi[2], 0.72 * r, rgb, obj.id)
+        handle = box_mesh([c[0] + 0.72 * r, c[1] - 0.12 * r, z0 + 0.25 * h], [hi[0], c[1] + 0.12 * r, z0 + 0.8 * h],
+                          rgb, obj.id)  # fmt: skip
+        parts = [body, handle]
+    elif obj.category == "bottle":
+        parts = [cylinder_mesh(c[:2], z0, z0 + 0.6 * h, r, rgb, obj.id),
+                 cylinder_mesh(c[:2], z0 + 0.6 * h, z0 + 0.72 * h, 0.62 * r, rgb, obj.id),
+                 cylinder_mesh(c[:2], z0 + 0.72 * h, hi[2], 0.3 * r, rgb, obj.id)]  # fmt: skip
+    elif obj.category == "vase":
+        bulb = min(r, 0.3 * h)
+        parts = [sphere_mesh([c[0], c[1], z0 + bulb], bulb, rgb, obj.id),
+                 cylinder_mesh(c[:2], z0 + 1.6 * bulb, hi[2] - 0.12 * h, 0.4 * r, rgb, obj.id),
+                 cylinder_mesh(c[:2], hi[2] - 0.12 * h, hi[2], 0.8 * r, rgb, obj.id)]  # fmt: skip
+    elif obj.category == "lamp":
+        parts = [cylinder_mesh(c[:2], z0, z0 + 0.05 * h, 0.55 * r, rgb, obj.id),
+                 cylinder_mesh(c[:2], z0 + 0.05 * h, z0 + 0.62 * h, 0.1 * r, rgb, obj.id),
+                 cylinder_mesh(c[:2], z0 + 0.62 * h, hi[2], r, rgb, obj.id)]  # fmt: skip
+    elif obj.category == "plant":
+        leaves = min(r, 0.375 * h)
+        parts = [cylinder_mesh(c[:2], z0, z0 + 0.3 * h, 0.6 * r, rgb, obj.id),
+                 sphere_mesh([c[0], c[1], hi[2] - leaves], leaves, rgb, obj.id)]  # fmt: skip
+    else:
+        return _small_mesh(obj, rgb)  # book, box, ball: already distinct
+    return Mesh.concat(parts)

@@ -92,3 +92,21 @@ def test_balancing_caps_every_answer_share_and_baselines_measure_it():
     half = len(kept) // 2
     assert question_only_baselines(kept[:half], kept[half:])["place"]["best"] <= 40
     assert template("What color is the red box on the table?") == "what color is the <x> <x> on the <x>?"
+
+
+def test_make_qa_records_the_shapes_version_and_combining_refuses_to_mix_versions(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    summary = make_qa(tmp_path / "v2", 1, seed=22, shapes=2)
+    assert summary["shapes"] == 2
+    graph = json.loads(next((tmp_path / "v2" / "scenes").glob("*.json")).read_text())
+    assert graph["shapes"] == 2
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    (v1 / "summary.json").write_text(json.dumps({"scenes": 1}))  # written before versions were recorded: 1
+    script = Path(__file__).resolve().parents[2] / "scripts" / "qa_combine.py"
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "v2"), "--all-splits", str(v1), "--out",
+                          str(tmp_path / "both")], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode != 0 and "different small-object shapes" in run.stderr
