@@ -109,7 +109,7 @@ class Scene:
             objects = [SceneObject(**o) for o in g["objects"]]
             scene = Scene(g["scene_id"], g["seed"], g["room"]["width"], g["room"]["depth"], objects,
                           shapes=int(g.get("shapes", 1)))
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise SegpilotError(f"{graph_path}: malformed scene graph ({exc})") from None
         scene.mesh = read_ply(graph_path.parent / g["mesh"])
         return scene
