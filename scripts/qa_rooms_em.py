@@ -1,7 +1,7 @@
 """EM@1 of a QA model on the regression rooms of `tests/policies/qa/test_default_model.py` (seeds 7100, 7101).
 
-Prints the `MEASURED` table that test keeps (all tokens and SeGPruner at 9%), computed through the same code path
-(`ask_many`: coverage views, encoded and pruned once per room, every templated question of its questions.json):
+Prints the `MEASURED` table that test keeps (all tokens and SeGPruner at 9%), computed by the test's own
+`ask_rooms` (coverage views, encoded and pruned once per room, every templated question of its questions.json):
 
     python scripts/qa_rooms_em.py [--model DIR]    # default: the committed model
 """
@@ -9,15 +9,14 @@ Prints the `MEASURED` table that test keeps (all tokens and SeGPruner at 9%), co
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
-from segpilot.eval.qa_runs import ask_many
-from segpilot.pipeline import PruneConfig
-from segpilot.sim.cached_scan import generated_scan
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the test module holds the rooms
 
-SEEDS = (7100, 7101)
-BUDGETS = (1.0, 0.09)
+from segpilot.sim.cached_scan import generated_scan  # noqa: E402
+from tests.policies.qa.test_default_model import MEASURED, SEEDS, ask_rooms  # noqa: E402
 
 
 def main() -> None:
@@ -27,12 +26,8 @@ def main() -> None:
     measured = {}
     with tempfile.TemporaryDirectory() as root:
         rooms = [generated_scan(seed, root=Path(root)) for seed in SEEDS]
-        for budget in BUDGETS:
-            right = total = 0
-            for scan in rooms:
-                result = ask_many(scan / "questions.json", args.model, scan, PruneConfig(budget_fraction=budget), 8,
-                                  False)  # fmt: skip
-                right, total = right + result["right"], total + result["scored"]
+        for budget in MEASURED:
+            right, total, _ = ask_rooms(rooms, budget, args.model)
             measured[budget] = round(100.0 * right / total, 1)
             print(f"budget {budget}: {right} / {total} right", flush=True)
     print(f"MEASURED = {measured}")

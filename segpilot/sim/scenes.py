@@ -21,11 +21,6 @@ from segpilot.sim.meshes import Mesh, box_mesh, cylinder_mesh, read_ply, sphere_
 
 SCHEMA_VERSION = 1
 WALL_HEIGHT = 2.5
-SHAPES = (1, 2)
-"""Small-object mesh versions. 1: cup, vase and bottle are one cylinder each (told apart by their proportions only),
-lamp and plant a stem under a ball. 2: every category its own silhouette (`_small_mesh_v2`). Placement, colours and
-the scene graph do not depend on it; 1 stays the default until the default QA model is trained on 2 (version 1
-rooms are what the committed model, the golden outputs and the recorded habitat-sim export were made from)."""
 from segpilot.nav.vocab import COLOURS, FURNITURE, FURNITURE_COLOURS, SMALL, WALL_COLOURS  # noqa: F401,E402
 
 SIZES = {"small": 1.0, "large": 1.6}
@@ -258,7 +253,7 @@ def _place_small(scene, meshes, rng, placed, palette, shapes: int = 1) -> None:
         return
     obj = SceneObject(_new_id(scene), category, colour, "object", [*lo, z0], [*hi, z0 + h], size, support, near)
     scene.objects.append(obj)
-    meshes.append((_small_mesh if shapes == 1 else _small_mesh_v2)(obj, COLOURS[colour]))
+    meshes.append(_SMALL_MESHES[shapes](obj, COLOURS[colour]))
     if support is None:
         placed.append((lo - 0.05, hi + 0.05))
 
@@ -318,3 +313,11 @@ def _small_mesh_v2(obj: SceneObject, rgb) -> Mesh:
     else:
         return _small_mesh(obj, rgb)  # book, box, ball: already distinct
     return Mesh.concat(parts)
+
+
+_SMALL_MESHES = {1: _small_mesh, 2: _small_mesh_v2}
+SHAPES = tuple(_SMALL_MESHES)
+"""Small-object mesh versions. 1: cup, vase and bottle are one cylinder each (told apart by their proportions only),
+lamp and plant a stem under a ball. 2: every category its own silhouette (`_small_mesh_v2`). Placement, colours and
+the scene graph do not depend on it; 1 stays the default until the default QA model is trained on 2 (version 1
+rooms are what the committed model, the golden outputs and the recorded habitat-sim export were made from)."""

@@ -49,14 +49,23 @@ def rooms(tmp_path_factory):
     return [generated_scan(seed, root=root) for seed in SEEDS]
 
 
+def ask_rooms(rooms, budget: float, model=None) -> tuple[int, int, list[dict]]:
+    """(right, scored, answers) over every example question of the rooms, as `ask --questions` answers them
+    (`scripts/qa_rooms_em.py` prints `MEASURED` with it)."""
+    right = total = 0
+    answers = []
+    for scan in rooms:
+        result = ask_many(scan / "questions.json", model, scan, PruneConfig(budget_fraction=budget), 8, False)
+        right, total = right + result["right"], total + result["scored"]
+        answers += result["answers"]
+    return right, total, answers
+
+
 @pytest.mark.parametrize("budget", [1.0, 0.09])
 def test_default_model_answers_held_out_rooms(rooms, budget, tmp_path):
-    right = total = 0
-    for scan in rooms:
-        result = ask_many(scan / "questions.json", None, scan, PruneConfig(budget_fraction=budget), 8, False)
-        right, total = right + result["right"], total + result["scored"]
-        kept = {r["tokens_kept"] for r in result["answers"]}
-        assert kept == {round(budget * 12 * 196)}  # 12 coverage views x 14 x 14 patches
+    right, total, answers = ask_rooms(rooms, budget)
+    kept = {r["tokens_kept"] for r in answers}
+    assert kept == {round(budget * 12 * 196)}  # 12 coverage views x 14 x 14 patches
     em = 100.0 * right / total
     assert total >= 60
     assert em >= MEASURED[budget] - MARGIN, f"budget {budget}: EM@1 {em:.1f} on {total} questions, " \
