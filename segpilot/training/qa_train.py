@@ -39,6 +39,7 @@ from segpilot.pipeline import PruneConfig, load_views
 from segpilot.policies.qa.build import build_llava
 from segpilot.policies.qa.llava import LlavaAdapter
 from segpilot.policies.qa.position3d import POSITION_3D_CONFIG_KEY
+from segpilot.training.qa_grow import grow_language_model
 from segpilot.training.qa_loss import shared_prefix_loss
 from segpilot.training.qa_room_cache import RoomCache
 
@@ -106,6 +107,10 @@ class TrainConfig:
     """A checkpoint (and the log so far) is written this often."""
     init_from: str = ""
     """Continue from this checkpoint folder (its weights and tokenizer); empty = from scratch."""
+    grow_lm_layers: int = 0
+    """With init_from: insert this many identity-initialised decoder layers into the checkpoint's LM before
+    training (`qa_grow`, LLaMA Pro block expansion: the grown model first answers exactly as the checkpoint
+    did); 0 = keep its depth."""
     encode_cache: str = ""
     """Folder caching each room's coverage view ids and, keyed by the frozen tower's weights, its encoded tokens
     and SeGPruner selections (`qa_room_cache`): a continued run skips re-encoding (~16 min for 1,424 rooms on 2
@@ -124,6 +129,9 @@ class TrainConfig:
             raise SegpilotError("lr, tower_lr, max_minutes and checkpoint_minutes must be > 0")
         if self.tower_minutes < 0 or self.tower_extra_frames < 0 or self.grounding_weight < 0:
             raise SegpilotError("tower_minutes, tower_extra_frames and grounding_weight must be >= 0")
+        if self.grow_lm_layers < 0 or (self.grow_lm_layers and not self.init_from):
+            raise SegpilotError(f"grow_lm_layers {self.grow_lm_layers}: must be >= 0, and > 0 only with init_from "
+                                "(a model from scratch takes lm_layers)")  # fmt: skip
 
 
 def build_tokenizer(items: list[ScanQAItem]):
@@ -254,6 +262,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     val_path = data / "ScanQA_v1.0_val.json"
     val_items = load_scanqa(val_path) if val_path.exists() else []
     model, tokenizer = _load(cfg, train_items + val_items)
+    grown = grow_language_model(model, cfg.grow_lm_layers) if cfg.grow_lm_layers else []
     adapter = LlavaAdapter(model, tokenizer)
     vision = adapter.vision
     by_scene: dict[str, list[ScanQAItem]] = {}
@@ -262,6 +271,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     cache = RoomCache(cfg.encode_cache) if cfg.encode_cache else None
     views = {s: _view_ids(data / "scans" / s, cfg.views, cache) for s in sorted(by_scene)}
     summary: dict = {"config": asdict(cfg), "rooms": len(by_scene), "questions": len(train_items)}
+    if grown:
+        summary["grown_lm_layers"] = {"inserted_at": grown, "lm_layers": len(model.model.language_model.layers)}
     rng = random.Random(cfg.seed)
     # Stage 1: the tower learns to see.
     if cfg.tower_minutes > 0:
