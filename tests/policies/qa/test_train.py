@@ -74,6 +74,42 @@ def test_shared_prefix_loss_equals_the_one_sequence_loss_inference_reads():
     np.testing.assert_allclose(batched.item(), nll / count, rtol=1e-4)
 
 
+def test_packed_grounding_loss_equals_each_questions_own_sequence():
+    """The grounding term read from the packed suffixes equals the one read from each question's own full prompt
+    (middle-layer hidden state at its last prompt position against the visual tokens')."""
+    items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"], object_ids=(7,)),
+             ScanQAItem("q1", "s", "Where is the cup?", ["on the table"], object_ids=(9,)),
+             ScanQAItem("q2", "s", "How many cups are there?", ["two", "2"], object_ids=(9, 3))]  # fmt: skip
+    tok = build_tokenizer(items)
+    torch.manual_seed(0)
+    adapter = LlavaAdapter(build_model(TrainConfig(**TINY), len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+    visual, objects = torch.randn(6, 32), torch.tensor([0, 7, 7, 3, 9, 0])
+    answer_only = shared_prefix_loss(adapter, visual, items).item()
+    both = shared_prefix_loss(adapter, visual, items, objects, grounding_weight=0.7).item()
+    lm = adapter.model.model.language_model
+    layer, terms = len(lm.layers) // 2, []
+    n_pre, prefix_keys = _visual_hidden(lm, adapter, visual, layer)
+    for item in items:
+        prompt = adapter.prompt_embeddings(_Tokens(visual), torch.arange(6), item.question)
+        hidden = lm(inputs_embeds=prompt, output_hidden_states=True).hidden_states[layer][0]
+        keys = hidden[n_pre : n_pre + 6]
+        np.testing.assert_allclose(keys.detach().numpy(), prefix_keys, atol=1e-5)  # the same visual positions
+        scores = hidden[-1] @ keys.T / keys.shape[1] ** 0.5
+        target = torch.isin(objects, torch.tensor(item.object_ids))
+        terms.append((torch.logsumexp(scores, 0) - torch.logsumexp(scores[target], 0)).item())
+    np.testing.assert_allclose(both, answer_only + 0.7 * np.mean(terms), rtol=1e-5)
+
+
+def _visual_hidden(lm, adapter, visual, layer):
+    """Middle-layer hidden states of the visual tokens when the prompt prefix runs alone (what the loss reads)."""
+    from segpilot.policies.qa.llava import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER
+
+    before = DEFAULT_TEMPLATE.split(IMAGE_PLACEHOLDER)[0]
+    pre = adapter.model.get_input_embeddings()(adapter.tokenizer(before, return_tensors="pt").input_ids[0])
+    hidden = lm(inputs_embeds=torch.cat([pre, visual])[None], output_hidden_states=True).hidden_states[layer][0]
+    return len(pre), hidden[len(pre) :].detach().numpy()
+
+
 class _Tokens:
     """Visual tokens already in LM space, without a position (what the trainer passes as `visual`)."""
 
