@@ -216,9 +216,6 @@ def _prepare_rooms(
     adapter: LlavaAdapter, data: Path, by_scene: dict[str, list[ScanQAItem]], views: dict[str, list[int]],
     progress: bool, cache: RoomCache | None = None,
 ) -> list[_Room]:
-    from segpilot.sim.scenes import Scene
-    from segpilot.training.qa_tower import small_object_mask, view_object_ids
-
     params = PruneConfig().pruner_params()
     pruners = {r: make_pruner("segpruner", **{**params, "importance_ratio": r}) for r in IMPORTANCE_RATIOS}
     vision = adapter.vision
@@ -227,31 +224,40 @@ def _prepare_rooms(
         "image_size": vision.image_size, "mean": vision.mean, "std": vision.std,
         "min_valid_fraction": adapter.min_valid_fraction,
     }) if cache else None  # fmt: skip
-    rooms = []
+    rooms, cached = [], 0
     t0 = time.time()
     for n, scene_id in enumerate(sorted(by_scene)):
         scan_dir = data / "scans" / scene_id
         hit = cache.room(folder, scan_dir, views[scene_id]) if cache else None
-        if hit is not None:
-            rooms.append(_Room(hit[0], hit[1], by_scene[scene_id], hit[2]))
-            continue
-        frames = ScanNetScene(scan_dir).frames(views[scene_id])
-        scene = Scene.load(data / "scenes" / f"{scene_id}.json")
-        small = small_object_mask(scene)
-        grid = adapter.vision.grid_hw[0]
-        objects = torch.from_numpy(np.concatenate([view_object_ids(data / "scans" / scene_id, i, grid, small)
-                                                   for i in views[scene_id]]))  # fmt: skip
-        with torch.inference_mode():
-            tokens = adapter.encode(frames)
-        tokens = VisualTokens(tokens.features.clone(), tokens.saliency.clone(), tokens.xyz.clone(), tokens.view,
-                              tokens.patch, tokens.grid_hw)  # fmt: skip
-        selections = {(r, b): torch.sort(p.select(tokens, b)).values for r, p in pruners.items() for b in BUDGET_GRID}
-        rooms.append(_Room(tokens, selections, by_scene[scene_id], objects))
-        if cache:
-            cache.put_room(folder, scan_dir, views[scene_id], tokens, selections, objects)
+        rooms.append(_Room(hit[0], hit[1], by_scene[scene_id], hit[2]) if hit else
+                     _encode_room(adapter, data, scene_id, views[scene_id], pruners, by_scene[scene_id]))  # fmt: skip
+        cached += hit is not None
+        if cache and hit is None:
+            cache.put_room(folder, scan_dir, views[scene_id], rooms[-1].tokens, rooms[-1].selections,
+                           rooms[-1].object_ids)  # fmt: skip
         if progress and (n + 1) % 25 == 0:
-            print(f"encoded and pruned {n + 1}/{len(by_scene)} rooms ({(time.time() - t0) / 60:.1f} min)", flush=True)
+            print(f"encoded and pruned {n + 1}/{len(by_scene)} rooms ({(time.time() - t0) / 60:.1f} min"
+                  + (f", {cached} from the cache)" if cache else ")"), flush=True)  # fmt: skip
     return rooms
+
+
+def _encode_room(adapter: LlavaAdapter, data: Path, scene_id: str, ids: list[int], pruners: dict,
+                 items: list[ScanQAItem]) -> _Room:  # fmt: skip
+    """A room's tokens through the frozen tower, its SeGPruner selections at every budget, its token object ids."""
+    from segpilot.sim.scenes import Scene
+    from segpilot.training.qa_tower import small_object_mask, view_object_ids
+
+    frames = ScanNetScene(data / "scans" / scene_id).frames(ids)
+    small = small_object_mask(Scene.load(data / "scenes" / f"{scene_id}.json"))
+    grid = adapter.vision.grid_hw[0]
+    objects = torch.from_numpy(np.concatenate([view_object_ids(data / "scans" / scene_id, i, grid, small)
+                                               for i in ids]))  # fmt: skip
+    with torch.inference_mode():
+        tokens = adapter.encode(frames)
+    tokens = VisualTokens(tokens.features.clone(), tokens.saliency.clone(), tokens.xyz.clone(), tokens.view,
+                          tokens.patch, tokens.grid_hw)  # fmt: skip
+    selections = {(r, b): torch.sort(p.select(tokens, b)).values for r, p in pruners.items() for b in BUDGET_GRID}
+    return _Room(tokens, selections, items, objects)
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
