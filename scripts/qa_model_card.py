@@ -67,6 +67,9 @@ def runs(log: dict) -> list[dict]:
             command += f" --lr {cfg['lr']:g}"
         if cfg.get("seed", 0):
             command += f" --seed {cfg['seed']}"
+        command += f" --batch-questions {cfg.get('batch_questions', 16)}"  # its default changed (16 -> 32)
+        if cfg.get("grow_lm_layers", 0):
+            command += f" --grow-lm-layers {cfg['grow_lm_layers']}"
         out.append({"command": command, "minutes": run["minutes"], "stage2_steps": run["steps_done"],
                     "partial": run.get("partial", False),
                     "tower_held_out_patch_accuracy": run.get("tower", {}).get("held_out_patch_accuracy")})
