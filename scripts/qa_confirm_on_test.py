@@ -21,6 +21,7 @@ import numpy as np
 from segpilot.eval.datasets.scanqa import load_scanqa
 from segpilot.eval.datasets.sources import open_scene, scene_path
 from segpilot.eval.runner import run_batch
+from segpilot.eval.study import paired_bootstrap
 from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
 
@@ -29,16 +30,6 @@ DEFAULT_RUN = {0.09: "segpruner9", 0.03: "segpruner3"}
 
 def _right(path: Path) -> dict[str, bool]:
     return {r["question_id"]: r["prediction"] in r["answers"] for r in map(json.loads, path.open())}
-
-
-def paired_ci(a: dict[str, bool], b: dict[str, bool], seed: int = 0, n: int = 2000) -> tuple[float, float, float]:
-    """Mean of b - a over the shared questions (EM points) and its paired bootstrap 95% interval."""
-    ids = sorted(a)
-    d = np.array([float(b[i]) - float(a[i]) for i in ids])
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, len(d), (n, len(d)))].mean(1)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return 100 * d.mean(), 100 * lo, 100 * hi
 
 
 def main() -> None:
@@ -71,7 +62,9 @@ def main() -> None:
         name = pick.replace(":", "_")
         metrics = run_batch(items, answer, Path(args.out) / name, meteor=False, progress=False)
         base = _right(Path(args.card) / DEFAULT_RUN[budget] / "predictions.jsonl")
-        diff, lo, hi = paired_ci(base, _right(Path(args.out) / name / "predictions.jsonl"))
+        pick_right = _right(Path(args.out) / name / "predictions.jsonl")
+        ids = sorted(base)
+        diff, lo, hi = paired_bootstrap([100.0 * pick_right[i] for i in ids], [100.0 * base[i] for i in ids])
         rows.append({"budget": budget, "mode": mode, "lam": float(lam), "r": float(r), "EM@1": metrics["EM@1"],
                      "default_EM@1": 100 * np.mean(list(base.values())), "minus_default": diff, "ci95": [lo, hi],
                      "significant": bool(lo > 0 or hi < 0)})  # fmt: skip
