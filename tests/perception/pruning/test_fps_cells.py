@@ -74,8 +74,8 @@ def test_all_candidates_no_positions_and_zero_features():
 
 def test_grid_resolution_grows_with_the_tokens():
     assert fps_host.cells_per_axis(100) == 4
-    assert fps_host.cells_per_axis(8748) == 10 and fps_host.cells_per_axis(34992) == 16
-    assert fps_host.cells_per_axis(10**7) == 32
+    assert fps_host.cells_per_axis(8748) == 5 and fps_host.cells_per_axis(34992) == 8
+    assert fps_host.cells_per_axis(69984) == 10 and fps_host.cells_per_axis(10**7) == 32
 
 
 def test_int16_dot_is_exact_at_the_grid_extremes():
@@ -91,3 +91,14 @@ def test_int16_dot_is_exact_at_the_grid_extremes():
     got = np.array([[fps_cpu._dot_int16(a, b) for b in q] for a in q])
     assert np.array_equal(got, exact)
     assert np.array_equal(fps_cpu._norms(q), np.sqrt(np.diag(exact).astype(np.float64)) / 32768.0)
+
+
+@pytest.mark.parametrize("cells", [1, 4, 12])
+def test_many_steps_long_histories_and_stale_tokens(cells, monkeypatch):
+    # 2,400 tokens, 30% kept: hundreds of steps, so tokens stay stale for many centres and the cells' histories
+    # outgrow their first room in the pool; one cell (everything in one history) and fine cells too
+    monkeypatch.setattr(fps_host, "cells_per_axis", lambda n: cells)
+    q, pos, valid, cand, rng = _room(24, 10, 24, 11, drop=0.0)
+    bias = (rng.random(valid.shape) * 0.03).astype(np.float32)
+    eager, lazy = _both(q, pos, valid, bias, cand, int(cand.sum() * 0.3), 0.6)
+    assert (eager >= 0).all() and np.array_equal(eager, lazy)
