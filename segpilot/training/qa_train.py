@@ -113,6 +113,10 @@ class TrainConfig:
     """With init_from: insert this many identity-initialised decoder layers into the checkpoint's LM before
     training (`qa_grow`, LLaMA Pro block expansion: the grown model first answers exactly as the checkpoint
     did); 0 = keep its depth."""
+    bf16_autocast: bool = False
+    """Stage 2: run the projector and LM forward under CPU autocast to bfloat16 (weights, optimiser and loss stay
+    float32). On CPUs with AMX (Sapphire Rapids and later) bfloat16 matrix products run ~6x faster than float32
+    ones, which roughly halves a step; on others it may be slower. Inference is unchanged (float32)."""
     encode_cache: str = ""
     """Folder caching each room's coverage view ids and, keyed by the frozen tower's weights, its encoded tokens
     and SeGPruner selections (`qa_room_cache`): a continued run skips re-encoding (~16 min for 1,424 rooms on 2
@@ -342,10 +346,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         else:
             budget = rng.choice(BUDGET_GRID)
             kept = room.selections[(rng.choice(IMPORTANCE_RATIOS), budget)]
-        visual = model.model.multi_modal_projector(room.tokens.features[kept])
-        if use_3d:
-            visual = visual + sinusoidal_xyz(room.tokens.xyz[kept], visual.shape[1])
-        loss = shared_prefix_loss(adapter, visual, items, room.object_ids[kept], cfg.grounding_weight)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16_autocast):
+            visual = model.model.multi_modal_projector(room.tokens.features[kept])
+            if use_3d:
+                visual = visual + sinusoidal_xyz(room.tokens.xyz[kept], visual.shape[1])
+            loss = shared_prefix_loss(adapter, visual, items, room.object_ids[kept], cfg.grounding_weight,
+                                      pad_to=64 if cfg.bf16_autocast else 0).float()  # fmt: skip
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

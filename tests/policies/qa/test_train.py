@@ -100,6 +100,30 @@ def test_packed_grounding_loss_equals_each_questions_own_sequence():
     np.testing.assert_allclose(both, answer_only + 0.7 * np.mean(terms), rtol=1e-5)
 
 
+
+@pytest.mark.parametrize("pad_to", [1, 8, 64])
+def test_padding_to_fixed_shapes_leaves_the_loss_and_its_gradients_unchanged(pad_to):
+    """Padding the prefix and the packed suffixes (for bfloat16 autocast's per-shape kernels) adds positions nothing
+    attends to and no loss reads: the same loss and the same gradients, grounding term included."""
+    items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"], object_ids=(7,)),
+             ScanQAItem("q1", "s", "Where is the cup?", ["on the table"], object_ids=(9,)),
+             ScanQAItem("q2", "s", "How many cups are there?", ["two", "2"], object_ids=(9, 3))]  # fmt: skip
+    tok = build_tokenizer(items)
+    torch.manual_seed(0)
+    adapter = LlavaAdapter(build_model(TrainConfig(**TINY), len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+    visual, objects = torch.randn(7, 32), torch.tensor([0, 7, 7, 3, 9, 0, 9])
+    results = []
+    for pad in (0, pad_to):
+        adapter.model.zero_grad()
+        loss = shared_prefix_loss(adapter, visual, items, objects, grounding_weight=0.5, pad_to=pad)
+        loss.backward()
+        grads = [p.grad.clone() for p in adapter.model.model.language_model.parameters() if p.grad is not None]
+        results.append((loss.item(), grads))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    assert len(results[0][1]) == len(results[1][1]) > 0
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-5)
+
 def _visual_hidden(lm, adapter, visual, layer):
     """Middle-layer hidden states of the visual tokens when the prompt prefix runs alone (what the loss reads)."""
     from segpilot.policies.qa.llava import DEFAULT_TEMPLATE, IMAGE_PLACEHOLDER
@@ -136,3 +160,15 @@ def test_grounding_loss_points_the_question_at_its_objects_tokens():
     # questions whose objects were pruned away add nothing
     none_kept = shared_prefix_loss(adapter, visual, items, torch.zeros(6, dtype=torch.long), grounding_weight=1.0)
     np.testing.assert_allclose(none_kept.item(), answer_only.item(), rtol=1e-6)
+
+
+
+def test_a_bfloat16_autocast_run_trains_and_saves_float32_weights(tmp_path):
+    make_qa(tmp_path / "data", 2, seed=51)
+    cfg = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "model"), views=2, steps=3, tower_minutes=0,
+                      bf16_autocast=True, **TINY)  # fmt: skip
+    summary = train(cfg, progress=False)
+    assert summary["steps_done"] == 3 and summary["config"]["bf16_autocast"]
+    adapter = LlavaAdapter.from_pretrained(tmp_path / "model")
+    assert {p.dtype for p in adapter.model.parameters()} == {torch.float32}
+    assert all(torch.isfinite(p).all() for p in adapter.model.parameters())
