@@ -17,6 +17,7 @@ dest=segpilot/data/models/qa-default
 for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json training_log.json; do
   cp "$run/$f" "$dest/$f"
 done
+python scripts/qa_half_weights.py "$dest/model.safetensors"  # under 30 MB; every figure below reads these weights
 python scripts/qa_eval_card.py --model "$dest" --data data/qa320 --out "runs/card_r$n"
 python scripts/qa_rooms_em.py
 python scripts/qa_ask_rooms.py --json docs/qa_ask_rooms.json

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from segpilot.eval.qa_runs import ask_many
 from segpilot.pipeline import PruneConfig
@@ -35,12 +36,19 @@ MARGIN = 4.0
 def test_default_model_card_and_files():
     path = default_model_path()
     card = json.loads((path / "card.json").read_text())
-    assert card["schema_version"] == 2 and card["parameters"] < 8_000_000
-    assert (path / "model.safetensors").stat().st_size < 30 * 1024 * 1024
+    assert card["schema_version"] == 2 and card["parameters"] < 10_000_000
+    assert (path / "model.safetensors").stat().st_size < 30 * 1024 * 1024  # float16 when float32 would not fit
     assert not list(path.glob("*.bin")) and not list(path.glob("*.pt"))
     config = json.loads((path / "config.json").read_text())
     assert config["segpilot_3d_position"]["unit"] == "m" and config["vision_config"]["image_size"] // config[
         "vision_config"]["patch_size"] >= 14  # fmt: skip
+
+
+def test_default_model_computes_in_float32_whatever_its_stored_precision():
+    from segpilot.policies.qa.llava import LlavaAdapter
+
+    adapter = LlavaAdapter.from_pretrained(default_model_path())
+    assert {p.dtype for p in adapter.model.parameters()} == {torch.float32}
 
 
 @pytest.fixture(scope="module")
