@@ -70,10 +70,26 @@ def runs(log: dict) -> list[dict]:
         command += f" --batch-questions {cfg.get('batch_questions', 16)}"  # its default changed (16 -> 32)
         if cfg.get("grow_lm_layers", 0):
             command += f" --grow-lm-layers {cfg['grow_lm_layers']}"
+        if cfg.get("bf16_autocast", False):
+            command += " --bf16-autocast"
+        if cfg.get("encode_cache"):
+            command += f" --encode-cache {cfg['encode_cache']}"
         out.append({"command": command, "minutes": run["minutes"], "stage2_steps": run["steps_done"],
                     "partial": run.get("partial", False),
+                    **({"lm_layers_after": run["grown_lm_layers"]["lm_layers"]} if run.get("grown_lm_layers") else {}),
                     "tower_held_out_patch_accuracy": run.get("tower", {}).get("held_out_patch_accuracy")})
     return out[::-1]
+
+
+def stored_dtype(weights: Path) -> str:
+    """The floating dtype(s) of a safetensors file's tensors (`qa_half_weights.py` writes float16 when float32
+    would pass 30 MB)."""
+    from safetensors import safe_open
+
+    with safe_open(weights, "pt") as f:
+        kinds = {str(f.get_slice(k).get_dtype()).lower() for k in f.keys()}
+    names = {"f16": "float16", "f32": "float32", "bf16": "bfloat16", "float16": "float16", "float32": "float32"}
+    return "/".join(sorted(names.get(k, k) for k in kinds))
 
 
 def last_tower(log: dict) -> dict:
@@ -118,6 +134,7 @@ def main() -> None:
         "architecture": "LlavaForConditionalGeneration (CLIP vision tower + MLP projector + Llama LM), "
         "sinusoidal 3D position embedding of the visual tokens (config key segpilot_3d_position)",
         "parameters": log["parameters"],
+        "stored_weights": stored_dtype(model / "model.safetensors"),
         "data": {k: summary[k] for k in ("seed", "scenes", "rooms", "questions", "questions_before_balancing",
                                          "type_mix", "needs_more_than_one_view", "question_only_baselines",
                                          "colour_recovery")},  # fmt: skip
@@ -145,7 +162,8 @@ def main() -> None:
     lines = [
         "# segpilot embedded QA model",
         "",
-        f"{card['architecture']}; {card['parameters'] / 1e6:.1f} M parameters; trained by `segpilot train qa` in "
+        f"{card['architecture']}; {card['parameters'] / 1e6:.1f} M parameters (stored as {card['stored_weights']}, "
+        "computed in float32); trained by `segpilot train qa` in "
         f"{log.get('total_minutes', log['minutes']):.0f} min ({len(card['training']['runs'])} runs) on a 2-core CPU "
         f"on {made_by} ({train_rooms} training rooms, {train_questions:,} questions; the first one's val and test "
         "rooms held out). Synthetic rooms only: it answers questions "
