@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None, whole_process: bool = False) -> int:
         from segpilot.bench.timing import process_seconds
 
         args.started_s = process_seconds()
+    from segpilot.policies.qa import hf_import
+
+    hf_import.install()  # any command that loads transformers reads its import structure from the cache
     from segpilot import cli_commands as c
     from segpilot.ros_nodes.ament_install import cmd_ros_index as ros_index
 

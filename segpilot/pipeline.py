@@ -185,9 +185,11 @@ def load_views(scene: FrameSource, config: PruneConfig) -> tuple[list[int], list
         chosen = [ids[i] for i in select_uniform(len(ids), config.views)]
         return chosen, scene.frames(chosen)
     candidates = ids[:: max(1, math.ceil(len(ids) / config.coverage_candidates))]
-    frames = scene.frames(candidates)
+    depth_only = getattr(scene, "depth_only_frames", False)  # coverage reads depth and poses, not colour
+    frames = scene.frames(candidates, rgb=False) if depth_only else scene.frames(candidates)
     picked = select_max_coverage(frames, config.views, config.coverage_voxel_m)
-    return [candidates[i] for i in picked], [frames[i] for i in picked]
+    chosen = [candidates[i] for i in picked]
+    return chosen, scene.frames(chosen) if depth_only else [frames[i] for i in picked]
 
 
 class PrunePipeline:

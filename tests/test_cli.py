@@ -89,16 +89,18 @@ def test_bundled_scene_is_packaged():
 
 
 def test_run_scene_loads_only_the_chosen_frames(monkeypatch):
-    """A ScanNet scan has thousands of frames: uniform view selection reads just the chosen ones."""
+    """A ScanNet scan has thousands of frames: uniform view selection reads just the chosen ones, coverage the
+    candidates' depth and the chosen ones' colour."""
     from segpilot.eval.datasets.scannet import ScanNetScene
     from segpilot.pipeline import PruneConfig, PrunePipeline
 
     loaded: list[int] = []
+    depth_only: list[int] = []
     original = ScanNetScene.frame
 
-    def spy(self, frame_id):
-        loaded.append(frame_id)
-        return original(self, frame_id)
+    def spy(self, frame_id, rgb=True):
+        (loaded if rgb else depth_only).append(frame_id)
+        return original(self, frame_id, rgb)
 
     monkeypatch.setattr(ScanNetScene, "frame", spy)
     pipeline = PrunePipeline(PruneConfig(views=2, view_selection="uniform", method="uniform", budget_tokens=10))
@@ -107,7 +109,9 @@ def test_run_scene_loads_only_the_chosen_frames(monkeypatch):
     loaded.clear()
     pipeline = PrunePipeline(PruneConfig(views=2, view_selection="coverage", coverage_candidates=3, budget_tokens=10))
     result = pipeline.run_scene(ScanNetScene(demo_scene_path()))
-    assert loaded == [0, 3, 6] and set(result.view_ids) <= {0, 3, 6} and len(result.kept) == 10
+    # coverage reads the candidates' depth, then the chosen views whole
+    assert depth_only == [0, 3, 6] and loaded == result.view_ids and set(result.view_ids) <= {0, 3, 6}
+    assert len(result.view_ids) == 2 and len(result.kept) == 10
 
 
 def test_sim_commands(tmp_path):

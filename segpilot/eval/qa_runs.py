@@ -26,6 +26,9 @@ def ask(question: str, model: Path, scene: Path, config: PruneConfig, max_new_to
     tokens.ply and kept.json."""
     scan = (scan or ScanConfig()).open(scene)
     t0 = time.perf_counter()
+    from segpilot.policies.qa import hf_import
+
+    hf_import.install()
     import transformers.modeling_utils  # noqa: F401 - every adapter family's base: most of a fresh process's wait
 
     t1 = time.perf_counter()

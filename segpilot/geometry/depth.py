@@ -28,6 +28,9 @@ MIN_PLAUSIBLE_MEDIAN_M = 0.1
 """Median valid depth below this (or above `max_depth_m`, where most pixels would be cut) means the
 units are probably wrong."""
 _WARNED: set[str] = set()
+_CHECKED: set[str] = set()
+"""Scopes whose scale was judged (plausible or warned): a scan's units are one property, so its later frames skip
+the median (~0.3 ms a frame; a coverage selection reads ~100)."""
 
 
 def depth_to_metres(
@@ -61,8 +64,10 @@ def depth_to_metres(
     if units_per_m is not None:
         depth /= np.float32(units_per_m)
     key = scope or source
-    if key not in _WARNED and warn_if_implausible(np.where(invalid, np.nan, depth), source, units_per_m, max_depth_m):
-        _WARNED.add(key)
+    if key not in _WARNED and key not in _CHECKED:
+        verdict = scale_verdict(np.where(invalid, np.nan, depth), source, units_per_m, max_depth_m)
+        if verdict is not None:  # None: too few valid pixels to judge, ask the next frame
+            (_WARNED if verdict else _CHECKED).add(key)
     depth[invalid | (depth > max_depth_m)] = fill
     return depth
 
@@ -71,9 +76,15 @@ def warn_if_implausible(depth_m: np.ndarray, source: str, units_per_m: float | N
                         max_depth_m: float = DEFAULT_MAX_DEPTH_M) -> bool:  # fmt: skip
     """One warning when the median valid depth is below `MIN_PLAUSIBLE_MEDIAN_M` or beyond `max_depth_m`;
     returns whether it warned."""
+    return bool(scale_verdict(depth_m, source, units_per_m, max_depth_m))
+
+
+def scale_verdict(depth_m: np.ndarray, source: str, units_per_m: float | None,
+                  max_depth_m: float = DEFAULT_MAX_DEPTH_M) -> bool | None:  # fmt: skip
+    """`warn_if_implausible`, and None when fewer than 16 valid pixels leave nothing to judge."""
     valid = depth_m[np.isfinite(depth_m) & (depth_m > 0)]
     if valid.size < 16:
-        return False
+        return None
     median = float(np.median(valid))
     if MIN_PLAUSIBLE_MEDIAN_M <= median <= max_depth_m:
         return False

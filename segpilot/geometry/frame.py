@@ -60,7 +60,9 @@ class Frame:
 @runtime_checkable
 class FrameSource(Protocol):
     """A scan the pipeline reads frames from (every reader in `eval.datasets` is one): the core names this
-    interface instead of importing a reader, so data flows in from the adapters and never the other way."""
+    interface instead of importing a reader, so data flows in from the adapters and never the other way.
+    A source with `depth_only_frames = True` also takes `frames(ids, rgb=False)` (black colour placeholders):
+    coverage view selection then reads the candidates' depth only and the chosen views' colour."""
 
     scene_id: str
     root: Path

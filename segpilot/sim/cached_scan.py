@@ -10,21 +10,15 @@ questions the room supports, as examples to ask.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from segpilot.resources import cache_dir
+
 DEFAULT_ASK_SEED = 7002
 RENDER_VERSION = 2
 """Bumped when the renderer's output changes (2: QA lighting, instance labels); older cached scans are re-rendered."""
-
-
-def cache_dir() -> Path:
-    """$SEGPILOT_CACHE, else $XDG_CACHE_HOME/segpilot, else ~/.cache/segpilot."""
-    if os.environ.get("SEGPILOT_CACHE"):
-        return Path(os.environ["SEGPILOT_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "segpilot"
 
 
 def generated_scan(seed: int = DEFAULT_ASK_SEED, root: Path | None = None) -> Path:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -69,3 +70,26 @@ def test_bad_layouts_give_one_clear_error(tmp_path):
     (tmp_path / "s" / "intrinsic" / "intrinsic_depth.txt").write_text("1 2 3\n")
     with pytest.raises(SegpilotError, match="4x4"):
         ScanNetScene(tmp_path / "s")
+
+
+def test_coverage_selection_reads_the_colour_of_the_chosen_views_only(tmp_path):
+    """View selection reads depth and poses of every candidate, colour only for the views it returns: the same
+    views, with their real colour, as selecting among fully loaded frames."""
+    from segpilot.geometry.views import select_max_coverage
+    from segpilot.pipeline import PruneConfig, load_views
+
+    write_scene(tmp_path / "scene0001_00", _frames(9))
+    scene = ScanNetScene(tmp_path / "scene0001_00")
+    config = PruneConfig(views=3, view_selection="coverage")
+    full = scene.frames()
+    expected = [scene.frame_ids[i] for i in select_max_coverage(full, 3, config.coverage_voxel_m)]
+    reads = []
+    for key, rec in list(scene.records.items()):
+        counted = lambda load=rec.load_rgb, name=rec.name: reads.append(name) or load()  # noqa: E731
+        scene.records[key] = dataclasses.replace(rec, load_rgb=counted)
+    ids, views = load_views(scene, config)
+    assert ids == expected and len(reads) == len(ids) == 3
+    for i, view in zip(ids, views, strict=True):
+        assert np.array_equal(view.rgb, full[i].rgb) and view.rgb.any()
+    placeholder = scene.frame(0, rgb=False)
+    assert not placeholder.rgb.any() and np.array_equal(placeholder.depth, full[0].depth)

@@ -149,8 +149,12 @@ class RecordSource:
         poses = self._check_poses()
         return [i for i in self.frame_ids if poses[i] is not None]
 
-    def frame(self, frame_id: int) -> Frame:
-        """Load one frame: depth in metres (checked), colour resized to the depth image."""
+    depth_only_frames = True
+    """`frames(..., rgb=False)` skips the colour images (view selection reads depth and poses only)."""
+
+    def frame(self, frame_id: int, rgb: bool = True) -> Frame:
+        """Load one frame: depth in metres (checked), colour resized to the depth image; without `rgb`, a black
+        placeholder instead of the colour image (no file read: for view selection, which reads depth only)."""
         if frame_id not in self.records:
             raise SegpilotError(f"{self.scene_id} has no frame {frame_id}")
         rec = self.records[frame_id]
@@ -159,15 +163,18 @@ class RecordSource:
             raise SegpilotError(f"frame {rec.name} of {self.scene_id} has no usable pose")
         depth = depth_to_metres(rec.load_depth(), self.units_per_m, self.max_depth_m, rec.name, scope=str(self.root))
         h, w = depth.shape
-        rgb = rec.load_rgb()
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise SegpilotError(f"{rec.name}: colour must be (H, W, 3), got {rgb.shape}")
-        if rgb.shape[:2] != (h, w):
-            rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR), dtype=np.uint8)
+        if not rgb:
+            colour = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (h, w, 3))
+        else:
+            colour = rec.load_rgb()
+            if colour.ndim != 3 or colour.shape[2] != 3:
+                raise SegpilotError(f"{rec.name}: colour must be (H, W, 3), got {colour.shape}")
+            if colour.shape[:2] != (h, w):
+                colour = np.asarray(Image.fromarray(colour).resize((w, h), Image.BILINEAR), dtype=np.uint8)
         if not np.any(depth > 0):
             self._warn_once("no_depth", f"{self.scene_id}: frame {rec.name} has no valid depth (all 0 / invalid / "
                                         f"beyond {self.max_depth_m:g} m); it adds no 3D positions")  # fmt: skip
-        return Frame(rgb, depth, self.camera_for(w, h), T, stamp=rec.stamp, frame_id=f"{self.scene_id}/{rec.name}")
+        return Frame(colour, depth, self.camera_for(w, h), T, stamp=rec.stamp, frame_id=f"{self.scene_id}/{rec.name}")
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -185,6 +192,6 @@ class RecordSource:
                                   f"{width}x{height}; scaled to the depth image (give --intrinsics if that is wrong)")
         return cam.scaled(width, height)
 
-    def frames(self, ids: Iterable[int] | None = None) -> list[Frame]:
-        """Frames for `ids` (default: every frame with a usable pose)."""
-        return [self.frame(i) for i in (self.valid_frame_ids() if ids is None else ids)]
+    def frames(self, ids: Iterable[int] | None = None, rgb: bool = True) -> list[Frame]:
+        """Frames for `ids` (default: every frame with a usable pose); `rgb` False: see `frame`."""
+        return [self.frame(i, rgb) for i in (self.valid_frame_ids() if ids is None else ids)]

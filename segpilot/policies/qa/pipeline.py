@@ -55,6 +55,9 @@ def load_adapter(model_dir: str | Path | None, **kwargs):
     """The adapter of the checkpoint's family for a local folder (None = the embedded default model)."""
     import json
 
+    from segpilot.policies.qa import hf_import
+
+    hf_import.install()  # before transformers loads: its import structure read from the cache
     path = check_model_dir(model_dir)
     model_type = json.loads((path / "config.json").read_text())["model_type"]
     return ADAPTERS.get(model_type).from_pretrained(path, **kwargs)
