@@ -12,6 +12,7 @@ $(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt constraints
 	$(PIP) -r requirements-dev.txt
 	$(PIP) --no-deps -e .
 	$(VENV)/bin/segpilot ros-index
+	$(PY) -m segpilot.policies.qa.hf_import
 	touch $(STAMP)
 
 # The serial FPS kernels compiled ahead of time (a fresh process prunes without waiting for numba's JIT load);

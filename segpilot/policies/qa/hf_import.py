@@ -187,3 +187,20 @@ def _installed_record() -> tuple[Path, str, str] | None:
     except (metadata.PackageNotFoundError, OSError, TypeError):
         return None
     return (base, dist.version, record) if record else None
+
+
+def main() -> None:
+    """`python -m segpilot.policies.qa.hf_import` (run by `make install`): fill the cache for this install."""
+    install()
+    import transformers.modeling_utils  # noqa: F401
+
+    print(f"segpilot: transformers {transformers_version()} import structure cached in {structure_cache_dir()}")
+
+
+def transformers_version() -> str:
+    installed = _installed_record()
+    return installed[1] if installed else "?"
+
+
+if __name__ == "__main__":
+    main()
