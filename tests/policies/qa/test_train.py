@@ -74,15 +74,20 @@ def test_shared_prefix_loss_equals_the_one_sequence_loss_inference_reads():
     np.testing.assert_allclose(batched.item(), nll / count, rtol=1e-4)
 
 
-def test_packed_grounding_loss_equals_each_questions_own_sequence():
-    """The grounding term read from the packed suffixes equals the one read from each question's own full prompt
-    (middle-layer hidden state at its last prompt position against the visual tokens')."""
+def _grounded_questions_and_model():
+    """Three questions with object ids and a tiny seeded model over their words."""
     items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"], object_ids=(7,)),
              ScanQAItem("q1", "s", "Where is the cup?", ["on the table"], object_ids=(9,)),
              ScanQAItem("q2", "s", "How many cups are there?", ["two", "2"], object_ids=(9, 3))]  # fmt: skip
     tok = build_tokenizer(items)
     torch.manual_seed(0)
-    adapter = LlavaAdapter(build_model(TrainConfig(**TINY), len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+    return items, LlavaAdapter(build_model(TrainConfig(**TINY), len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+
+
+def test_packed_grounding_loss_equals_each_questions_own_sequence():
+    """The grounding term read from the packed suffixes equals the one read from each question's own full prompt
+    (middle-layer hidden state at its last prompt position against the visual tokens')."""
+    items, adapter = _grounded_questions_and_model()
     visual, objects = torch.randn(6, 32), torch.tensor([0, 7, 7, 3, 9, 0])
     answer_only = shared_prefix_loss(adapter, visual, items).item()
     both = shared_prefix_loss(adapter, visual, items, objects, grounding_weight=0.7).item()
@@ -105,12 +110,7 @@ def test_packed_grounding_loss_equals_each_questions_own_sequence():
 def test_padding_to_fixed_shapes_leaves_the_loss_and_its_gradients_unchanged(pad_to):
     """Padding the prefix and the packed suffixes (for bfloat16 autocast's per-shape kernels) adds positions nothing
     attends to and no loss reads: the same loss and the same gradients, grounding term included."""
-    items = [ScanQAItem("q0", "s", "What color is the sofa?", ["grey"], object_ids=(7,)),
-             ScanQAItem("q1", "s", "Where is the cup?", ["on the table"], object_ids=(9,)),
-             ScanQAItem("q2", "s", "How many cups are there?", ["two", "2"], object_ids=(9, 3))]  # fmt: skip
-    tok = build_tokenizer(items)
-    torch.manual_seed(0)
-    adapter = LlavaAdapter(build_model(TrainConfig(**TINY), len(tok), tok.convert_tokens_to_ids("<image>")), tok)
+    items, adapter = _grounded_questions_and_model()
     visual, objects = torch.randn(7, 32), torch.tensor([0, 7, 7, 3, 9, 0, 9])
     results = []
     for pad in (0, pad_to):
