@@ -72,16 +72,10 @@ def depth_to_metres(
     return depth
 
 
-def warn_if_implausible(depth_m: np.ndarray, source: str, units_per_m: float | None,
-                        max_depth_m: float = DEFAULT_MAX_DEPTH_M) -> bool:  # fmt: skip
-    """One warning when the median valid depth is below `MIN_PLAUSIBLE_MEDIAN_M` or beyond `max_depth_m`;
-    returns whether it warned."""
-    return bool(scale_verdict(depth_m, source, units_per_m, max_depth_m))
-
-
 def scale_verdict(depth_m: np.ndarray, source: str, units_per_m: float | None,
                   max_depth_m: float = DEFAULT_MAX_DEPTH_M) -> bool | None:  # fmt: skip
-    """`warn_if_implausible`, and None when fewer than 16 valid pixels leave nothing to judge."""
+    """One warning when the median valid depth is below `MIN_PLAUSIBLE_MEDIAN_M` or beyond `max_depth_m`; returns
+    whether it warned, or None when fewer than 16 valid pixels leave nothing to judge."""
     valid = depth_m[np.isfinite(depth_m) & (depth_m > 0)]
     if valid.size < 16:
         return None

@@ -115,12 +115,13 @@ if available():
         smaller cell index)."""
         i = (size + c) >> 1
         while i >= 1:
-            a = tree[2 * i]
-            b = tree[2 * i + 1]
-            if b >= 0 and (a < 0 or cmax[b] > cmax[a]):
-                a = b
-            tree[i] = a
+            tree[i] = _match(tree[2 * i], tree[2 * i + 1], cmax)
             i >>= 1
+
+    @njit(inline="always", cache=True)
+    def _match(a, b, cmax):
+        """The winner of two tree entries (cells, -1 = empty): the larger bound, then the smaller cell (left)."""
+        return b if b >= 0 and (a < 0 or cmax[b] > cmax[a]) else a
 
     @njit(cache=True)
     def _append(c, value, pool, hoff, hlen, hcap, used):
@@ -177,9 +178,7 @@ if available():
         for c in range(n_cells):
             tree[size + c] = c
         for i in range(size - 1, 0, -1):
-            a = tree[2 * i]
-            b = tree[2 * i + 1]
-            tree[i] = b if b >= 0 and (a < 0 or cmax[b] > cmax[a]) else a
+            tree[i] = _match(tree[2 * i], tree[2 * i + 1], cmax)
         centre = start
         for step in range(k):
             out[step] = centre

@@ -115,9 +115,7 @@ def cached_structure(compute, module_path):
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
-    except FileNotFoundError:
-        pass
-    except Exception:  # noqa: BLE001 - a corrupt or foreign file: computed and written again below
+    except Exception:  # noqa: BLE001 - missing, corrupt or foreign: computed and written again below
         pass
     result = _computing(compute, module_path)
     try:
@@ -194,12 +192,9 @@ def main() -> None:
     install()
     import transformers.modeling_utils  # noqa: F401
 
-    print(f"segpilot: transformers {transformers_version()} import structure cached in {structure_cache_dir()}")
-
-
-def transformers_version() -> str:
     installed = _installed_record()
-    return installed[1] if installed else "?"
+    print(f"segpilot: transformers {installed[1] if installed else '?'} import structure cached in "
+          f"{structure_cache_dir()}")  # fmt: skip
 
 
 if __name__ == "__main__":
