@@ -42,7 +42,7 @@ def test_every_config_field_is_documented_and_in_the_yaml():
     params = load_params_file(PKG.parent / "config" / "prune.yaml")
     assert set(params) == (names - {"method_params"}) | dotted
     config = prune_config(params)  # the shipped file is valid
-    assert config.pruner_params() == {"importance_ratio": 0.0, "lam": 0.5, "mode": "hierarchical",
+    assert config.pruner_params() == {"importance_ratio": 0.6, "lam": 0.25, "mode": "global",
                                       "candidate_factor": 2.0, "backend": "auto"}  # fmt: skip
 
 

@@ -27,8 +27,12 @@ print(json.dumps({"import_ms": 1000 * (t1 - t0), "first_ms": 1000 * (t3 - t2), "
 """
 
 
-def first_call(views: int, side: int, dim: int, budget: float, mode: str = "hierarchical") -> dict:
-    """{import_ms, first_ms, second_ms} of a fresh interpreter pruning one room's tokens twice."""
+def first_call(views: int, side: int, dim: int, budget: float, mode: str | None = None) -> dict:
+    """{import_ms, first_ms, second_ms} of a fresh interpreter pruning one room's tokens twice (`mode` None = the
+    default SeGPruner mode)."""
+    from segpilot.perception.pruning.segpruner import SeGPrunerConfig
+
+    mode = mode or SeGPrunerConfig().mode
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(views), str(side), str(dim), str(budget), mode],
                          capture_output=True, text=True, timeout=600, check=True)  # fmt: skip
     return {"shape": f"{views}x{side * side}x{dim}", "mode": mode, **json.loads(out.stdout.strip().splitlines()[-1])}

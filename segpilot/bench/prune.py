@@ -23,6 +23,7 @@ from segpilot.bench.timing import Shape, median_ms, timed_ms  # noqa: F401 - Sha
 from segpilot.perception.pruning.fps import fused_distance, geo_distance, snap_unit_features
 from segpilot.perception.pruning.reference import segpruner_loop
 from segpilot.perception.pruning.registry import available_pruners, make_pruner
+from segpilot.perception.pruning.segpruner import SeGPrunerConfig
 from segpilot.perception.synthetic import room_tokens
 from segpilot.perception.tokens import VisualTokens
 
@@ -72,10 +73,8 @@ def run_bench(
     rows: list[dict] = []
     for label_shape, tokens in inputs:
         k = round(budget * len(tokens))
-        loops = {
-            "per_view": timed_ms(partial(segpruner_loop, tokens, k, 0.0, 0.5, "per_view")),
-            "global": timed_ms(partial(segpruner_loop, tokens, k, 0.0, 0.5, "global")),
-        }
+        ratio, lam = SeGPrunerConfig().importance_ratio, SeGPrunerConfig().lam  # the loop runs the default setting
+        loops = {m: timed_ms(partial(segpruner_loop, tokens, k, ratio, lam, m)) for m in ("per_view", "global")}
         global_kept = set(loops["global"][1])
         methods = [(m, {}) for m in available_pruners() if m != "segpruner"]
         methods += [("segpruner", {"mode": mode}) for mode in ("per_view", "global", "hierarchical")]

@@ -12,13 +12,14 @@ from segpilot.perception.synthetic import room_tokens
 
 
 @pytest.mark.parametrize("mode", ["per_view", "global"])
-def test_segpruner_keeps_the_float_reference_tokens(mode):
+@pytest.mark.parametrize(("ratio", "lam"), [(0.0, 0.5), (0.6, 0.25)])  # the public code's setting, segpilot's default
+def test_segpruner_keeps_the_float_reference_tokens(mode, ratio, lam):
     same = total = 0
     for seed in range(20):  # random rooms: 8 views x 14 x 14 tokens, 128-d, 9% kept
         tokens = room_tokens(n_views=8, grid_hw=(14, 14), dim=128, seed=seed)
         k = round(0.09 * len(tokens))
-        reference = set(segpruner_loop(tokens, k, 0.0, 0.5, mode, snap=False))  # float32, from the definition
-        kept = set(make_pruner("segpruner", mode=mode).select(tokens, k).tolist())
+        reference = set(segpruner_loop(tokens, k, ratio, lam, mode, snap=False))  # float32, from the definition
+        kept = set(make_pruner("segpruner", mode=mode, importance_ratio=ratio, lam=lam).select(tokens, k).tolist())
         same, total = same + len(reference & kept), total + k
     assert same / total >= 0.995, f"{mode}: {same / total:.2%} of the reference's tokens kept"
 

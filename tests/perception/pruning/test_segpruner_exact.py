@@ -39,13 +39,14 @@ def test_fast_equals_loop(backend, mode, n_views, grid, dim, seed, budget, ratio
 
 
 @pytest.mark.parametrize("mode", ["per_view", "global"])
-def test_fast_equals_loop_on_a_realistic_scene(mode):
-    """12 views of a room with cross-view redundancy and near-ties (1152-d like SigLIP)."""
+@pytest.mark.parametrize(("ratio", "lam"), [(0.0, 0.5), (0.6, 0.25)])  # the public code's setting, segpilot's default
+def test_fast_equals_loop_on_a_realistic_scene(mode, ratio, lam):
+    """A room with cross-view redundancy and near-ties."""
     tokens = room_tokens(n_views=6, grid_hw=(9, 9), dim=64, seed=3)
     k = round(0.09 * len(tokens))
     for backend in BACKENDS:
-        fast = make_pruner("segpruner", mode=mode, backend=backend).select(tokens, k)
-        assert fast.tolist() == segpruner_loop(tokens, k, 0.0, 0.5, mode)
+        fast = make_pruner("segpruner", mode=mode, importance_ratio=ratio, lam=lam, backend=backend).select(tokens, k)
+        assert fast.tolist() == segpruner_loop(tokens, k, ratio, lam, mode)
 
 
 def test_lazy_kernel_flushes_and_verifies_like_the_loop():
