@@ -20,6 +20,9 @@ from segpilot.perception.pruning.reference import segpruner_loop
 from segpilot.perception.pruning.registry import make_pruner
 from segpilot.perception.synthetic import room_tokens
 
+PUBLIC = {"importance_ratio": 0.0, "lam": 0.5}
+"""The public SeGPruner code's setting (segpilot's default is the budget study's pick): both sides run it."""
+
 
 def official_divprune(features: torch.Tensor, k: int) -> list[int]:
     """DivPrune (Alvar et al., CVPR 2025) from its definition, in the features' dtype (the public code: float32):
@@ -47,9 +50,9 @@ def run(shapes: list[str], budget: float, rooms: int) -> list[dict]:
         shape = Shape.parse(text)
         methods = {
             "segpruner[per_view]": (lambda t, k: segpruner_loop(t, k, 0.0, 0.5, "per_view", snap=False),
-                                    make_pruner("segpruner", mode="per_view")),
+                                    make_pruner("segpruner", mode="per_view", **PUBLIC)),
             "segpruner[global]": (lambda t, k: segpruner_loop(t, k, 0.0, 0.5, "global", snap=False),
-                                  make_pruner("segpruner", mode="global")),
+                                  make_pruner("segpruner", mode="global", **PUBLIC)),
             "divprune": (lambda t, k: official_divprune(t.features.float(), k), make_pruner("divprune")),
         }  # fmt: skip
         for name, (reference, pruner) in methods.items():

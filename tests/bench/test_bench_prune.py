@@ -34,8 +34,13 @@ def test_view_scaling_times_each_view_count_and_fits_the_exponent():
     from segpilot.bench.scaling import fit_exponent, format_result, run
 
     r = run([2, 4], tokens_per_view=16, dim=8)
-    assert [row["views"] for row in r["rows"]] == [2, 4] and [row["tokens"] for row in r["rows"]] == [32, 64]
-    assert all(row["ms"] > 0 for row in r["rows"]) and "fitted exponent" in format_result(r)
+    reference, default = r["settings"]  # the public code's setting and segpilot's default
+    assert (reference["lam"], reference["importance_ratio"]) == (0.5, 0.0)
+    assert (default["lam"], default["importance_ratio"]) == (0.25, 0.6)
+    for s in r["settings"]:
+        assert [row["views"] for row in s["rows"]] == [2, 4] and [row["tokens"] for row in s["rows"]] == [32, 64]
+        assert all(row["ms"] > 0 for row in s["rows"])
+    assert format_result(r).count("fitted exponent") == 2
     quadratic = [{"views": v, "ms": 3.0 * v**2} for v in (4, 8, 16, 32)]
     assert abs(fit_exponent(quadratic) - 2.0) < 1e-9
 
