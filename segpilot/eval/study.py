@@ -32,14 +32,17 @@ SWEEP_R = (0.0, 0.3, 0.6)  # share of the budget taken by saliency alone before 
 REPORTED = ("EM@1", "refined_EM@1", "CIDEr", "BLEU-1", "ROUGE-L", "mean_tokens_kept", "mean_prefill_ms")
 
 
-def study_methods() -> list[tuple[str, dict]]:
-    """Every registered pruner; SeGPruner in each of its modes."""
-    rows = [(m, {}) for m in available_pruners() if m != "segpruner"]
-    return rows + [("segpruner", {"mode": mode}) for mode in ("per_view", "global", "hierarchical")]
+PUBLIC_SEGPRUNER = {"mode": "per_view", "importance_ratio": 0.0, "lam": 0.5}
+"""The public SeGPruner code's setting (budget split per view, no saliency share, lam 0.5): a row of its own, so
+the table shows what segpilot's default (the study's pick) gains over the method as published."""
 
 
-def _label(method: str, params: dict) -> str:
-    return f"{method}[{params['mode']}]" if params else method
+def study_methods() -> list[tuple[str, str, dict]]:
+    """(label, method, params): every registered pruner; SeGPruner in each of its modes (default lam and r) and
+    in the public code's setting."""
+    rows = [(m, m, {}) for m in available_pruners() if m != "segpruner"]
+    rows += [(f"segpruner[{mode}]", "segpruner", {"mode": mode}) for mode in ("per_view", "global", "hierarchical")]
+    return rows + [("segpruner[public]", "segpruner", PUBLIC_SEGPRUNER)]
 
 
 def study_budget(
@@ -109,21 +112,21 @@ def _study(qa_file, scenes_root, model, out, base, budgets, items, max_new_token
     encoded: dict = {}
     rows = []
     full_metrics = None
-    for method, params in study_methods():
+    for label, method, params in study_methods():
         for budget in budgets:
             if budget >= 1.0 and full_metrics is not None:
                 metrics = full_metrics
             else:
                 config = replace(base, method=method, budget_fraction=float(budget), budget_tokens=0)
                 config = config.with_method_params(**{f"{method}__{k}": v for k, v in params.items()})
-                name = "full" if budget >= 1.0 else f"{_label(method, params)}@{budget:g}"
+                name = "full" if budget >= 1.0 else f"{label}@{budget:g}"
                 metrics = _run(QAPipeline(adapter, config, max_new_tokens, encoded), items, scenes_root,
                                out / "runs" / name, meteor)  # fmt: skip
                 metrics["run"] = str(out / "runs" / name)
                 if budget >= 1.0:
                     full_metrics = metrics
             kept = {k: metrics.get(k) for k in REPORTED}
-            rows.append({"method": _label(method, params), "budget": budget, "run": metrics["run"], **kept})
+            rows.append({"method": label, "budget": budget, "run": metrics["run"], **kept})
     reference = f"segpruner[{base.method_config('segpruner').mode}]"
     _add_intervals(rows, items, reference)
     sweep = []

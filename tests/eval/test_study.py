@@ -21,6 +21,7 @@ def test_study_writes_table_and_plot(tmp_path):
     table = study_budget(qa / "ScanQA_v1.0_train.json", qa / "scans", model, tmp_path / "study", PruneConfig(views=2),
                          budgets=(0.09, 1.0), limit=2, max_new_tokens=2)  # fmt: skip
     assert len(table["rows"]) == 2 * len(study_methods())
+    assert {"segpruner[public]", "segpruner[per_view]", "segpruner[global]"} <= {r["method"] for r in table["rows"]}
     assert len(table["sweep"]) == 2 * 5 * 3  # budgets x lam x r
     # sweep cells at a budget the table has are compared with the reference there
     assert all("ci95" in r["em_minus_segpruner"] for r in table["sweep"] if r["budget"] == 0.09)
