@@ -71,9 +71,10 @@ def run_bench(
         grid = tokens.grid_hw
         inputs.append((f"scene {tokens.num_views}x{grid[0] * grid[1]}x{tokens.features.shape[1]}", tokens))
     rows: list[dict] = []
+    default = SeGPrunerConfig()  # the loop runs the default setting, like the pruners below
+    ratio, lam = default.importance_ratio, default.lam
     for label_shape, tokens in inputs:
         k = round(budget * len(tokens))
-        ratio, lam = SeGPrunerConfig().importance_ratio, SeGPrunerConfig().lam  # the loop runs the default setting
         loops = {m: timed_ms(partial(segpruner_loop, tokens, k, ratio, lam, m)) for m in ("per_view", "global")}
         global_kept = set(loops["global"][1])
         methods = [(m, {}) for m in available_pruners() if m != "segpruner"]

@@ -18,10 +18,11 @@ import torch
 from segpilot.bench.timing import Shape, timed_ms
 from segpilot.perception.pruning.reference import segpruner_loop
 from segpilot.perception.pruning.registry import make_pruner
+from segpilot.perception.pruning.segpruner import PUBLIC_SETTING
 from segpilot.perception.synthetic import room_tokens
 
-PUBLIC = {"importance_ratio": 0.0, "lam": 0.5}
-"""The public SeGPruner code's setting (segpilot's default is the budget study's pick): both sides run it."""
+R_LAM = (PUBLIC_SETTING["importance_ratio"], PUBLIC_SETTING["lam"])
+"""Both sides run the public code's setting (what the public code does)."""
 
 
 def official_divprune(features: torch.Tensor, k: int) -> list[int]:
@@ -49,10 +50,10 @@ def run(shapes: list[str], budget: float, rooms: int) -> list[dict]:
     for text in shapes:
         shape = Shape.parse(text)
         methods = {
-            "segpruner[per_view]": (lambda t, k: segpruner_loop(t, k, 0.0, 0.5, "per_view", snap=False),
-                                    make_pruner("segpruner", mode="per_view", **PUBLIC)),
-            "segpruner[global]": (lambda t, k: segpruner_loop(t, k, 0.0, 0.5, "global", snap=False),
-                                  make_pruner("segpruner", mode="global", **PUBLIC)),
+            "segpruner[per_view]": (lambda t, k: segpruner_loop(t, k, *R_LAM, "per_view", snap=False),
+                                    make_pruner("segpruner", mode="per_view", **PUBLIC_SETTING)),
+            "segpruner[global]": (lambda t, k: segpruner_loop(t, k, *R_LAM, "global", snap=False),
+                                  make_pruner("segpruner", mode="global", **PUBLIC_SETTING)),
             "divprune": (lambda t, k: official_divprune(t.features.float(), k), make_pruner("divprune")),
         }  # fmt: skip
         for name, (reference, pruner) in methods.items():

@@ -15,9 +15,10 @@ import time
 
 from segpilot.perception.pruning import fps_host
 from segpilot.perception.pruning.registry import make_pruner
+from segpilot.perception.pruning.segpruner import PUBLIC_SETTING
 from segpilot.perception.synthetic import room_tokens
 
-SETTINGS = (("public r 0, lam 0.5", {"importance_ratio": 0.0, "lam": 0.5}), ("default", {}))
+SETTINGS = (("public r 0, lam 0.5", PUBLIC_SETTING), ("default", {}))
 """Timed settings: the public SeGPruner code's (the view-scaling target was set on it) and segpilot's default
 (the budget study's pick: r 0.6, lam 0.25; a smaller 3D weight makes the exact 3D lower bounds skip fewer dot
 products)."""

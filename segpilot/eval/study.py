@@ -22,6 +22,7 @@ from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
 from segpilot.eval.datasets.sources import open_scene, scene_path
 from segpilot.eval.runner import run_batch, write_json_atomic
 from segpilot.perception.pruning.registry import available_pruners
+from segpilot.perception.pruning.segpruner import PUBLIC_SETTING
 from segpilot.pipeline import PruneConfig
 from segpilot.policies.qa.pipeline import QAPipeline, load_adapter
 
@@ -32,9 +33,9 @@ SWEEP_R = (0.0, 0.3, 0.6)  # share of the budget taken by saliency alone before 
 REPORTED = ("EM@1", "refined_EM@1", "CIDEr", "BLEU-1", "ROUGE-L", "mean_tokens_kept", "mean_prefill_ms")
 
 
-PUBLIC_SEGPRUNER = {"mode": "per_view", "importance_ratio": 0.0, "lam": 0.5}
-"""The public SeGPruner code's setting (budget split per view, no saliency share, lam 0.5): a row of its own, so
-the table shows what segpilot's default (the study's pick) gains over the method as published."""
+PUBLIC_SEGPRUNER = {"mode": "per_view", **PUBLIC_SETTING}
+"""The public SeGPruner code (budget split per view, its r and lam): a row of its own, so the table shows what
+segpilot's default (the study's pick) gains over the method as published."""
 
 
 def study_methods() -> list[tuple[str, str, dict]]:

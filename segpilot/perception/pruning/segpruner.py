@@ -57,6 +57,11 @@ def _workspace() -> Workspace:
     return _WORKSPACE.ws
 
 
+PUBLIC_SETTING = {"importance_ratio": 0.0, "lam": 0.5}
+"""The public SeGPruner code's (r, lam); the default below is the budget study's pick. Benches and the study run
+this setting by name when they compare with the method as published."""
+
+
 @dataclass(frozen=True)
 class SeGPrunerConfig:
     """Parameters of SeGPruner (each maps 1:1 to a ROS parameter and a CLI flag)."""
