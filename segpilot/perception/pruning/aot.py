@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,9 +95,42 @@ def _exports_release_gil():
         pycc_compiler.Flags = Flags
 
 
+def _wide_vector_features() -> str | None:
+    """numba's CPU feature string for this host with 512-bit vectors preferred, on CPUs with AVX-512 (else None).
+
+    LLVM's models of Intel's AVX-512 cores carry the `prefer-256-bit` tuning (Skylake-X lowered its clock on wide
+    instructions), and the int16 dot product then ran as 128-bit `vpmaddwd` feeding 256-bit sums; without it, as
+    256-bit ones feeding 512-bit sums: global SeGPruner at 48 views x 729 tokens, whose time is ~60% dot
+    products, went from ~580 to ~460 ms on this machine (1 thread; VNNI's `vpdpwssd` gained nothing more). It
+    goes through NUMBA_CPU_FEATURES because numba compiles the kernels' callees (the dot product) with its JIT code
+    generator, whose features are fixed at import; so the build runs in a fresh process (`build`)."""
+    try:
+        import llvmlite.binding as llvm
+    except ImportError:
+        return None
+    llvm.initialize_native_target()
+    features = llvm.get_host_cpu_features().flatten()
+    return features + ",-prefer-256-bit" if "+avx512bw" in features.split(",") else None
+
+
 def build(out_dir: Path = HERE) -> Path | None:
-    """Compile the serial kernels into `out_dir`; returns the module path, or None where numba.pycc is missing or
-    the CPU cannot be identified (see `cpu_id`)."""
+    """Compile the serial kernels into `out_dir` in a fresh process (`_wide_vector_features` says why); returns the
+    module path, or None where numba.pycc is missing or the CPU cannot be identified (see `cpu_id`)."""
+    env = dict(os.environ)
+    wide = _wide_vector_features()
+    if wide is not None:
+        env["NUMBA_CPU_FEATURES"] = wide
+    root = str(HERE.parents[2])  # the folder holding the segpilot package, for the child's imports
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run([sys.executable, "-m", "segpilot.perception.pruning.aot", "--here", str(out_dir)], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"building the ahead-of-time FPS kernels failed: {done.stderr.strip()[-2000:]}")
+    return next(Path(out_dir).glob(f"{MODULE}*.so"), None) if done.stdout.strip() == "built" else None
+
+
+def _build_here(out_dir: Path) -> bool:
+    """`build`'s work, in this process: whether the module was built."""
     import warnings
 
     try:
@@ -103,11 +138,11 @@ def build(out_dir: Path = HERE) -> Path | None:
             warnings.simplefilter("ignore")  # pycc is deprecated in favour of a successor not released yet
             from numba.pycc import CC
     except ImportError:
-        return None
+        return False
     from segpilot.perception.pruning import fps_cells, fps_cpu
 
     if not fps_cpu.available() or cpu_id() is None:
-        return None
+        return False
     cc = CC(MODULE)
     cc.output_dir = str(out_dir)
     cc.verbose = False
@@ -119,9 +154,10 @@ def build(out_dir: Path = HERE) -> Path | None:
     with warnings.catch_warnings(), _exports_release_gil() as releases_gil:
         warnings.simplefilter("ignore")
         cc.compile()
-    stamp = {"kernels_sha256": source_hash(), "cpu": cpu_id(), "releases_gil": releases_gil}
+    stamp = {"kernels_sha256": source_hash(), "cpu": cpu_id(), "releases_gil": releases_gil,
+             "prefer_512_bit": os.environ.get("NUMBA_CPU_FEATURES", "").endswith(",-prefer-256-bit")}  # fmt: skip
     (Path(out_dir) / f"{MODULE}.json").write_text(json.dumps(stamp) + "\n")
-    return next(Path(out_dir).glob(f"{MODULE}*.so"), None)
+    return True
 
 
 _LOADED: list = []  # [module or None] once looked up
@@ -155,5 +191,8 @@ def load(directory: Path = HERE) -> ModuleType | None:
 
 
 if __name__ == "__main__":
-    path = build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
-    print(f"segpilot: ahead-of-time FPS kernels {'built: ' + str(path) if path else 'not built (no numba.pycc)'}")
+    if sys.argv[1:2] == ["--here"]:  # the fresh process `build` starts
+        print("built" if _build_here(Path(sys.argv[2])) else "not built")
+    else:
+        path = build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
+        print(f"segpilot: ahead-of-time FPS kernels {'built: ' + str(path) if path else 'not built (no numba.pycc)'}")

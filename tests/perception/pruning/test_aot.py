@@ -6,6 +6,8 @@ another CPU."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +108,20 @@ def test_a_module_built_from_other_kernel_source_or_on_another_cpu_is_refused(mo
     assert aot.load(out) is None  # built on another CPU
     stamp.write_text(json.dumps({"kernels_sha256": aot.source_hash(), "cpu": aot.cpu_id()}))
     assert aot.load(out) is not None
+
+
+def test_on_avx512_cpus_the_kernels_are_built_with_512_bit_vectors(module):
+    # LLVM's Intel AVX-512 models prefer 256-bit vectors; the build turns that off (in a fresh process, since numba
+    # fixes its JIT code generator's features at import) and records it
+    stamp = json.loads((Path(module.__file__).parent / f"{aot.MODULE}.json").read_text())
+    wide = aot._wide_vector_features()
+    assert stamp["prefer_512_bit"] is (wide is not None)
+    if wide is not None:
+        assert wide.endswith(",-prefer-256-bit") and "+avx512bw" in wide.split(",")
+        if shutil.which("objdump"):  # the int16 dot product's multiply-adds take 256 or 512 bits, not 128
+            asm = subprocess.run(["objdump", "-d", module.__file__], capture_output=True, text=True).stdout
+            madds = [line for line in asm.splitlines() if "vpmaddwd" in line]
+            assert madds and any("%ymm" in line or "%zmm" in line for line in madds)
 
 
 def test_ahead_of_time_quantize_gives_the_torch_grid_units(module):
