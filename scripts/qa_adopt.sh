@@ -19,6 +19,7 @@ for f in config.json generation_config.json model.safetensors tokenizer.json tok
 done
 python scripts/qa_half_weights.py "$dest/model.safetensors"  # under 30 MB; every figure below reads these weights
 python scripts/qa_eval_card.py --model "$dest" --data data/qa320 --out "runs/card_r$n"
+python scripts/qa_counting.py data/qa320 "runs/card_r$n/full/predictions.jsonl" --json docs/qa_counting.json
 python scripts/qa_rooms_em.py
 python scripts/qa_ask_rooms.py --json docs/qa_ask_rooms.json
 segpilot study budget --qa data/qa320/ScanQA_v1.0_val.json --scenes data/qa320/scans --model "$dest" --limit 640 \
@@ -27,5 +28,6 @@ cp "runs/study_r$n/study_budget.json" "runs/study_r$n/study_budget.png" docs/
 extra=()
 for e in "$@"; do extra+=(--extra-train "$e"); done
 python scripts/qa_model_card.py --model "$dest" --data data/qa320 "${extra[@]}" --eval "runs/card_r$n" \
-  --study "runs/study_r$n" --visibility docs/qa_visibility.json --ask docs/qa_ask_rooms.json
+  --study "runs/study_r$n" --visibility docs/qa_visibility.json --ask docs/qa_ask_rooms.json \
+  --counting docs/qa_counting.json
 python -m tests.golden_outputs

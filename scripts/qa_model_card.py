@@ -104,7 +104,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("model", "data", "eval"):
         ap.add_argument(f"--{name}", required=True)
-    for name in ("study", "visibility", "ask"):  # added to the card when given and present
+    for name in ("study", "visibility", "ask", "counting"):  # added to the card when given and present
         ap.add_argument(f"--{name}", default=None)
     ap.add_argument("--extra-train", action="append", default=[],
                     help="another make-qa folder whose every split went into the training data (repeatable)")
@@ -124,6 +124,7 @@ def main() -> None:
     study = optional(args.study and Path(args.study) / "study_budget.json")
     visibility = optional(args.visibility)
     ask = optional(args.ask)
+    counting = optional(args.counting)
     full = evaluation["all tokens"]["groups"]["all"]["EM@1"]
     extra = [json.loads((Path(e) / "summary.json").read_text()) for e in args.extra_train]
     train_rooms = summary["rooms"]["train"] + sum(sum(x["rooms"].values()) for x in extra)
@@ -157,6 +158,7 @@ def main() -> None:
         "study_val": study and {k: study[k] for k in ("questions", "budgets", "reference", "rows", "sweep")},
         "visibility": visibility,
         "ask_held_out_rooms": ask and {k: v for k, v in ask.items() if k != "examples"},
+        "counting_all_tokens": counting,
     }
     (model / "card.json").write_text(json.dumps(card, indent=1) + "\n")
     lines = [
@@ -182,6 +184,13 @@ def main() -> None:
     base = summary["question_only_baselines"]["test"]
     lines.append("| question-only baseline (best of per type / template / question) | | | "
                  + " | ".join(f"{base[t]['best']:.1f}" for t in sorted(summary["type_mix"])) + " | |")  # fmt: skip
+    if counting:
+        c = counting
+        lines += ["", f"Counting (\"How many ...\", all tokens, `scripts/qa_counting.py`): {c['right_pct']:.1f}% "
+                  f"right; {c['right_when_every_instance_visible_pct']:.1f}% of the {c['every_instance_visible']} "
+                  "whose every instance shows in the views: what fails is the counting, not the seeing. Mean error "
+                  "by true count: " + ", ".join(f"{k}: {v:+.2f}" for k, v in c["mean_error_by_true_count"].items())
+                  + " (answers drift toward the common counts)."]  # fmt: skip
     (model / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
