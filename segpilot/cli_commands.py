@@ -222,8 +222,15 @@ def _bench_vla(args: argparse.Namespace) -> int:
     if args.json:
         from segpilot.eval.runner import write_json_atomic
 
-        write_json_atomic(args.json, r)
+        write_json_atomic(args.json, _with_machine(r))
     return 0
+
+
+def _with_machine(result: dict) -> dict:
+    """A bench's figures with the CPU they were measured on (`bench/machine.py` says why)."""
+    from segpilot.bench import machine
+
+    return {"machine": machine.describe(), **result}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -241,7 +248,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.json:
             from segpilot.eval.runner import write_json_atomic
 
-            write_json_atomic(args.json, r)
+            write_json_atomic(args.json, _with_machine(r))
         return 0
     if args.bench == "vla":
         return _bench_vla(args)
@@ -255,7 +262,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         results = bench_qa.run_all(args.views, args.budget, args.max_new_tokens, args.repeats, args.cold_ask_runs,
                                    report=print)  # fmt: skip
         if args.json:
-            args.json.write_text(json.dumps(results, indent=1) + "\n")
+            args.json.write_text(json.dumps(_with_machine(results), indent=1) + "\n")
             print(f"wrote {args.json}")
         return 0
     if args.repeats < 1:

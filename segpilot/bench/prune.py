@@ -128,8 +128,12 @@ def main(shapes: list[str], budget: float, repeats: int, json_out: str | None, s
         f"segpilot bench prune: budget {budget:.0%}, median of {repeats} runs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
+    from segpilot.bench import machine
+
+    cpu = machine.describe()
+    print(f"machine: {machine.format_line(cpu)}")
     print(format_table(rows))
-    result: dict = {"schema_version": 1, "budget": budget, "rows": rows}
+    result: dict = {"schema_version": 1, "budget": budget, "machine": cpu, "rows": rows}
     from segpilot.bench import cold
 
     result["first_call"] = [cold.first_call(s.views, s.grid[0], s.dim, budget) for s in map(Shape.parse, shapes)]

@@ -24,6 +24,7 @@ def test_committed_results_are_consistent():
 
     data = json.loads((Path(__file__).resolve().parents[2] / "docs" / "bench_prune.json").read_text())
     assert data["schema_version"] == 1
+    assert data["machine"]["cpu"] and data["machine"]["cores"] >= 1  # figures are only comparable on the same CPU
     exact_rows = [r for r in data["rows"] if r["method"] in ("segpruner[per_view]", "segpruner[global]")]
     assert len(exact_rows) >= 4 and all(r["exact_vs_loop"] for r in exact_rows)
     assert all(r["agreement_with_global"] == 1.0 for r in exact_rows if r["method"] == "segpruner[global]")
