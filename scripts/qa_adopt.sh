@@ -14,6 +14,12 @@ run=${1:?usage: qa_adopt.sh data/qa-runN [extra make-qa folders...]}
 shift
 n=${run##*run}
 dest=segpilot/data/models/qa-default
+mkdir -p runs
+earlier=()
+if python -c "import json, sys; sys.exit(0 if json.load(open('$run/training_log.json')).get('continued_from') else 1)"; then
+  cp "$dest/card.json" "runs/card_before_r$n.json"  # a continuation: its card lists the earlier runs' rooms too
+  earlier=(--earlier-card "runs/card_before_r$n.json")
+fi
 for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json training_log.json; do
   cp "$run/$f" "$dest/$f"
 done
@@ -29,5 +35,5 @@ extra=()
 for e in "$@"; do extra+=(--extra-train "$e"); done
 python scripts/qa_model_card.py --model "$dest" --data data/qa320 "${extra[@]}" --eval "runs/card_r$n" \
   --study "runs/study_r$n" --visibility docs/qa_visibility.json --ask docs/qa_ask_rooms.json \
-  --counting docs/qa_counting.json
+  --counting docs/qa_counting.json "${earlier[@]}"
 python -m tests.golden_outputs

@@ -81,6 +81,15 @@ def runs(log: dict) -> list[dict]:
     return out[::-1]
 
 
+def earlier_sources(card_path: str | None, known: set[str]) -> list[dict]:
+    """The training-data sources of the card of the model a continuation started from, those not already listed,
+    marked `"earlier_runs_only": true` (empty without a card)."""
+    if not card_path:
+        return []
+    earlier = json.loads(Path(card_path).read_text())["training_data"]["sources"]
+    return [{**s, "earlier_runs_only": True} for s in earlier if s["make_qa"] not in known]
+
+
 def stored_dtype(weights: Path) -> str:
     """The floating dtype(s) of a safetensors file's tensors (`qa_half_weights.py` writes float16 when float32
     would pass 30 MB)."""
@@ -108,6 +117,9 @@ def main() -> None:
         ap.add_argument(f"--{name}", default=None)
     ap.add_argument("--extra-train", action="append", default=[],
                     help="another make-qa folder whose every split went into the training data (repeatable)")
+    ap.add_argument("--earlier-card", default=None,
+                    help="card.json of the model this run continued from (--init-from): the rooms its runs trained "
+                         "on are listed too, since a continuation on new rooms still carries what they taught")
     args = ap.parse_args()
     model, data = Path(args.model), Path(args.data)
     summary = json.loads((data / "summary.json").read_text())
@@ -127,9 +139,13 @@ def main() -> None:
     counting = optional(args.counting)
     full = evaluation["all tokens"]["groups"]["all"]["EM@1"]
     extra = [json.loads((Path(e) / "summary.json").read_text()) for e in args.extra_train]
-    train_rooms = summary["rooms"]["train"] + sum(sum(x["rooms"].values()) for x in extra)
-    train_questions = summary["questions"]["train"] + sum(sum(x["questions"].values()) for x in extra)
-    made_by = " + ".join(f"`segpilot sim make-qa --scenes {x['scenes']} --seed {x['seed']}`" for x in [summary, *extra])
+    sources = [{"make_qa": f"--scenes {x['scenes']} --seed {x['seed']}",
+                "splits_used": ["train"] if x is summary else ["train", "val", "test"],
+                "rooms": x["rooms"], "questions": x["questions"]} for x in [summary, *extra]]  # fmt: skip
+    sources += earlier_sources(args.earlier_card, {s["make_qa"] for s in sources})
+    train_rooms = sum(sum(s["rooms"][k] for k in s["splits_used"]) for s in sources)
+    train_questions = sum(sum(s["questions"][k] for k in s["splits_used"]) for s in sources)
+    made_by = " + ".join(f"`segpilot sim make-qa {s['make_qa']}`" for s in sources)
     card = {
         "schema_version": 2,
         "architecture": "LlavaForConditionalGeneration (CLIP vision tower + MLP projector + Llama LM), "
@@ -140,10 +156,7 @@ def main() -> None:
                                          "type_mix", "needs_more_than_one_view", "question_only_baselines",
                                          "colour_recovery")},  # fmt: skip
         "training_data": {"rooms": train_rooms, "questions": train_questions,
-                          "sources": [{"make_qa": f"--scenes {x['scenes']} --seed {x['seed']}",
-                                       "splits_used": ["train"] if x is summary else ["train", "val", "test"],
-                                       "rooms": x["rooms"], "questions": x["questions"]}
-                                      for x in [summary, *extra]],
+                          "sources": sources,
                           "assembled_by": f"python scripts/qa_combine.py {data}"
                           + "".join(f" --all-splits {e}" for e in args.extra_train)
                           + f" --out {log['config']['data']}"},  # fmt: skip
