@@ -21,6 +21,7 @@ from qa_visibility import patch_fill
 
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.geometry.views import select_max_coverage
+from segpilot.jsonio import print_report
 from segpilot.sim.make_qa import VISIBLE_PIXELS
 
 NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
@@ -80,9 +81,7 @@ def main() -> None:
                                                             if r[0] == t and r[3] is not None]))
                                      for t in sorted({r[0] for r in rows})},
     }  # fmt: skip
-    print(json.dumps(report, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    print_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from PIL import Image
 
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.geometry.views import select_max_coverage, select_uniform
+from segpilot.jsonio import print_report
 from segpilot.sim.make_qa import VISIBLE_PIXELS
 from segpilot.training.qa_tower import patch_index
 
@@ -76,9 +77,7 @@ def main() -> None:
         "coverage_12_every_needed_object_fills_half_a_patch_pct": {f"{g}x{g}": 100.0 * v / n
                                                                     for g, v in filled.items()},
     }  # fmt: skip
-    print(json.dumps(report, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    print_report(report, args.json)
 
 
 if __name__ == "__main__":

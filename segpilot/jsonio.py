@@ -20,3 +20,12 @@ def read_json(path: str | Path, what: str) -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise SegpilotError(f"{path} is not valid JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def print_report(report: dict, path: str | Path | None) -> None:
+    """Print an analysis script's JSON report and, with a `path`, write it there too (the figures a README quotes
+    are the ones on screen)."""
+    text = json.dumps(report, indent=1)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
