@@ -43,6 +43,12 @@ NOT_KEPT = [
     "90.9%; stopped when stage 2 began, to add class-balanced weights",
     "C: a continuation of qa-run3 started at the end of a session and stopped with it while loading its tower "
     "views (no checkpoint); started again as qa-run4",
+    "D: qa-run15, a continuation of qa-run14 on 3,424 rooms (its data + `make-qa --scenes 800 --seed 8000`), lost at "
+    "~step 13,600 of ~14,000 when its machine was shut down with the data disk (checkpoints lived on that disk)",
+    "E: qa-run16, a continuation of qa-run14 on 624 rooms only (qa320's train split + `make-qa --scenes 400 --seed "
+    "8000`), lr 3e-4, float32 (AMD CPU without AMX), 2,702 steps in 52 min: 68.6 EM@1 with all tokens on the test "
+    "split vs run 14's 69.8 (object 73.2 vs 78.2, relation 67.8 vs 70.4, number 40.2 vs 39.9, needs > 1 view 41.9 vs "
+    "39.8); four passes over few rooms (train loss 0.42 -> 0.26) overwrote what the earlier rooms taught: not kept",
 ]
 
 
