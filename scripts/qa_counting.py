@@ -20,11 +20,11 @@ from PIL import Image
 from qa_visibility import patch_fill
 
 from segpilot.eval.datasets.scannet import ScanNetScene
-from segpilot.geometry.views import select_max_coverage
 from segpilot.jsonio import print_report
-from segpilot.sim.make_qa import VISIBLE_PIXELS
+from segpilot.pipeline import PruneConfig, load_views
+from segpilot.sim.make_qa import NUMBER_WORDS, VISIBLE_PIXELS
 
-NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+NUMBERS = {w: i for i, w in enumerate(NUMBER_WORDS)}
 
 
 def _count(text: str | None) -> int | None:
@@ -50,13 +50,12 @@ def main() -> None:
     by_scene: dict[str, list[dict]] = {}
     for it in items:
         by_scene.setdefault(it["scene_id"], []).append(it)
+    coverage = PruneConfig(views=args.views, view_selection="coverage")
     rows = []  # (true, visible, half a patch, predicted)
     for scene_id, qs in sorted(by_scene.items()):
-        scan = ScanNetScene(data / "scans" / scene_id)
-        ids_all = scan.valid_frame_ids()
-        chosen = select_max_coverage(scan.frames(ids_all), args.views)
-        masks = [np.asarray(Image.open(data / "scans" / scene_id / "instance-filt" / f"{ids_all[i]}.png"))
-                 .astype(np.int64) for i in chosen]  # fmt: skip
+        chosen, _ = load_views(ScanNetScene(data / "scans" / scene_id), coverage)  # the views eval and ask use
+        masks = [np.asarray(Image.open(data / "scans" / scene_id / "instance-filt" / f"{i}.png")).astype(np.int64)
+                 for i in chosen]  # fmt: skip
         pixels = [np.bincount(m.ravel()) for m in masks]
         fills = [patch_fill(m, 14) for m in masks]
         for q in qs:
