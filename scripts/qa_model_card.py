@@ -78,6 +78,8 @@ def runs(log: dict) -> list[dict]:
             command += f" --grow-lm-layers {cfg['grow_lm_layers']}"
         if cfg.get("bf16_autocast", False):
             command += " --bf16-autocast"
+        if cfg.get("visible_counts_only", False):
+            command += " --visible-counts-only"
         if cfg.get("encode_cache"):
             command += f" --encode-cache {cfg['encode_cache']}"
         out.append({"command": command, "minutes": run["minutes"], "stage2_steps": run["steps_done"],

@@ -13,7 +13,14 @@ from segpilot.eval.datasets.scanqa import ScanQAItem
 from segpilot.policies.qa.llava import LlavaAdapter
 from segpilot.policies.qa.position3d import POSITION_3D_CONFIG_KEY
 from segpilot.sim.make_qa import make_qa
-from segpilot.training.qa_train import TrainConfig, build_model, build_tokenizer, shared_prefix_loss, train
+from segpilot.training.qa_train import (
+    TrainConfig,
+    build_model,
+    build_tokenizer,
+    countable,
+    shared_prefix_loss,
+    train,
+)
 
 TINY = dict(image_size=32, patch_size=16, vision_hidden=32, vision_layers=2, lm_hidden=32, lm_layers=1)
 
@@ -172,3 +179,22 @@ def test_a_bfloat16_autocast_run_trains_and_saves_float32_weights(tmp_path):
     adapter = LlavaAdapter.from_pretrained(tmp_path / "model")
     assert {p.dtype for p in adapter.model.parameters()} == {torch.float32}
     assert all(torch.isfinite(p).all() for p in adapter.model.parameters())
+
+
+def test_countable_keeps_a_count_only_when_every_counted_object_has_a_kept_token():
+    count = ScanQAItem("q0", "s", "How many cups are there in the room?", ("two",), object_ids=(4, 7),
+                       question_type="number")  # fmt: skip
+    colour = ScanQAItem("q1", "s", "What color is the cup?", ("red",), object_ids=(4,), question_type="color")
+    both = torch.tensor([0, 4, 4, 7])
+    assert countable([count, colour], both) == [count, colour]
+    assert countable([count, colour], torch.tensor([0, 4, 4])) == [colour]  # cup 7 pruned away: a wrong label
+    assert countable([count, colour], torch.tensor([], dtype=torch.long)) == [colour]
+
+
+def test_a_run_with_visible_counts_only_trains_and_records_it(tmp_path):
+    make_qa(tmp_path / "data", 2, seed=51)
+    cfg = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "model"), views=2, steps=3, tower_minutes=0,
+                      visible_counts_only=True, full_token_share=0.0, **TINY)  # fmt: skip
+    summary = train(cfg, progress=False)
+    assert 1 <= summary["steps_done"] <= 3
+    assert json.loads((tmp_path / "model" / "training_log.json").read_text())["config"]["visible_counts_only"]
