@@ -34,27 +34,13 @@ from torch import Tensor
 from segpilot.errors import SegpilotError
 from segpilot.eval.datasets.scannet import ScanNetScene
 from segpilot.eval.datasets.scanqa import ScanQAItem, load_scanqa
-from segpilot.perception.pruning.registry import make_pruner
-from segpilot.perception.tokens import VisualTokens
-from segpilot.pipeline import PruneConfig, load_views
 from segpilot.policies.qa.build import build_llava
 from segpilot.policies.qa.llava import LlavaAdapter
 from segpilot.policies.qa.position3d import POSITION_3D_CONFIG_KEY
 from segpilot.training.qa_grow import grow_language_model
 from segpilot.training.qa_loss import shared_prefix_loss
 from segpilot.training.qa_room_cache import RoomCache
-
-BUDGET_GRID = (0.02, 0.03, 0.045, 0.06, 0.08, 0.1, 0.13, 0.17, 0.22, 0.3, 0.4, 0.5)
-"""Budgets whose SeGPruner selections are precomputed per room; a step draws one (or all tokens)."""
-IMPORTANCE_RATIOS = (0.0, 0.5)
-"""SeGPruner importance ratios r trained on (pure diversity, and half the budget by saliency first), so the LM
-is at home with whichever (lam, r) the budget study picks."""
-TRAIN_SELECTION = {"lam": 0.5, "mode": "hierarchical", "candidate_factor": 2.0, "backend": "auto"}
-"""SeGPruner setting of the precomputed training selections (r from IMPORTANCE_RATIOS). Fixed, not the pruning
-default: every run since the encode cache was built trained on it, and the cache key includes it (a new setting
-re-encodes every room, ~30 minutes for 2,600 rooms). The default moved to the budget study's pick (global, lam
-0.25, r 0.6) after run 13; with random selections and all tokens in training, the study and the card measure
-the model at the default."""
+from segpilot.training.qa_rooms import BUDGET_GRID, IMPORTANCE_RATIOS, prepare_rooms, view_ids
 
 
 @dataclass(frozen=True)
@@ -213,75 +199,6 @@ def _load(cfg: TrainConfig, items: list[ScanQAItem]):
     return model, tokenizer
 
 
-@dataclass
-class _Room:
-    """A training room's encoded views and precomputed SeGPruner selections (stage 2 inputs)."""
-
-    tokens: VisualTokens
-    selections: dict[tuple[float, float], Tensor]
-    items: list[ScanQAItem]
-    object_ids: Tensor
-    """(N,) object id under each token (`qa_tower.patch_object_ids` of the instance labels), 0 = none."""
-
-
-def _view_ids(scan_dir: Path, views: int, cache: RoomCache | None = None) -> list[int]:
-    selection = PruneConfig(views=views, view_selection="coverage")
-    ids = cache.view_ids(scan_dir, selection) if cache else None
-    if ids is None:
-        ids, _ = load_views(ScanNetScene(scan_dir), selection)
-        if cache:
-            cache.put_view_ids(scan_dir, selection, ids)
-    return ids
-
-
-def _prepare_rooms(
-    adapter: LlavaAdapter, data: Path, by_scene: dict[str, list[ScanQAItem]], views: dict[str, list[int]],
-    progress: bool, cache: RoomCache | None = None,
-) -> list[_Room]:
-    params = {"importance_ratio": 0.0, **TRAIN_SELECTION}  # the cache key's layout of earlier runs
-    pruners = {r: make_pruner("segpruner", **{**params, "importance_ratio": r}) for r in IMPORTANCE_RATIOS}
-    vision = adapter.vision
-    folder = cache.rooms_dir(adapter.model.model.vision_tower, {
-        "budgets": BUDGET_GRID, "ratios": IMPORTANCE_RATIOS, "pruner": params, "grid_hw": vision.grid_hw,
-        "image_size": vision.image_size, "mean": vision.mean, "std": vision.std,
-        "min_valid_fraction": adapter.min_valid_fraction,
-    }) if cache else None  # fmt: skip
-    rooms, cached = [], 0
-    t0 = time.time()
-    for n, scene_id in enumerate(sorted(by_scene)):
-        scan_dir = data / "scans" / scene_id
-        hit = cache.room(folder, scan_dir, views[scene_id]) if cache else None
-        rooms.append(_Room(hit[0], hit[1], by_scene[scene_id], hit[2]) if hit else
-                     _encode_room(adapter, data, scene_id, views[scene_id], pruners, by_scene[scene_id]))  # fmt: skip
-        cached += hit is not None
-        if cache and hit is None:
-            cache.put_room(folder, scan_dir, views[scene_id], rooms[-1].tokens, rooms[-1].selections,
-                           rooms[-1].object_ids)  # fmt: skip
-        if progress and (n + 1) % 25 == 0:
-            print(f"encoded and pruned {n + 1}/{len(by_scene)} rooms ({(time.time() - t0) / 60:.1f} min"
-                  + (f", {cached} from the cache)" if cache else ")"), flush=True)  # fmt: skip
-    return rooms
-
-
-def _encode_room(adapter: LlavaAdapter, data: Path, scene_id: str, ids: list[int], pruners: dict,
-                 items: list[ScanQAItem]) -> _Room:  # fmt: skip
-    """A room's tokens through the frozen tower, its SeGPruner selections at every budget, its token object ids."""
-    from segpilot.sim.scenes import Scene
-    from segpilot.training.qa_tower import small_object_mask, view_object_ids
-
-    frames = ScanNetScene(data / "scans" / scene_id).frames(ids)
-    small = small_object_mask(Scene.load(data / "scenes" / f"{scene_id}.json"))
-    grid = adapter.vision.grid_hw[0]
-    objects = torch.from_numpy(np.concatenate([view_object_ids(data / "scans" / scene_id, i, grid, small)
-                                               for i in ids]))  # fmt: skip
-    with torch.inference_mode():
-        tokens = adapter.encode(frames)
-    tokens = VisualTokens(tokens.features.clone(), tokens.saliency.clone(), tokens.xyz.clone(), tokens.view,
-                          tokens.patch, tokens.grid_hw)  # fmt: skip
-    selections = {(r, b): torch.sort(p.select(tokens, b)).values for r, p in pruners.items() for b in BUDGET_GRID}
-    return _Room(tokens, selections, items, objects)
-
-
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
     from segpilot.sim.scenes import Scene
     from segpilot.training.qa_tower import load_labelled_views, pretrain_tower
@@ -299,7 +216,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     for item in train_items:
         by_scene.setdefault(item.scene_id, []).append(item)
     cache = RoomCache(cfg.encode_cache) if cfg.encode_cache else None
-    views = {s: _view_ids(data / "scans" / s, cfg.views, cache) for s in sorted(by_scene)}
+    views = {s: view_ids(data / "scans" / s, cfg.views, cache) for s in sorted(by_scene)}
     summary: dict = {"config": asdict(cfg), "rooms": len(by_scene), "questions": len(train_items)}
     if grown:
         summary["grown_lm_layers"] = {"inserted_at": grown, "lm_layers": len(model.model.language_model.layers)}
@@ -321,7 +238,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         held = None
         val_scenes = sorted({it.scene_id for it in val_items})[:10]
         if val_scenes:
-            parts = [labelled(s, _view_ids(data / "scans" / s, cfg.views, cache)) for s in val_scenes]
+            parts = [labelled(s, view_ids(data / "scans" / s, cfg.views, cache)) for s in val_scenes]
             fields = ("pixels", "category", "colour", "place")
             held = type(parts[0])(*(torch.cat([getattr(p, f) for p in parts]) for f in fields))
         summary["tower"] = pretrain_tower(model.model.vision_tower, model.config.vision_feature_layer, tower_rooms,
@@ -333,7 +250,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     # Stage 2: frozen tower, encode and prune once per room, train projector + LM.
     model.model.vision_tower.requires_grad_(False)
     model.model.vision_tower.eval()
-    rooms = _prepare_rooms(adapter, data, by_scene, views, progress, cache)
+    rooms = prepare_rooms(adapter, data, by_scene, views, progress, cache)
     params = [p for n, p in model.named_parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     minutes_left = cfg.max_minutes - (time.time() - t_start) / 60

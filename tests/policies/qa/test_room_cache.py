@@ -10,7 +10,8 @@ from segpilot.eval.datasets.scanqa import load_scanqa
 from segpilot.policies.qa.llava import LlavaAdapter
 from segpilot.sim.make_qa import make_qa
 from segpilot.training.qa_room_cache import RoomCache
-from segpilot.training.qa_train import TrainConfig, _prepare_rooms, _view_ids, build_model, build_tokenizer
+from segpilot.training.qa_rooms import prepare_rooms, view_ids
+from segpilot.training.qa_train import TrainConfig, build_model, build_tokenizer
 
 TINY = dict(image_size=32, patch_size=16, vision_hidden=32, vision_layers=2, lm_hidden=32, lm_layers=1)
 
@@ -39,32 +40,32 @@ def _same(a, b):
 def test_cached_rooms_are_the_computed_rooms_and_a_new_tower_gets_a_new_folder(tmp_path):
     data, adapter, by_scene = _setup(tmp_path)
     cache = RoomCache(tmp_path / "cache")
-    views = {s: _view_ids(data / "scans" / s, 2, cache) for s in sorted(by_scene)}
-    assert views == {s: _view_ids(data / "scans" / s, 2) for s in sorted(by_scene)}  # cached ids = computed ids
-    plain = _prepare_rooms(adapter, data, by_scene, views, False)
-    first = _prepare_rooms(adapter, data, by_scene, views, False, cache)  # computes and writes
+    views = {s: view_ids(data / "scans" / s, 2, cache) for s in sorted(by_scene)}
+    assert views == {s: view_ids(data / "scans" / s, 2) for s in sorted(by_scene)}  # cached ids = computed ids
+    plain = prepare_rooms(adapter, data, by_scene, views, False)
+    first = prepare_rooms(adapter, data, by_scene, views, False, cache)  # computes and writes
     files = sorted((tmp_path / "cache").glob("rooms-*/*.safetensors"))
     assert len(files) == len(by_scene)
     stamp = [f.stat().st_mtime_ns for f in files]
-    second = _prepare_rooms(adapter, data, by_scene, views, False, cache)  # reads
+    second = prepare_rooms(adapter, data, by_scene, views, False, cache)  # reads
     assert [f.stat().st_mtime_ns for f in files] == stamp
     for a, b, c in zip(plain, first, second, strict=True):
         _same(a, b)
         _same(a, c)
     with torch.no_grad():  # another tower: its own folder, never the old entries
         next(adapter.model.model.vision_tower.parameters()).add_(1.0)
-    _prepare_rooms(adapter, data, by_scene, views, False, cache)
+    prepare_rooms(adapter, data, by_scene, views, False, cache)
     assert len(list((tmp_path / "cache").glob("rooms-*"))) == 2
 
 
 def test_a_broken_or_moved_entry_is_recomputed_not_trusted(tmp_path):
     data, adapter, by_scene = _setup(tmp_path)
     cache = RoomCache(tmp_path / "cache")
-    views = {s: _view_ids(data / "scans" / s, 2, cache) for s in sorted(by_scene)}
-    plain = _prepare_rooms(adapter, data, by_scene, views, False, cache)
+    views = {s: view_ids(data / "scans" / s, 2, cache) for s in sorted(by_scene)}
+    plain = prepare_rooms(adapter, data, by_scene, views, False, cache)
     broken = sorted((tmp_path / "cache").glob("rooms-*/*.safetensors"))[0]
     broken.write_bytes(b"not a safetensors file")
-    again = _prepare_rooms(adapter, data, by_scene, views, False, cache)
+    again = prepare_rooms(adapter, data, by_scene, views, False, cache)
     for a, b in zip(plain, again, strict=True):
         _same(a, b)
     assert cache.room(broken.parent, data / "scans" / broken.stem, views[broken.stem]) is not None  # rewritten
