@@ -42,7 +42,8 @@ def commands(card: dict, workers: int = 2) -> list[list[str]]:
 def _local(cmd: list[str]) -> list[str]:
     """The command with this interpreter's python and segpilot (the venv's, whatever PATH holds)."""
     exe = Path(sys.executable)
-    return [str(exe) if cmd[0] == "python" else str(exe.parent / cmd[0]) if cmd[0] == "segpilot" else cmd[0], *cmd[1:]]
+    local = {"python": str(exe), "segpilot": str(exe.parent / "segpilot")}
+    return [local.get(cmd[0], cmd[0]), *cmd[1:]]
 
 
 def main() -> None:
@@ -52,8 +53,8 @@ def main() -> None:
     ap.add_argument("--run", action="store_true", help="run the commands whose folder has no summary.json")
     args = ap.parse_args()
     card = json.loads(Path(args.card).read_text())
-    for cmd in commands(card, args.workers):
-        done = (ROOT / cmd[cmd.index("--out") + 1] / "summary.json").exists()
+    for (folder, _), cmd in zip(folders(card), commands(card, args.workers), strict=True):
+        done = (ROOT / folder / "summary.json").exists()
         print(("# done: " if done else "") + shlex.join(cmd), flush=True)
         if args.run and not done:
             subprocess.run(_local(cmd), cwd=ROOT, check=True)

@@ -281,15 +281,16 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         else:
             budget = rng.choice(BUDGET_GRID)
             kept = room.selections[(rng.choice(IMPORTANCE_RATIOS), budget)]
+        kept_objects = room.object_ids[kept]
         if cfg.visible_counts_only:
-            items = countable(items, room.object_ids[kept])
+            items = countable(items, kept_objects)
             if not items:
                 continue
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16_autocast):
             visual = model.model.multi_modal_projector(room.tokens.features[kept])
             if use_3d:
                 visual = visual + sinusoidal_xyz(room.tokens.xyz[kept], visual.shape[1])
-            loss = shared_prefix_loss(adapter, visual, items, room.object_ids[kept], cfg.grounding_weight,
+            loss = shared_prefix_loss(adapter, visual, items, kept_objects, cfg.grounding_weight,
                                       pad_to=64 if cfg.bf16_autocast else 0).float()  # fmt: skip
         opt.zero_grad()
         loss.backward()
